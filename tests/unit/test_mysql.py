@@ -1,0 +1,182 @@
+"""c7n_upgrade.mysql against a throwaway MariaDB (the sandbox's server class)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+import pytest
+
+from c7n_upgrade.mysql import (
+    MASK,
+    LoginFailure,
+    Mysql,
+    MysqlError,
+    ensure_app_database,
+    parse_grant,
+    user_can_login,
+    validate_identifier,
+)
+from c7n_upgrade.sandbox.mariadb import MariaDB, MariaDBMissing, TcpProxy, ensure_binaries, seed_08_state
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    try:
+        ensure_binaries()
+    except MariaDBMissing as e:
+        pytest.fail(str(e))
+    db = MariaDB(tmp_path_factory.mktemp("mysql"), secrets.token_urlsafe(12))
+    db.start()
+    db.app_password = secrets.token_urlsafe(12)
+    seed_08_state(db, app_password=db.app_password)
+    pid = db.pid
+    yield db
+    db.stop()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+@pytest.fixture
+def admin(server):
+    return Mysql(server.host, server.port, "root", server.root_password)
+
+
+def test_ensure_app_database_creates_and_is_idempotent(server, admin):
+    app_pw = secrets.token_urlsafe(16)
+    assert not admin.database_exists("notify_service")
+    assert user_can_login(server.host, server.port, "svcuser", app_pw, "notify_service") is not True
+
+    first = ensure_app_database(admin, "notify_service", "svcuser", app_pw)
+    assert first == [
+        f"CREATE USER IF NOT EXISTS 'svcuser'@'%' IDENTIFIED BY '{MASK}'",
+        "CREATE DATABASE IF NOT EXISTS `notify_service` DEFAULT CHARACTER SET utf8",
+        "GRANT ALL PRIVILEGES ON `notify_service`.* TO 'svcuser'@'%'",
+        "FLUSH PRIVILEGES",
+    ]
+    second = ensure_app_database(admin, "notify_service", "svcuser", app_pw)
+    assert second == first
+    assert all(app_pw not in s for s in first + second)
+
+    assert admin.database_exists("notify_service")
+    assert admin.has_all_privileges_on("svcuser", "notify_service")
+    assert not admin.has_all_privileges_on("svcuser", "asgard_service")
+    assert user_can_login(server.host, server.port, "svcuser", app_pw, "notify_service") is True
+    rows = admin.query(
+        "SELECT DEFAULT_CHARACTER_SET_NAME AS cs FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s",
+        ("notify_service",),
+    )
+    assert rows[0]["cs"] in ("utf8", "utf8mb3")
+
+
+def test_ensure_for_existing_seed_user_keeps_its_password(server, admin):
+    """The guide's statements on the 0.8 user 'choerodon': the 0.8 password keeps working."""
+    shown = ensure_app_database(admin, "asgard_service", "choerodon", server.app_password)
+    assert server.app_password not in "\n".join(shown)
+    assert admin.has_all_privileges_on("choerodon", "asgard_service")
+    assert admin.has_all_privileges_on("choerodon", "devops_service")
+    assert user_can_login(server.host, server.port, "choerodon", server.app_password, "asgard_service") is True
+
+
+def test_grants_parsed(admin):
+    grants = admin.grants_for("choerodon")
+    assert any("`devops_service`.*" in g for g in grants)
+    assert admin.grants_for("nobody-here") == []
+    assert admin.has_all_privileges_on("root", "anything", host="127.0.0.1")  # via *.*
+    assert not admin.has_all_privileges_on("choerodon", "mysql")
+
+
+@pytest.mark.parametrize(
+    "grant, expected",
+    [
+        ("GRANT ALL PRIVILEGES ON `notify_service`.* TO `choerodon`@`%`", (["ALL PRIVILEGES"], "notify_service", "*")),
+        ("GRANT ALL PRIVILEGES ON `notify\\_service`.* TO 'choerodon'@'%'", (["ALL PRIVILEGES"], "notify_service", "*")),
+        ("GRANT USAGE ON *.* TO `choerodon`@`%` IDENTIFIED BY PASSWORD '*ABC'", (["USAGE"], "*", "*")),
+        (
+            "GRANT SELECT, INSERT, UPDATE (a, b) ON `db`.`t` TO 'u'@'%'",
+            (["SELECT", "INSERT", "UPDATE (A, B)"], "db", "t"),
+        ),
+        ("GRANT ALL ON db.* TO u@'%'", (["ALL PRIVILEGES"], "db", "*")),
+        ("GRANT PROXY ON ''@'%' TO 'root'@'localhost' WITH GRANT OPTION", None),
+    ],
+)
+def test_parse_grant(grant, expected):
+    assert parse_grant(grant) == expected
+
+
+def test_user_can_login_false_is_falsy_with_reason(server):
+    result = user_can_login(server.host, server.port, "choerodon", "wrong-" + server.app_password, "devops_service")
+    assert isinstance(result, LoginFailure) and not result
+    assert "1045" in result and f"choerodon@{server.host}:{server.port}" in result
+    assert server.app_password not in result
+    no_db = user_can_login(server.host, server.port, "choerodon", server.app_password, "notify_service_missing")
+    assert not no_db and "1044" in no_db
+    assert user_can_login(server.host, server.port, "choerodon", server.app_password, "devops_service") is True
+
+
+@pytest.mark.parametrize("bad", ["", "notify-service", "a;DROP DATABASE x", "db`", "o'hara", "x y", "ü", None])
+def test_identifiers_rejected(admin, bad):
+    with pytest.raises(ValueError):
+        ensure_app_database(admin, bad, "choerodon", "pw")
+    with pytest.raises(ValueError):
+        ensure_app_database(admin, "notify_service", bad, "pw")
+
+
+def test_validate_identifier_ok():
+    assert validate_identifier("notify_service") == "notify_service"
+    assert validate_identifier("Choerodon1") == "Choerodon1"
+
+
+def test_password_never_in_sql_even_with_quotes(server, admin):
+    pw = "it's \"odd\" %s %% \\ ;--"
+    shown = ensure_app_database(admin, "quote_db", "quoteuser", pw)
+    joined = "\n".join(shown)
+    assert pw not in joined and "odd" not in joined and MASK in joined
+    assert user_can_login(server.host, server.port, "quoteuser", pw, "quote_db") is True
+
+
+def test_latest_devops_check_log_and_oauth_client(server, admin):
+    assert admin.latest_devops_check_log() is None
+    with server.connect("choerodon", server.app_password, "devops_service") as conn, conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO devops_check_log (begin_check_date, end_check_date, log) VALUES (NOW(), NOW(), %s)",
+            ('[{"content":"first","result":"success"}]',),
+        )
+        cur.execute(
+            "INSERT INTO devops_check_log (begin_check_date, end_check_date, log) VALUES (NOW(), NOW(), %s)",
+            ('[{"content":"second","result":"success"}]',),
+        )
+    row = admin.latest_devops_check_log()
+    assert set(row) == {"id", "begin_check_date", "end_check_date", "log"}
+    assert "second" in row["log"]
+    client = admin.oauth_client("client")
+    assert client["name"] == "client" and client["organization_id"] == 1
+    assert admin.oauth_client("choerodon") is None
+    with pytest.raises(ValueError):
+        admin.oauth_client("client", database="iam_service; DROP")
+
+
+def test_errors_name_host_port_user_not_password(server):
+    secret = "S3cr3t-" + secrets.token_hex(4)
+    bad = Mysql(server.host, server.port, "root", secret)
+    with pytest.raises(MysqlError) as ei:
+        bad.database_exists("devops_service")
+    msg = str(ei.value)
+    assert f"root@{server.host}:{server.port}" in msg and secret not in msg and ei.value.code == 1045
+    assert secret not in repr(bad)
+
+
+def test_error_when_server_refuses(server):
+    proxy = TcpProxy("127.0.0.1", server.host, server.port).start()
+    try:
+        proxy.refuse(True)
+        m = Mysql("127.0.0.1", proxy.port, "root", server.root_password, connect_timeout=2)
+        with pytest.raises(MysqlError) as ei:
+            m.database_exists("devops_service")
+        assert ei.value.code == 2003 and f"127.0.0.1:{proxy.port}" in str(ei.value)
+        with pytest.raises(MysqlError):
+            ensure_app_database(m, "notify_service", "choerodon", "pw")
+        result = m.user_can_login("127.0.0.1", proxy.port, "choerodon", server.app_password, "devops_service")
+        assert not result and "2003" in result
+    finally:
+        proxy.stop()

@@ -1,0 +1,109 @@
+"""Redaction: every form of every secret is masked, nothing else is."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+from urllib.parse import quote, urlencode
+
+from pydantic import SecretStr
+
+from c7n_upgrade.redact import MASK, Redactor
+
+SECRET = "p@ss w0rd/+=&Z"
+
+
+def test_plain_occurrences_are_masked():
+    r = Redactor(["s3cr3t-value"])
+    assert r.redact("pw=s3cr3t-value and again s3cr3t-value.") == f"pw={MASK} and again {MASK}."
+
+
+def test_text_without_secrets_is_unchanged():
+    r = Redactor(["s3cr3t-value"])
+    assert r.redact("nothing to see here") == "nothing to see here"
+    assert Redactor().redact("no secrets known") == "no secrets known"
+
+
+def test_longest_secret_first():
+    r = Redactor(["abcd", "abcdefgh"])
+    assert r.redact("x abcdefgh y") == f"x {MASK} y"
+
+
+def test_url_encoded_forms():
+    r = Redactor([SECRET])
+    form = urlencode({"grant_type": "password", "password": SECRET})  # quote_plus form
+    assert SECRET not in r.redact(form)
+    assert "p%40ss" not in r.redact(form)
+    assert r.redact(f"GET /x?pw={quote(SECRET, safe='')}") == f"GET /x?pw={MASK}"
+
+
+def test_base64_forms_whole_and_embedded():
+    r = Redactor([SECRET])
+    whole = base64.b64encode(SECRET.encode()).decode()
+    assert r.redact(f"data: {whole}") == f"data: {MASK}"
+    # Basic auth: the secret is inside a longer base64 text, at any alignment
+    for user in ("a", "ab", "abc", "admin"):
+        header = "Basic " + base64.b64encode(f"{user}:{SECRET}".encode()).decode()
+        redacted = r.redact(header)
+        assert MASK in redacted
+        # what is left is the user's part plus at most a few boundary characters
+        left = len(redacted) - len("Basic ") - len(MASK)
+        assert left <= -(-(len(user) + 1) * 4 // 3) + 4, redacted
+
+
+def test_json_escaped_form():
+    r = Redactor(['quote"back\\slash'])
+    doc = json.dumps({"password": 'quote"back\\slash'})
+    assert r.redact(doc) == '{"password": "%s"}' % MASK
+
+
+def test_add_later_and_secretstr():
+    r = Redactor()
+    r.add(SecretStr("token-abcdef123456"))
+    r.add("")  # ignored
+    r.add(None)  # ignored
+    assert r.redact("Bearer token-abcdef123456") == f"Bearer {MASK}"
+    assert len(r) == 1
+
+
+def test_short_secrets_only_as_whole_tokens():
+    r = Redactor(["ab1"])
+    assert r.redact("password=ab1&x=1") == f"password={MASK}&x=1"
+    assert r.redact("tab1e") == "tab1e"  # inside a word: left alone
+    assert r.notes and "ab1" not in " ".join(r.notes)
+
+
+def test_bytes_argv_and_data():
+    r = Redactor(["s3cr3t-value"])
+    assert r.redact_bytes(b"x s3cr3t-value y") == f"x {MASK} y".encode()
+    assert r.redact_argv(["helm", "--set", "a=s3cr3t-value"]) == ["helm", "--set", f"a={MASK}"]
+    assert r.redact_data({"k": ["s3cr3t-value", 1], "s3cr3t-value": None}) == {"k": [MASK, 1], MASK: None}
+    assert r.redact(b"s3cr3t-value") == MASK
+
+
+def test_repr_does_not_show_secrets():
+    r = Redactor(["s3cr3t-value"])
+    assert "s3cr3t" not in repr(r)
+
+
+def test_logging_filter_masks_message_args_and_traceback():
+    r = Redactor(["s3cr3t-value"])
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(r.filter())
+    logger = logging.getLogger("test_redact_filter")
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        logger.warning("password is %s", "s3cr3t-value")
+        try:
+            raise RuntimeError("failed with s3cr3t-value")
+        except RuntimeError:
+            logger.exception("boom")
+    finally:
+        logger.removeHandler(handler)
+    out = stream.getvalue()
+    assert "s3cr3t-value" not in out
+    assert f"password is {MASK}" in out
+    assert f"RuntimeError: failed with {MASK}" in out
