@@ -118,6 +118,10 @@ class Mysql:
                 raise _wrap(e, self.who, "query") from None
 
     # ------------------------------------------------------------------ checks
+    def server_version(self) -> str:
+        """SELECT VERSION(): proves the server is reachable and the credentials work."""
+        return str(self.query("SELECT VERSION() AS v")[0]["v"])
+
     def database_exists(self, database: str) -> bool:
         rows = self.query(
             "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (database,)

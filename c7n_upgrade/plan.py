@@ -68,6 +68,7 @@ class Plan(BaseModel):
     repo: Repo
     retired: list[str] = Field(default_factory=list)
     crd: Optional[CrdSpec] = None
+    xwiki_update_extensions: list[str] = Field(default_factory=list)
     steps: list[Step]
 
     @property

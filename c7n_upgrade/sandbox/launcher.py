@@ -1,0 +1,462 @@
+"""Start and stop a whole sandbox in-process: the simulated Choerodon 0.8 cluster.
+
+``Sandbox(D).start()`` brings up, in order: MariaDB (+ the 0.8 state) behind a TCP proxy, the
+store and the Kubernetes API server (with the c7n chart repository mounted at ``/charts/c7n/``),
+``D/kubeconfig``, ``D/sandbox.json``, the ``D/bin/helm`` wrapper, ``D/faults.json``, the runtime,
+a GitLab SSH listener, the XWiki data dir, then installs every 0.8 release, waits until every pod
+is Ready and UP, and finally writes ``D/secrets.env`` and (atomically) ``D/env.yaml``.
+``stop()`` undoes all of it, in reverse order.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shlex
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+import yaml
+
+from c7n_upgrade.plan import PLANS_DIR, load_plan
+
+from . import charts, faults as faults_mod, xwiki
+from .apiserver import ApiServer, write_kubeconfig
+from .runtime import Runtime, can_bind_privileged
+from .store import Store
+
+log = logging.getLogger("c7n_upgrade.sandbox")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+TILLER_NAMESPACE = "kube-system"
+APP_USER = "choerodon"
+SSH_BANNER = b"SSH-2.0-OpenSSH_7.4\r\n"
+# the 0.8 services that have their own database (or share iam's), by chart
+DATABASE_BY_CHART = {
+    "manager-service": "manager_service",
+    "iam-service": "iam_service",
+    "oauth-server": "iam_service",
+    "gateway-helper": "iam_service",
+    "devops-service": "devops_service",
+    "agile-service": "agile_service",
+    "test-manager-service": "test_manager_service",
+    "wiki-service": "wiki_service",
+}
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not start; the message says what to do."""
+
+
+def _write_private(path: Path, text: str, mode: int = 0o600) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(path, mode)
+
+
+def _atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    _write_private(tmp, text, mode)
+    os.replace(tmp, path)
+
+
+class _SshListener:
+    """GitLab's SSH port: accepts TCP and sends an OpenSSH banner, then closes."""
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self._sock: Optional[socket.socket] = None
+        self._thread: Optional[threading.Thread] = None
+
+    def start(self) -> None:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind((self.host, self.port))
+        s.listen(16)
+        self._sock = s
+        self._thread = threading.Thread(target=self._serve, name="gitlab-ssh", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        sock = self._sock
+        while sock is not None:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            try:
+                conn.settimeout(2)
+                conn.sendall(SSH_BANNER)
+                try:
+                    conn.recv(256)  # the client's banner, if any
+                except OSError:
+                    pass
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    def stop(self) -> None:
+        s, self._sock = self._sock, None
+        if s is not None:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+        if self._thread is not None:
+            self._thread.join(2)
+
+
+def _bind_free_loopback(prefix: str, port: int) -> _SshListener:
+    """An SSH listener on a random free address under `prefix` (e.g. 127.30)."""
+    import random
+    last: Optional[OSError] = None
+    for _ in range(50):
+        host = f"{prefix}.{random.randrange(0, 256)}.{random.randrange(2, 255)}"
+        listener = _SshListener(host, port)
+        try:
+            listener.start()
+            return listener
+        except OSError as exc:
+            last = exc
+    raise SandboxError(f"cannot listen for GitLab SSH on {prefix}.x.y:{port}: {last}")
+
+
+class Sandbox:
+    """A simulated Choerodon 0.8 cluster in this process."""
+
+    def __init__(self, dir, *, helm_dialect: int = 2, faults: Iterable[str] = (),
+                 release_names: Optional[dict] = None, plan: str = "0.8-to-0.9", kube_minor: int = 15,
+                 xwiki_operator: bool = True, progress: Callable[[str], None] = print,
+                 ready_timeout: float = 120.0):
+        self.dir = Path(dir).resolve()
+        self.helm_dialect = int(helm_dialect)
+        self.fault_specs = list(faults)
+        self.release_names = dict(release_names or {})
+        self.plan_name = plan
+        self.plan = load_plan(plan)
+        self.namespace = self.plan.namespace
+        self.kube_minor = kube_minor
+        self.xwiki_operator = xwiki_operator
+        self.progress = progress
+        self.ready_timeout = ready_timeout
+        self.privileged = can_bind_privileged()
+        self.secrets: dict[str, str] = {}
+        self.mariadb = None
+        self.mysql_proxy = None
+        self.store: Optional[Store] = None
+        self.api: Optional[ApiServer] = None
+        self.runtime: Optional[Runtime] = None
+        self.ssh: Optional[_SshListener] = None
+        self.api_url = ""
+        self.chart_repo_url = ""
+        self.gateway_url = ""
+        self.front_url = ""
+        self.xwiki_data: Optional[Path] = None
+        self.startup_seconds: Optional[float] = None
+        self._log_handler: Optional[logging.Handler] = None
+        self._parsed_faults: dict[str, faults_mod.Fault] = {}
+
+    # ------------------------------------------------------------------ helpers
+    def _say(self, line: str) -> None:
+        log.info(line)
+        if self.progress:
+            self.progress(f"sandbox: {line}")
+
+    def actual(self, default: str) -> str:
+        return self.release_names.get(default, default)
+
+    @property
+    def env_file(self) -> Path:
+        return self.dir / "env.yaml"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.dir / "kubeconfig"
+
+    def _setup_logging(self) -> None:
+        (self.dir / "logs").mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(self.dir / "logs" / "sandbox.log", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger("c7n_upgrade")
+        root.addHandler(handler)
+        if root.level == logging.NOTSET or root.level > logging.INFO:
+            root.setLevel(logging.INFO)
+        self._log_handler = handler
+
+    # ------------------------------------------------------------------ start
+    def start(self) -> "Sandbox":
+        t0 = time.monotonic()
+        if self.env_file.exists():
+            raise SandboxError(f"{self.dir} already holds a sandbox (env.yaml exists); use an empty directory")
+        for spec in self.fault_specs:  # validate before anything starts
+            release, fault = faults_mod.parse_fault(spec)
+            self._parsed_faults[release] = fault
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._setup_logging()
+        try:
+            self._start(t0)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self, t0: float) -> None:
+        from . import mariadb  # imported here: it checks for the server binaries only when used
+
+        self.secrets = {
+            "C7N_MYSQL_ROOT_PASSWORD": secrets.token_urlsafe(18),
+            "C7N_MYSQL_PASSWORD": secrets.token_urlsafe(18),
+            "C7N_ADMIN_PASSWORD": secrets.token_urlsafe(18),
+            "C7N_OAUTH_CLIENT_SECRET": secrets.token_urlsafe(18),
+            "C7N_FRONT_CLIENT_SECRET": secrets.token_urlsafe(18),
+        }
+        # MySQL
+        self._say("starting MariaDB")
+        try:
+            self.mariadb = mariadb.MariaDB(self.dir / "mysql", self.secrets["C7N_MYSQL_ROOT_PASSWORD"]).start()
+        except mariadb.MariaDBMissing as exc:
+            raise SandboxError("MariaDB server binaries are missing (mariadbd, mariadb-install-db). "
+                               "Install them with: apt-get install mariadb-server") from exc
+        mariadb.seed_08_state(self.mariadb, app_user=APP_USER, app_password=self.secrets["C7N_MYSQL_PASSWORD"])
+        with self.mariadb.admin_connection() as conn, conn.cursor() as cur:
+            cur.execute("UPDATE iam_service.oauth_client SET secret = %s WHERE name = 'client'",
+                        (self.secrets["C7N_OAUTH_CLIENT_SECRET"],))
+        self.mysql_proxy = mariadb.TcpProxy("127.0.0.1", "127.0.0.1", self.mariadb.port).start()
+        self._say(f"MariaDB up on 127.0.0.1:{self.mariadb.port} (clients use the proxy 127.0.0.1:{self.mysql_proxy.port})")
+
+        # API server + chart repo
+        self.store = Store(namespaces=("default", "kube-system", "kube-public", self.namespace))
+        self.api = ApiServer(self.store, kube_minor=self.kube_minor, log_path=str(self.dir / "logs" / "apiserver.log"),
+                             log_provider=self._pod_log)
+        catalogue = charts.catalogue(self.plan)
+        self.api.mount("/charts/c7n/", charts.repo_handler(catalogue))
+        self.api_url = self.api.start()
+        self.chart_repo_url = f"{self.api_url}/charts/c7n/"
+        write_kubeconfig(str(self.kubeconfig), self.api_url, self.namespace)
+        self._say(f"Kubernetes API (v1.{self.kube_minor}) at {self.api_url}; chart repo {self.chart_repo_url}")
+
+        # helm
+        sandbox_json = {
+            "api_url": self.api_url, "namespace": self.namespace, "helm_dialect": self.helm_dialect,
+            "chart_repo_url": self.chart_repo_url, "plan": str(PLANS_DIR / f"{self.plan_name}.yaml")
+            if not str(self.plan_name).endswith((".yaml", ".yml")) else str(Path(self.plan_name).resolve()),
+            "tiller_namespace": TILLER_NAMESPACE, "python": sys.executable, "project_root": str(PROJECT_ROOT),
+            "release_names": self.release_names,
+        }
+        import json
+        _atomic_write(self.dir / "sandbox.json", json.dumps(sandbox_json, indent=2) + "\n")
+        bindir = self.dir / "bin"
+        bindir.mkdir(exist_ok=True)
+        wrapper = ("#!/bin/sh\n"
+                   f"C7N_SANDBOX_DIR={shlex.quote(str(self.dir))} "
+                   f"PYTHONPATH={shlex.quote(str(PROJECT_ROOT))}${{PYTHONPATH:+:$PYTHONPATH}} "
+                   f"exec {shlex.quote(sys.executable)} -m c7n_upgrade.sandbox.helm_cli \"$@\"\n")
+        _atomic_write(bindir / "helm", wrapper, 0o755)
+        faults_mod.save_faults(self.dir, self._parsed_faults)
+
+        # the runtime
+        self.xwiki_data = xwiki.make_xwiki_dir(self.dir)
+        self.runtime = Runtime(
+            self.store, self.dir, self.plan, self.namespace,
+            mysql_admin={"host": "127.0.0.1", "port": self.mariadb.port, "user": "root",
+                         "password": self.secrets["C7N_MYSQL_ROOT_PASSWORD"]},
+            mysql_proxy=self.mysql_proxy, admin_password=self.secrets["C7N_ADMIN_PASSWORD"],
+            oauth_client_id="client", oauth_client_secret=self.secrets["C7N_OAUTH_CLIENT_SECRET"],
+            release_names=self.release_names, privileged_ports=self.privileged,
+            xwiki_operator=self.apply_xwiki_manual_steps if self.xwiki_operator else None,
+        ).start()
+        if not self.privileged:
+            self._say("not root: service ports below 1024 are served 8000 higher "
+                      "(choerodon-front: service port 80 served on 8080)")
+
+        # GitLab SSH
+        self.ssh = _bind_free_loopback("127.30", 22 if self.privileged else 2222)
+        self._say(f"GitLab SSH listening on {self.ssh.host}:{self.ssh.port}")
+
+        # the 0.8 installation
+        self._bootstrap()
+        self.runtime.mark_bootstrapped()
+
+        # the env file appears last: it means ready
+        _write_private(self.dir / "secrets.env", "".join(f"{k}={v}\n" for k, v in self.secrets.items()))
+        _atomic_write(self.env_file, self._env_yaml())
+        self.startup_seconds = time.monotonic() - t0
+        self._say(f"ready in {self.startup_seconds:.1f}s")
+        self._say(f"kubeconfig: {self.kubeconfig}")
+        self._say(f"env file:   {self.env_file}   (pytest suites/ --env {self.env_file})")
+        self._say(f"helm:       {bindir / 'helm'}   (export KUBECONFIG={self.kubeconfig})")
+
+    def _pod_log(self, namespace, name, tail=None) -> str:
+        text = self.runtime.pod_log(namespace, name, tail) if self.runtime else None
+        return text or ""
+
+    # ------------------------------------------------------------------ bootstrap
+    def _values_08(self, step) -> dict:
+        ns = self.namespace
+        mysql_host, mysql_port = "127.0.0.1", self.mysql_proxy.port
+        env_open: dict = {}
+        if step.health_port:  # Spring Boot services
+            env_open.update({
+                "EUREKA_CLIENT_SERVICEURL_DEFAULTZONE": f"http://{self.actual('register-server')}.{ns}:8000/eureka/",
+                "SPRING_CLOUD_CONFIG_ENABLED": True,
+                "SPRING_CLOUD_CONFIG_URI": f"http://{self.actual('config-server')}.{ns}:8010/",
+                "SPRING_KAFKA_BOOTSTRAP_SERVERS": ",".join(self.kafka),
+            })
+        if step.chart == "go-register-server":
+            env_open = {"REGISTER_SERVICE_NAMESPACE": ns, "KAFKA_ADDRESSES": ",".join(self.kafka)}
+        database = DATABASE_BY_CHART.get(step.chart)
+        values: dict = {"replicaCount": 1, "env": {"open": env_open}}
+        if database:
+            env_open.update({
+                "SPRING_DATASOURCE_URL": f"jdbc:mysql://{mysql_host}:{mysql_port}/{database}"
+                                         "?useUnicode=true&characterEncoding=utf-8&useSSL=false",
+                "SPRING_DATASOURCE_USERNAME": APP_USER,
+                "SPRING_DATASOURCE_PASSWORD": self.secrets["C7N_MYSQL_PASSWORD"],
+            })
+        pre_job: dict = {}
+        for hook in step.hooks:
+            section = "preInitDB" if hook == "init-db" else "preConfig"
+            pre_job[section] = {"mysql": {"host": mysql_host, "port": mysql_port, "username": APP_USER,
+                                          "password": self.secrets["C7N_MYSQL_PASSWORD"],
+                                          "database": database if hook == "init-db" else "manager_service"}}
+        if pre_job:
+            values["preJob"] = pre_job
+        if step.chart == "devops-service":
+            env_open.update({"SERVICES_GITLAB_URL": f"http://{self.ssh.host}",
+                             "SERVICES_HELM_URL": self.chart_repo_url,
+                             "AGENT_VERSION": "0.8.2"})
+        if step.chart == "choerodon-front":
+            env_open.update({"PRO_API_HOST": "api.example.choerodon.io", "PRO_CLIENT_ID": "choerodon",
+                             "PRO_TITLE_NAME": "Choerodon", "PRO_HEADER_TITLE_NAME": "Choerodon"})
+            if not self.privileged and step.service_port < 1024:
+                values["service"] = {"port": step.service_port + 8000}
+        return values
+
+    @property
+    def kafka(self) -> list[str]:
+        return [f"kafka-{i}.kafka-headless.{self.namespace}:9092" for i in range(3)]
+
+    @property
+    def zookeeper(self) -> list[str]:
+        return [f"zookeeper-{i}.zookeeper-headless.{self.namespace}:2181" for i in range(3)]
+
+    def _bootstrap(self) -> None:
+        from .helm_cli import install_release
+        from .kubeapi import KubeApi
+
+        api = KubeApi(self.api_url)
+        steps = [s for s in self.plan.steps if s.from_version and s.action == "upgrade"]
+        self._say(f"installing the 0.8 releases ({len(steps)}) with helm {self.helm_dialect} storage")
+        for step in steps:
+            name = self.actual(step.release)
+            leftover = faults_mod.fault_for(self._parsed_faults, name, step.release)
+            create_hooks = bool(leftover and leftover.kind == "leftover-jobs")
+            install_release(api, name=name, chart=step.chart, version=step.from_version,
+                            values=self._values_08(step), namespace=self.namespace, dialect=self.helm_dialect,
+                            tiller_ns=TILLER_NAMESPACE, plan_step=step, create_hooks=create_hooks)
+            log.info("installed %s (%s %s)%s", name, step.chart, step.from_version,
+                     " with its finished hook Jobs left over" if create_hooks else "")
+        self._say("waiting for every 0.8 pod to be Ready and UP")
+        deadline = time.monotonic() + self.ready_timeout
+        last_report = 0.0
+        while True:
+            pending = self._not_ready(steps)
+            if not pending:
+                break
+            now = time.monotonic()
+            if now > deadline:
+                raise SandboxError(f"0.8 services not up after {self.ready_timeout:.0f}s: {', '.join(pending)} "
+                                   f"(see {self.dir / 'logs' / 'sandbox.log'})")
+            if now - last_report > 2.0:
+                total = len(steps)
+                self._say(f"  {total - len(pending)}/{total} releases up")
+                last_report = now
+            time.sleep(0.1)
+        # remember where the gateway and the front are
+        gw = self.store.get("services", self.namespace, self.actual("api-gateway"))
+        gw_port = gw["spec"]["ports"][0]["port"]
+        self.gateway_url = f"http://{gw['spec']['clusterIP']}:{gw_port}"
+        front = self.store.get("services", self.namespace, self.actual("choerodon-front"))
+        fport = front["spec"]["ports"][0]["port"]
+        self.front_url = f"http://{front['spec']['clusterIP']}" + ("" if fport == 80 else f":{fport}")
+        self._say(f"all {len(steps)} 0.8 releases up; gateway {self.gateway_url}, front {self.front_url}")
+
+    def _not_ready(self, steps) -> list[str]:
+        pending = []
+        ready = {(p.release, p.version) for p in self.runtime.pods() if p.ready and not p.deleted}
+        for step in steps:
+            name = self.actual(step.release)
+            if (name, step.from_version) not in ready:
+                pending.append(name)
+        if not pending and not self.runtime.all_ready(self.namespace):
+            pending.append("(rollout)")
+        return pending
+
+    # ------------------------------------------------------------------ env file
+    def _env_yaml(self) -> str:
+        env = {
+            "name": f"sandbox-{self.dir.name}",
+            "sandbox": True,
+            "namespace": self.namespace,
+            "plan": self.plan_name,
+            "kube": {"kubeconfig": str(self.kubeconfig), "context": "sandbox"},
+            "access": "direct",
+            "helm": {"binary": str(self.dir / "bin" / "helm"), "repo_name": self.plan.repo.name,
+                     "repo_url": self.chart_repo_url, "tiller_namespace": TILLER_NAMESPACE},
+            "releases": dict(self.release_names),
+            "mysql": {"host": "127.0.0.1", "port": self.mysql_proxy.port,
+                      "service_host": "127.0.0.1", "service_port": self.mysql_proxy.port,
+                      "admin_user": "root", "admin_password": "${C7N_MYSQL_ROOT_PASSWORD}",
+                      "user": APP_USER, "password": "${C7N_MYSQL_PASSWORD}"},
+            "kafka": self.kafka,
+            "zookeeper": self.zookeeper,
+            "gateway_url": self.gateway_url,
+            "front_url": self.front_url,
+            "minio_url": "http://minio.sandbox.invalid",
+            "gitlab": {"url": f"http://{self.ssh.host}", "ssh_host": self.ssh.host, "ssh_port": self.ssh.port},
+            "platform": {"admin_user": "admin", "admin_password": "${C7N_ADMIN_PASSWORD}",
+                         "client_id": "client", "client_secret": "${C7N_OAUTH_CLIENT_SECRET}",
+                         "organization_id": 1, "front_client_secret": "${C7N_FRONT_CLIENT_SECRET}"},
+            "xwiki": {"host": "local://", "data_dir": str(self.xwiki_data)},
+            "timeouts": {"step": 120, "http": 5},
+            "secrets_file": "secrets.env",
+        }
+        header = ("# Written by `python -m c7n_upgrade.sandbox up` once every 0.8 service was up.\n"
+                  "# Secrets are in secrets.env (mode 0600), referenced as ${NAME}.\n")
+        return header + yaml.safe_dump(env, default_flow_style=False, sort_keys=False)
+
+    # ------------------------------------------------------------------ XWiki operator
+    def apply_xwiki_manual_steps(self) -> list[str]:
+        """The operator's manual XWiki steps (properties + extension files), simulated."""
+        gateway = self.gateway_url
+        if not gateway and self.store is not None:
+            svc = self.store.get("services", self.namespace, self.actual("api-gateway"))
+            gateway = f"http://{svc['spec']['clusterIP']}:{svc['spec']['ports'][0]['port']}"
+        done = xwiki.apply_manual_steps(self.xwiki_data, gateway)
+        for line in done:
+            log.info("XWiki operator: %s", line)
+        return done
+
+    # ------------------------------------------------------------------ stop
+    def stop(self) -> None:
+        """Stop everything this sandbox started, in reverse order. Safe to call twice."""
+        for what, fn in (("runtime", lambda: self.runtime and self.runtime.stop()),
+                         ("gitlab ssh", lambda: self.ssh and self.ssh.stop()),
+                         ("api server", lambda: self.api and self.api.stop()),
+                         ("mysql proxy", lambda: self.mysql_proxy and self.mysql_proxy.stop()),
+                         ("mariadb", lambda: self.mariadb and self.mariadb.stop())):
+            try:
+                fn()
+            except Exception:
+                log.exception("stopping the %s failed", what)
+        self.runtime = self.ssh = self.api = self.mysql_proxy = self.mariadb = None
+        if self._log_handler is not None:
+            logging.getLogger("c7n_upgrade").removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None

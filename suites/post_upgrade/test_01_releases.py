@@ -1,0 +1,19 @@
+"""Post-upgrade proof: every release at its target chart, every pod on it, Ready and UP."""
+import pytest
+
+from fixtures.preflight import plan_steps
+
+
+@pytest.mark.parametrize("release", [s.release for s in plan_steps()])
+def test_release_at_target(release, final_state):
+    """The release is deployed at its target chart version; every pod Ready, on that version, UP."""
+    item = final_state.releases[release]
+    assert item.view.exists, f"{item.view.name} is not installed"
+    assert item.view.status == "deployed", f"{item.view.name} is {item.view.status}"
+    assert item.view.chart_version == item.step.version, (
+        f"{item.view.name} is at chart {item.view.chart_version}, expected {item.step.version}")
+    state = item.rollout
+    assert state.total >= 1, f"{item.view.name} has no pods"
+    assert state.done, (f"{item.view.name}: {state.ready}/{state.total} ready, on {item.step.version} "
+                        f"{state.on_target_version}/{state.total}, UP {state.health_up}/{state.total}, "
+                        f"old-version pods: {', '.join(state.old_version_pods) or 'none'}")

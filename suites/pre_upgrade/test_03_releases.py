@@ -1,0 +1,22 @@
+"""Pre-flight: every release of the plan is where the plan starts from."""
+import pytest
+
+from fixtures.preflight import plan_steps
+
+STEPS = plan_steps()
+
+
+@pytest.mark.parametrize("release", [s.release for s in STEPS])
+def test_release_state(release, installation, plan):
+    """The release is deployed at 0.8.x (or already at its target); new services are absent or at target."""
+    step = plan.step(release)
+    view = installation.release_view(step)
+    if step.action == "install":
+        assert not view.exists or view.chart_version == step.version, (
+            f"{view.name} exists at {view.chart_version}; the plan installs {step.version}")
+        return
+    assert view.exists, f"release {view.name} (chart {step.chart}) not found in namespace {installation.env.namespace}"
+    assert view.status == "deployed", f"{view.name} is {view.status}, not deployed"
+    from_minor = ".".join((step.from_version or plan.from_).split(".")[:2])
+    assert view.chart_version == step.version or view.chart_version.startswith(from_minor + "."), (
+        f"{view.name} runs chart {view.chart_name}-{view.chart_version}; expected {from_minor}.x or {step.version}")

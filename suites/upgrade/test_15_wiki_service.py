@@ -1,0 +1,22 @@
+"""Step 15: XWiki's manual steps (checked), wiki-service 0.9.1, then the wiki home-page update."""
+import pytest
+
+from c7n_upgrade import special
+from fixtures import steps
+from fixtures.steps import _run
+
+pytestmark = pytest.mark.step(15)
+
+
+def test_xwiki_manual_steps(step_work):
+    """XWiki manual steps 2–3 are done: properties point at the gateway, update extensions present."""
+    _run(special.xwiki_checkpoint, step_work.inst)
+
+
+test_upgrade = steps.test_upgrade
+test_rollout = steps.test_rollout
+
+
+def test_wiki_home_page(step_work, ctx):
+    """Call the wiki-scanning 'update wiki home page' API."""
+    _run(special.wiki_home_page, step_work.inst, dry_run=ctx.dry_run)

@@ -1,0 +1,151 @@
+"""Drive the suite the way an operator does: a sandbox started with `up`, pytest in a subprocess."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(extra: dict | None = None, *, ci: bool = False) -> dict:
+    env = dict(os.environ)
+    env.pop("CI", None)
+    if ci:
+        env["CI"] = "true"
+    env["PYTHONPATH"] = str(ROOT)
+    env.pop("PYTEST_ADDOPTS", None)
+    env.update(extra or {})
+    return env
+
+
+class Sandbox:
+    """`python -m c7n_upgrade.sandbox up` in the background, stopped with SIGTERM."""
+
+    def __init__(self, directory: Path, *args: str):
+        self.dir = Path(directory)
+        self.args = list(args)
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "Sandbox":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 120) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.dir / "up.log", "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "c7n_upgrade.sandbox", "up", "--dir", str(self.dir),
+                                      *self.args], cwd=ROOT, env=_env(), stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while not self.env_file.exists():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sandbox exited {self.proc.returncode}:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"sandbox not ready after {timeout}s:\n{self.log_tail()}")
+            time.sleep(0.1)
+
+    def log_tail(self, n: int = 40) -> str:
+        path = self.dir / "up.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:]) if path.exists() else ""
+
+    @property
+    def env_file(self) -> Path:
+        return self.dir / "env.yaml"
+
+    def stop(self) -> int | None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        return self.proc.returncode if self.proc else None
+
+    def fault(self, *args: str) -> None:
+        subprocess.run([sys.executable, "-m", "c7n_upgrade.sandbox", "fault", "--dir", str(self.dir), *args],
+                       cwd=ROOT, env=_env(), check=True, capture_output=True, timeout=30)
+
+    def helm_calls(self) -> list[dict]:
+        path = self.dir / "helm-calls.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def secrets(self) -> dict[str, str]:
+        out = {}
+        for line in (self.dir / "secrets.env").read_text().splitlines():
+            if "=" in line and not line.startswith("#"):
+                key, value = line.split("=", 1)
+                out[key.replace("export ", "").strip()] = value.strip().strip("'\"")
+        return out
+
+    def env_data(self) -> dict:
+        return yaml.safe_load(self.env_file.read_text())
+
+
+@dataclass
+class Run:
+    exit_code: int
+    output: str
+    alluredir: Path
+    junit: Path
+
+    def outcomes(self) -> dict[str, str]:
+        """nodeid -> passed/failed/skipped, with skip reasons, from the JUnit XML."""
+        import xml.etree.ElementTree as ET
+
+        result = {}
+        for case in ET.parse(self.junit).getroot().iter("testcase"):
+            cls = case.get("classname", "").replace(".", "/")
+            nodeid = f"{cls}.py::{case.get('name')}"
+            if case.find("failure") is not None or case.find("error") is not None:
+                result[nodeid] = "failed"
+            elif (skipped := case.find("skipped")) is not None:
+                result[nodeid] = "skipped: " + (skipped.get("message") or "")
+            else:
+                result[nodeid] = "passed"
+        return result
+
+    def by_test(self, fragment: str) -> dict[str, str]:
+        return {k: v for k, v in self.outcomes().items() if fragment in k}
+
+    def allure_results(self) -> list[dict]:
+        return [json.loads(p.read_text()) for p in self.alluredir.glob("*-result.json")]
+
+    def all_text(self) -> str:
+        parts = [self.output]
+        for path in self.alluredir.iterdir():
+            if path.is_file():
+                parts.append(path.read_text(errors="replace"))
+        return "\n".join(parts)
+
+
+def run_suite(tmp: Path, *args: str, env_extra: dict | None = None, ci: bool = False,
+              timeout: float = 600) -> Run:
+    """`pytest suites/... ARGS` in a subprocess, with its own allure dir and JUnit file."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    n = len(list(tmp.glob("run-*")))
+    base = tmp / f"run-{n}"
+    base.mkdir()
+    alluredir, junit = base / "allure-results", base / "junit.xml"
+    argv = [sys.executable, "-m", "pytest", *args, f"--alluredir={alluredir}", f"--junitxml={junit}",
+            "-p", "no:cacheprovider", "-o", "junit_family=xunit2", "-rA"]
+    proc = subprocess.run(argv, cwd=ROOT, env=_env(env_extra, ci=ci), capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+    output = proc.stdout + proc.stderr
+    (base / "output.txt").write_text(output)
+    return Run(proc.returncode, output, alluredir, junit)

@@ -1,0 +1,1 @@
+"""Operator tooling: sharing the report, RBAC manifests, CI examples."""

@@ -1,0 +1,103 @@
+"""examples/gitlab-ci.yml and examples/github-actions.yml: parse, lint, run only the read-only
+checks with secrets from CI variables, keep the report, and use the README's commands."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from yamllint import linter
+from yamllint.config import YamlLintConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+GITLAB = ROOT / "examples" / "gitlab-ci.yml"
+GITHUB = ROOT / "examples" / "github-actions.yml"
+CHECK = "./run pytest suites/post_upgrade --env prod"
+SHARE = "./run python -m c7n_upgrade.share"
+LINT = YamlLintConfig("{extends: default, rules: {line-length: {max: 120}}}")
+
+
+def _secret_vars() -> set[str]:
+    """The ${VAR} names envs/prod.yaml uses (the secrets a CI job must provide)."""
+    text = (ROOT / "envs" / "prod.yaml").read_text(encoding="utf-8")
+    body = "\n".join(line.split("#", 1)[0] for line in text.splitlines())  # not the commented examples
+    return set(re.findall(r"\$\{([A-Z0-9_]+)\}", body))
+
+
+def _commands(lines) -> list[str]:
+    out = []
+    for item in lines or []:
+        out += [ln.strip() for ln in str(item).splitlines() if ln.strip()]
+    return out
+
+
+@pytest.mark.parametrize("path", [GITLAB, GITHUB, *sorted((ROOT / "deploy" / "rbac").glob("*.yaml"))],
+                         ids=lambda p: p.name)
+def test_yamllint_strict(path):
+    problems = list(linter.run(path.read_text(encoding="utf-8"), LINT, str(path)))
+    assert problems == [], "\n".join(f"{path.name}:{p.line}:{p.column} {p.level} {p.message} ({p.rule})"
+                                     for p in problems)
+
+
+def test_lint_catches_a_broken_file():
+    problems = list(linter.run("a: 1\na: 2\nb:   [x,y]\n", LINT))
+    assert any(p.rule == "key-duplicates" for p in problems)
+
+
+def test_secrets_come_from_ci_variables_never_from_files():
+    secrets = _secret_vars()
+    assert {"C7N_MYSQL_ROOT_PASSWORD", "C7N_ADMIN_PASSWORD"} <= secrets
+    gitlab_text = GITLAB.read_text(encoding="utf-8")
+    github = yaml.safe_load(GITHUB.read_text(encoding="utf-8"))
+    env = github["jobs"]["post-upgrade"]["env"]
+    for var in secrets:
+        assert var in gitlab_text, f"gitlab-ci.yml does not mention CI variable {var}"
+        assert env.get(var) == "${{ secrets.%s }}" % var, f"github-actions.yml: {var} not from secrets"
+
+
+def test_gitlab_job_runs_only_the_read_only_checks_and_keeps_the_report():
+    doc = yaml.safe_load(GITLAB.read_text(encoding="utf-8"))
+    job = doc["post-upgrade-checks"]
+    assert _commands(job["script"]) == [CHECK]
+    assert _commands(job["after_script"]) == [SHARE]  # after_script: the report is built even on failure
+    artifacts = job["artifacts"]
+    assert artifacts["when"] == "always"
+    assert {"reports/allure-results/", "reports/upgrade-report.html"} <= set(artifacts["paths"])
+    pages = doc["pages"]
+    assert pages["artifacts"]["paths"] == ["public"]
+    assert "cp reports/upgrade-report.html public/index.html" in _commands(pages["script"])
+    everything = yaml.safe_dump(doc)
+    assert "--allow-upgrade-in-ci" not in everything and "pytest suites/ " not in everything
+
+
+def test_github_workflow_runs_only_the_read_only_checks_and_keeps_the_report():
+    doc = yaml.safe_load(GITHUB.read_text(encoding="utf-8"))
+    steps = doc["jobs"]["post-upgrade"]["steps"]
+    runs = [c for s in steps for c in _commands([s.get("run", "")])]
+    assert CHECK in runs and SHARE in runs
+    assert [c for c in runs if "pytest" in c] == [CHECK]
+    share_step = next(s for s in steps if s.get("run") == SHARE)
+    assert share_step["if"] == "always()"
+    upload = next(s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact"))
+    assert "reports/upgrade-report.html" in upload["with"]["path"]
+    assert "reports/allure-results/" in upload["with"]["path"]
+    assert any(str(s.get("uses", "")).startswith("actions/deploy-pages") for s in doc["jobs"]["pages"]["steps"])
+    assert "--allow-upgrade-in-ci" not in GITHUB.read_text(encoding="utf-8")
+
+
+def _readme_code_lines() -> list[str]:
+    readme = ROOT / "README.md"
+    if not readme.is_file():
+        return []
+    blocks = re.findall(r"```[^\n]*\n(.*?)```", readme.read_text(encoding="utf-8"), flags=re.S)
+    return [ln.strip().lstrip("$ ").strip() for b in blocks for ln in b.splitlines() if ln.strip()]
+
+
+def test_ci_commands_appear_in_the_readme():
+    lines = _readme_code_lines()
+    if not any(ln.startswith("./run") for ln in lines):
+        pytest.skip("README.md has no `./run` line in a code block yet (the lead writes the README); "
+                    "cannot check the CI examples' commands against it")
+    for command in (CHECK, SHARE):
+        assert command in lines, f"{command!r} is run by the CI examples but is not in a README code block"
