@@ -96,6 +96,31 @@ class Sandbox:
     def env_data(self) -> dict:
         return yaml.safe_load(self.env_file.read_text())
 
+    def env_with(self, name: str, **overrides) -> Path:
+        """A copy of env.yaml beside it with top-level keys overridden (e.g. timeouts)."""
+        data = self.env_data()
+        data.update(overrides)
+        path = self.dir / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    def mysql(self, database=None):
+        import pymysql
+
+        m = self.env_data()["mysql"]
+        return pymysql.connect(host=m["host"], port=int(m["port"]), user="root",
+                               password=self.secrets()["C7N_MYSQL_ROOT_PASSWORD"], database=database,
+                               connect_timeout=5)
+
+    def databases(self) -> set[str]:
+        with self.mysql() as conn, conn.cursor() as cur:
+            cur.execute("SHOW DATABASES")
+            return {row[0] for row in cur.fetchall()}
+
+    def writes(self) -> list[list[str]]:
+        """helm calls that change something: upgrade and install."""
+        return [c["argv"] for c in self.helm_calls() if c["argv"][:1] in (["upgrade"], ["install"])]
+
 
 @dataclass
 class Run:

@@ -1,0 +1,125 @@
+"""A whole upgrade of a sandbox, as an operator runs it; then a re-run that changes nothing."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from c7n_upgrade.plan import load_plan
+from tests.e2e.harness import Sandbox, run_suite
+
+pytestmark = pytest.mark.slow
+PLAN = load_plan("0.8-to-0.9")
+
+
+@pytest.fixture(scope="module")
+def upgraded(tmp_path_factory):
+    """A Helm 2 sandbox upgraded once by the suite; the run and the sandbox are kept for the tests."""
+    base = tmp_path_factory.mktemp("full")
+    with Sandbox(base / "sandbox") as sb:
+        run = run_suite(base, "suites/", "--env", str(sb.env_file), "--allow-upgrade-in-ci")
+        yield sb, run, base
+
+
+def test_the_whole_suite_passes(upgraded):
+    _sb, run, _ = upgraded
+    outcomes = run.outcomes()
+    assert run.exit_code == 0, run.output[-3000:]
+    assert not [k for k, v in outcomes.items() if v == "failed"]
+    # every upgrade-phase test ran (none skipped) and the post-upgrade proof ran
+    assert not [k for k, v in outcomes.items() if "suites/upgrade" in k and v != "passed"]
+    assert any("post_upgrade" in k for k in outcomes)
+
+
+def test_helm_writes_follow_the_guide_order(upgraded):
+    sb, _run, _ = upgraded
+    writes = sb.writes()
+    released = [argv[1] if argv[0] == "upgrade" else argv[argv.index("--name") + 1] for argv in writes]
+    assert released == [s.release for s in PLAN.steps]
+    kinds = {argv[1] if argv[0] == "upgrade" else argv[argv.index("--name") + 1]: argv[0] for argv in writes}
+    assert kinds["notify-service"] == "install" and kinds["asgard-service"] == "install"
+    assert kinds["register-server"] == "upgrade"
+    for argv in writes:
+        assert "--version" in argv
+        release = argv[1] if argv[0] == "upgrade" else argv[argv.index("--name") + 1]
+        assert argv[argv.index("--version") + 1] == PLAN.step(release).version
+
+
+def test_no_secret_on_any_helm_command_line_and_values_files_removed(upgraded):
+    sb, _run, _ = upgraded
+    secrets = list(sb.secrets().values())
+    for call in sb.helm_calls():
+        line = " ".join(call["argv"])
+        assert "--set" not in call["argv"] and "--set-string" not in call["argv"]
+        for secret in secrets:
+            assert secret not in line
+        for i, arg in enumerate(call["argv"]):
+            if arg in ("-f", "--values"):
+                assert not Path(call["argv"][i + 1]).exists(), "values file left behind"
+
+
+def test_mysql_state_after_the_upgrade(upgraded):
+    sb, _run, _ = upgraded
+    dbs = sb.databases()
+    assert {"notify_service", "asgard_service", "manager_service", "devops_service"} <= dbs
+    with sb.mysql() as conn, conn.cursor() as cur:
+        cur.execute("SHOW GRANTS FOR 'choerodon'@'%'")
+        grants = " ".join(row[0] for row in cur.fetchall())
+        cur.execute("SELECT log FROM devops_service.devops_check_log ORDER BY id DESC LIMIT 1")
+        row = cur.fetchone()
+        cur.execute("SELECT authorized_grant_types, web_server_redirect_uri FROM iam_service.oauth_client "
+                    "WHERE name = 'choerodon'")
+        client = cur.fetchone()
+    assert "`notify_service`.*" in grants and "`asgard_service`.*" in grants
+    assert row is not None and json.loads(row[0])
+    assert client is not None and "authorization_code" in client[0]
+    assert client[1] == sb.env_data()["front_url"]
+
+
+def test_allure_results_are_the_upgrade_log(upgraded):
+    sb, run, _ = upgraded
+    results = run.allure_results()
+    upgrade = [r for r in results if any(l["name"] == "feature" and l["value"] == "upgrade" for l in r["labels"])]
+    assert len({r["name"] for r in upgrade}) >= 5
+    labels = {l["name"] for r in upgrade for l in r["labels"]}
+    assert {"epic", "feature", "story", "AS_ID"} <= labels or {"epic", "feature", "story"} <= labels
+    ids = [l["value"] for r in results for l in r["labels"] if l["name"] in ("AS_ID", "as_id")]
+    assert len(ids) == len(set(ids)), "stable ids must be unique"
+    titles = [r["name"] for r in upgrade]
+    assert any(re.search(r"Upgrade register-server 0\.8\.0 → 0\.9\.0", t) for t in titles), titles
+    assert any(r.get("links") for r in upgrade)
+    files = {p.name for p in run.alluredir.iterdir()}
+    assert "categories.json" in files and "environment.properties" in files
+    env = (run.alluredir / "environment.properties").read_text()
+    assert "namespace=choerodon-devops-prod" in env and "kubernetes.version=v1.15" in env
+    attachments = " ".join(p.name for p in run.alluredir.glob("*-attachment*"))
+    assert attachments, "no attachments written"
+    # every step's helm command and values diff is attached
+    names = {a["name"] for r in results for s in _walk(r) for a in s.get("attachments", [])}
+    assert "helm register-server" in names and "values diff register-server" in names
+    assert "SQL notify_service" in names
+
+
+def _walk(node):
+    yield node
+    for child in node.get("steps", []):
+        yield from _walk(child)
+
+
+def test_secrets_appear_nowhere_in_output_or_report(upgraded):
+    sb, run, _ = upgraded
+    text = run.all_text()
+    for name, secret in sb.secrets().items():
+        assert secret not in text, f"{name} leaked"
+    assert "******" in text  # the redactor did mask something (the values backups hold passwords)
+
+
+def test_rerun_is_a_resume_with_no_helm_write(upgraded):
+    sb, _run, base = upgraded
+    before = len(sb.writes())
+    rerun = run_suite(base, "suites/", "--env", str(sb.env_file), "--allow-upgrade-in-ci")
+    assert rerun.exit_code == 0, rerun.output[-3000:]
+    assert len(sb.writes()) == before, "a re-run of a finished upgrade must not call helm upgrade/install"
+    assert "already at 0.9.0" in rerun.all_text()
