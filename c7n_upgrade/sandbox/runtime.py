@@ -910,7 +910,8 @@ class Runtime:
                     argv = json.loads(line).get("argv") or []
                 except ValueError:
                     continue
-                self._helm_names.update(str(a) for a in argv)
+                if argv[:1] in (["upgrade"], ["install"]):  # the release's step has begun
+                    self._helm_names.update(str(a) for a in argv)
         active = set()
         for k in keys:
             names = self._aliases(k)

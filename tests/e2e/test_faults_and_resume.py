@@ -1,0 +1,136 @@
+"""Every sandbox fault kind, mid-plan: the run stops at that step, blocks the later ones, makes no
+later helm write or SQL; clearing the fault and re-running resumes where it stopped.
+
+One sandbox carries all the faults, at increasing steps; each test clears the fault it saw, so the
+next run goes one fault further. Each test depends on the previous ones (they run in file order).
+"""
+from __future__ import annotations
+
+import pytest
+
+from c7n_upgrade.plan import load_plan
+from tests.e2e.harness import Sandbox, run_suite
+
+pytestmark = pytest.mark.slow
+PLAN = load_plan("0.8-to-0.9")
+FAULTS = [
+    "config-server=helm-fail",        # step 2
+    "manager-service=leftover-jobs",  # step 3 (passes: the suite clears the Jobs)
+    "iam-service=never-up",           # step 4
+    "api-gateway=db-down",            # step 7 (MySQL refuses from its helm call on)
+    "gateway-helper=slow-start:3",    # step 8 (passes after waiting)
+    "oauth-server=flap",              # step 9
+    "gitlab-service=wrong-version",   # step 12
+]
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    base = tmp_path_factory.mktemp("faults")
+    args = [a for f in FAULTS for a in ("--fault", f)]
+    with Sandbox(base / "sandbox", *args) as sb:
+        # a short step timeout: faults that never resolve fail in seconds, not minutes
+        env = sb.env_with("env-fast", timeouts={"step": 12, "http": 3, "poll_max": 0.5})
+        yield sb, env, base
+
+
+def _run(chain):
+    sb, env, base = chain
+    return run_suite(base, "suites/", "--env", str(env), "--allow-upgrade-in-ci")
+
+
+def _released(argv):
+    return argv[1] if argv[0] == "upgrade" else argv[argv.index("--name") + 1]
+
+
+def _assert_blocked_after(run, step_no: int):
+    """Every upgrade test of a later step was skipped as blocked by this step."""
+    later = {k: v for k, v in run.outcomes().items() if "suites/upgrade/test_" in k
+             and int(k.split("suites/upgrade/test_")[1][:2]) > step_no}
+    assert later, "no later step was collected"
+    for nodeid, outcome in later.items():
+        assert outcome.startswith("skipped: blocked by step %d" % step_no), (nodeid, outcome)
+
+
+def test_helm_fail_stops_at_step_2(chain):
+    sb, _env, _ = chain
+    run = _run(chain)
+    assert run.exit_code == 1
+    assert run.by_test("test_02_config_server.py::test_upgrade") == {
+        "suites/upgrade/test_02_config_server.py::test_upgrade": "failed"}
+    assert "helm failed for config-server" in run.output
+    _assert_blocked_after(run, 2)
+    assert [_released(a) for a in sb.writes()] == ["register-server", "config-server"]
+    assert "notify_service" not in sb.databases()
+    sb.fault("--clear", "config-server")
+
+
+def test_never_up_stops_at_step_4_after_clearing_leftover_jobs(chain):
+    sb, _env, _ = chain
+    run = _run(chain)
+    assert run.exit_code == 1
+    outcomes = run.outcomes()
+    assert outcomes["suites/upgrade/test_03_manager_service.py::test_upgrade"] == "passed"
+    assert outcomes["suites/upgrade/test_04_iam_service.py::test_rollout"] == "failed"
+    assert "removed finished hook Jobs manager-service-init-db" in run.output
+    assert "iam-service not rolled out to 0.9.0" in run.output
+    # the timeout attached what an operator needs
+    names = {a["name"] for r in run.allure_results() for s in _walk(r) for a in s.get("attachments", [])}
+    assert {"pods iam-service", "recent events", "last health bodies iam-service"} <= names
+    assert any(n.startswith("log tail iam-service-") for n in names)
+    _assert_blocked_after(run, 4)
+    assert [_released(a) for a in sb.writes()] == ["register-server", "config-server", "config-server",
+                                                   "manager-service", "iam-service"]
+    sb.fault("--clear", "iam-service")
+
+
+def _walk(node):
+    yield node
+    for child in node.get("steps", []):
+        yield from _walk(child)
+
+
+def test_resume_after_never_up_then_db_down_stops_at_step_7(chain):
+    sb, _env, _ = chain
+    run = _run(chain)
+    assert run.exit_code == 1
+    outcomes = run.outcomes()
+    # register..manager pass as already upgraded; iam resumes without a second helm upgrade
+    assert outcomes["suites/upgrade/test_04_iam_service.py::test_rollout"] == "passed"
+    assert [_released(a) for a in sb.writes()].count("iam-service") == 1
+    assert outcomes["suites/upgrade/test_05_notify_service.py::test_database"] == "passed"
+    assert outcomes["suites/upgrade/test_07_api_gateway.py::test_rollout"] == "failed"
+    assert "api-gateway not rolled out" in run.output
+    _assert_blocked_after(run, 7)
+    assert "gateway-helper" not in [_released(a) for a in sb.writes()]
+    sb.fault("--clear", "api-gateway")
+
+
+def test_slow_start_waits_and_flap_fails_at_step_9(chain):
+    sb, _env, _ = chain
+    run = _run(chain)
+    assert run.exit_code == 1
+    outcomes = run.outcomes()
+    assert outcomes["suites/upgrade/test_07_api_gateway.py::test_rollout"] == "passed"
+    assert {"notify_service", "asgard_service"} <= sb.databases()  # MySQL answers again
+    assert outcomes["suites/upgrade/test_08_gateway_helper.py::test_rollout"] == "passed"
+    assert "[08/16] gateway-helper: 1/2 pods ready" in run.output  # it waited for the slow pod
+    assert outcomes["suites/upgrade/test_09_oauth_server.py::test_rollout"] == "failed"
+    _assert_blocked_after(run, 9)
+    assert "file-service" not in [_released(a) for a in sb.writes()]
+    sb.fault("--clear", "oauth-server")
+
+
+def test_wrong_version_fails_at_step_12_with_the_old_label_named(chain):
+    sb, _env, _ = chain
+    run = _run(chain)
+    assert run.exit_code == 1
+    outcomes = run.outcomes()
+    assert outcomes["suites/upgrade/test_11_devops_service.py::test_smooth_upgrade"] == "passed"
+    assert outcomes["suites/upgrade/test_12_gitlab_service.py::test_rollout"] == "failed"
+    assert "gitlab-service not rolled out to 0.9.1" in run.output and "(0.8.0)" in run.output
+    _assert_blocked_after(run, 12)
+    assert [_released(a) for a in sb.writes()][-1] == "gitlab-service"
+    # a fault-free run's post-upgrade checks were blocked, not run against a half-upgraded cluster
+    post = {k: v for k, v in outcomes.items() if "post_upgrade" in k}
+    assert post and all(v.startswith("skipped: blocked by step 12") for v in post.values())
