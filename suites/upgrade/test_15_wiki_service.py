@@ -8,8 +8,14 @@ from fixtures.steps import _run
 pytestmark = pytest.mark.step(15)
 
 
-def test_xwiki_manual_steps(step_work):
+def test_xwiki_manual_steps(step_work, ctx):
     """XWiki manual steps 2–3 are done: properties point at the gateway, update extensions present."""
+    if ctx.dry_run:
+        try:
+            special.xwiki_checkpoint(step_work.inst)
+        except special.StepFailed as exc:
+            pytest.skip(f"dry run: {exc} (they are due once steps 1–10 are done)")
+        return
     _run(special.xwiki_checkpoint, step_work.inst)
 
 

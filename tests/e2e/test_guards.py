@@ -1,0 +1,197 @@
+"""What keeps an operator safe: dry run, the CI guard, the lock, and refusing bad input up front."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+import yaml
+
+from tests.e2e.harness import ROOT, Sandbox, run_suite
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def sandbox08(tmp_path_factory):
+    """A sandbox left at 0.8: only read-only or refused runs touch it in this module, in file order."""
+    base = tmp_path_factory.mktemp("guards")
+    with Sandbox(base / "sandbox") as sb:
+        yield sb, base
+
+
+def _api(sb, path, method="GET", body=None):
+    url = yaml.safe_load((sb.dir / "kubeconfig").read_text())["clusters"][0]["cluster"]["server"] + path
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def _versions(sb):
+    _, deploys = _api(sb, "/apis/apps/v1/namespaces/choerodon-devops-prod/deployments")
+    return {d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"]["choerodon.io/version"]
+            for d in deploys["items"]}
+
+
+def test_dry_run_changes_nothing_and_records_every_command(sandbox08):
+    sb, base = sandbox08
+    before = _versions(sb)
+    run = run_suite(base, "suites/", "--env", str(sb.env_file), "--dry-run", "--allow-upgrade-in-ci")
+    assert run.exit_code == 0, run.output[-3000:]
+    assert sb.writes() == [], "a dry run called helm upgrade/install"
+    assert _versions(sb) == before
+    assert "notify_service" not in sb.databases()
+    status, _ = _api(sb, "/apis/apiextensions.k8s.io/v1beta1/customresourcedefinitions/c7nhelmreleases.choerodon.io")
+    assert status == 404, "a dry run created the CRD"
+    status, _ = _api(sb, "/api/v1/namespaces/choerodon-devops-prod/configmaps/c7n-upgrade-lock")
+    assert status == 404, "a dry run took the lock"
+    names = [a["name"] for r in run.allure_results() for s in _walk(r) for a in s.get("attachments", [])]
+    for release in ("register-server", "notify-service", "devops-service", "choerodon-front"):
+        assert f"helm command (dry run) {release}" in names
+        assert f"values diff {release}" in names
+    # the recorded commands are the real ones, redacted, with the target versions
+    text = run.all_text()
+    assert "upgrade devops-service c7n/devops-service --version 0.9.3" in text
+    assert "install c7n/notify-service --name notify-service" in text
+    for secret in sb.secrets().values():
+        assert secret not in text
+
+
+def _walk(node):
+    yield node
+    for child in node.get("steps", []):
+        yield from _walk(child)
+
+
+def test_ci_guard_skips_the_upgrade_phase(sandbox08):
+    sb, base = sandbox08
+    run = run_suite(base, "suites/pre_upgrade", "suites/upgrade", "--env", str(sb.env_file), ci=True)
+    assert run.exit_code == 0, run.output[-3000:]
+    upgrade = {k: v for k, v in run.outcomes().items() if "suites/upgrade" in k}
+    assert upgrade and all("CI=true" in v and "--allow-upgrade-in-ci" in v for v in upgrade.values())
+    assert sb.writes() == []
+
+
+def test_a_held_lock_refuses_the_upgrade_and_names_the_holder(sandbox08):
+    sb, base = sandbox08
+    lock = {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c7n-upgrade-lock", "namespace": "choerodon-devops-prod",
+                         "annotations": {"c7n-upgrade/owner": "alice@bastion-2:4242",
+                                         "c7n-upgrade/since": "2026-11-26T01:00:00+00:00",
+                                         "c7n-upgrade/host": "bastion-2", "c7n-upgrade/pid": "4242"}}}
+    status, _ = _api(sb, "/api/v1/namespaces/choerodon-devops-prod/configmaps", "POST", lock)
+    assert status == 201
+    run = run_suite(base, "suites/upgrade", "--env", str(sb.env_file), "--allow-upgrade-in-ci")
+    assert run.exit_code == 1
+    assert "alice@bastion-2:4242" in run.output and "--break-lock" in run.output
+    assert sb.writes() == []
+    outcomes = run.outcomes()
+    assert all(v.startswith("skipped: blocked by") for k, v in outcomes.items()
+               if "test_01_register_server" not in k)
+
+
+def test_break_lock_takes_over_and_releases_it(sandbox08):
+    sb, base = sandbox08
+    run = run_suite(base, "suites/upgrade/test_01_register_server.py", "--env", str(sb.env_file),
+                    "--allow-upgrade-in-ci", "--break-lock")
+    assert run.exit_code == 0, run.output[-3000:]
+    assert [a[:2] for a in sb.writes()] == [["upgrade", "register-server"]]
+    status, _ = _api(sb, "/api/v1/namespaces/choerodon-devops-prod/configmaps/c7n-upgrade-lock")
+    assert status == 404, "the lock was not released at the end"
+
+
+# ---- bad input: refused before anything is touched ------------------------------------------------
+def _pytest(*args, env_extra=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("C7N_") and k != "CI"}
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "pytest", *args, "-p", "no:cacheprovider", "-o", "addopts="],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_unknown_env_is_a_usage_error_listing_the_envs():
+    proc = _pytest("suites/post_upgrade", "--env", "staging")
+    assert proc.returncode == 4
+    assert "unknown env 'staging'" in proc.stderr and "prod" in proc.stderr and "sandbox" in proc.stderr
+
+
+def test_missing_secret_variable_is_named(tmp_path):
+    proc = _pytest("suites/post_upgrade", "--env", "prod")
+    assert proc.returncode == 4
+    assert "C7N_MYSQL_ROOT_PASSWORD" in proc.stderr or "C7N_" in proc.stderr
+    assert "prod.yaml" in proc.stderr
+
+
+def test_broken_env_file_names_file_key_and_expectation(tmp_path):
+    data = yaml.safe_load((ROOT / "envs" / "prod.yaml").read_text())
+    data["mysql"]["port"] = "three-thousand"
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(data))
+    secrets = {v.strip("${}"): "x" * 12 for v in _secret_refs(data)}
+    proc = _pytest("suites/post_upgrade", "--env", str(path), env_extra=secrets)
+    assert proc.returncode == 4
+    assert "broken.yaml" in proc.stderr and "mysql.port" in proc.stderr and "integer" in proc.stderr
+
+
+def test_a_literal_password_in_the_file_is_refused_without_echoing_it(tmp_path):
+    data = yaml.safe_load((ROOT / "envs" / "prod.yaml").read_text())
+    data["mysql"]["password"] = "hunter2-literal"
+    path = tmp_path / "literal.yaml"
+    path.write_text(yaml.safe_dump(data))
+    secrets = {v.strip("${}"): "x" * 12 for v in _secret_refs(data)}
+    proc = _pytest("suites/post_upgrade", "--env", str(path), env_extra=secrets)
+    assert proc.returncode == 4
+    assert "mysql.password" in proc.stderr
+    assert "hunter2-literal" not in proc.stdout + proc.stderr
+
+
+def test_a_secrets_file_readable_by_others_is_refused(tmp_path, sandbox08):
+    sb, _ = sandbox08
+    data = sb.env_data()
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text((sb.dir / "secrets.env").read_text())
+    secrets.chmod(0o644)
+    data["secrets_file"] = str(secrets)
+    path = tmp_path / "env.yaml"
+    path.write_text(yaml.safe_dump(data))
+    proc = _pytest("suites/post_upgrade", "--env", str(path))
+    assert proc.returncode == 4
+    assert "secrets.env" in proc.stderr and stat.S_IMODE(secrets.stat().st_mode) == 0o644
+
+
+def test_an_unreachable_cluster_fails_preflight_and_blocks_the_upgrade(tmp_path, sandbox08):
+    sb, base = sandbox08
+    kubeconfig = yaml.safe_load((sb.dir / "kubeconfig").read_text())
+    kubeconfig["clusters"][0]["cluster"]["server"] = "http://127.0.0.1:9"  # discard port: refused
+    kc = tmp_path / "kubeconfig"
+    kc.write_text(yaml.safe_dump(kubeconfig))
+    kc.chmod(0o600)
+    path = sb.env_with("env-unreachable", kube={"kubeconfig": str(kc), "context": "sandbox"})
+    calls_before = len(sb.helm_calls())
+    run = run_suite(base, "suites/pre_upgrade/test_02_cluster.py", "suites/upgrade", "--env", str(path),
+                    "--allow-upgrade-in-ci")
+    assert run.exit_code == 1
+    assert "cannot reach the Kubernetes API server at http://127.0.0.1:9" in run.output
+    assert [c for c in sb.helm_calls()[calls_before:] if c["argv"][0] in ("upgrade", "install")] == []
+    upgrade = {k: v for k, v in run.outcomes().items() if "suites/upgrade" in k}
+    assert upgrade and all(v.startswith("skipped: blocked by pre-upgrade check") for v in upgrade.values())
+
+
+def _secret_refs(data):
+    refs = []
+    if isinstance(data, dict):
+        for value in data.values():
+            refs += _secret_refs(value)
+    elif isinstance(data, list):
+        for value in data:
+            refs += _secret_refs(value)
+    elif isinstance(data, str) and data.startswith("${") and data.endswith("}"):
+        refs.append(data)
+    return refs

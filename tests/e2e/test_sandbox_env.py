@@ -1,0 +1,69 @@
+"""`pytest suites/ --env sandbox`: a fresh sandbox for the run (here Helm 3, renamed releases,
+Chinese titles), upgraded end to end, then stopped."""
+from __future__ import annotations
+
+import socket
+
+import pytest
+import yaml
+
+from tests.e2e.harness import run_suite
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def helm3_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("helm3")
+    sbdir = base / "sandbox"
+    run = run_suite(base, "suites/", "--env", "sandbox", "--sandbox-helm", "3", "--sandbox-dir", str(sbdir),
+                    "--sandbox-release-name", "iam-service=iam", "--sandbox-release-name", "wiki-service=c7n-wiki",
+                    "--lang", "zh", "--allow-upgrade-in-ci")
+    return run, sbdir
+
+
+def _calls(sbdir):
+    import json
+
+    return [json.loads(line)["argv"] for line in (sbdir / "helm-calls.jsonl").read_text().splitlines()]
+
+
+def test_helm3_sandbox_with_renamed_releases_upgrades_end_to_end(helm3_run):
+    run, sbdir = helm3_run
+    assert run.exit_code == 0, run.output[-3000:]
+    writes = [a for a in _calls(sbdir) if a[0] in ("upgrade", "install")]
+    assert ["upgrade", "iam", "c7n/iam-service"] == writes[3][:3]
+    assert ["upgrade", "c7n-wiki", "c7n/wiki-service"] in [a[:3] for a in writes]
+    install = [a for a in writes if a[0] == "install"][0]
+    assert install[:3] == ["install", "notify-service", "c7n/notify-service"]  # Helm 3 syntax
+    assert "--name" not in install and "-n" in install
+    assert all(not a[0] == "upgrade" or "--namespace" in a for a in writes)
+
+
+def test_chinese_titles_in_the_report(helm3_run):
+    run, _ = helm3_run
+    titles = [r["name"] for r in run.allure_results()]
+    assert any("升级 register-server 0.8.0 → 0.9.0" in t for t in titles), titles[:20]
+    assert any("部署 notify-service 0.9.0" in t for t in titles)
+    assert any(line.startswith("[04/16] iam：") for line in run.output.splitlines())
+
+
+def test_the_sandbox_is_gone_after_the_run(helm3_run):
+    run, sbdir = helm3_run
+    env = yaml.safe_load((sbdir / "env.yaml").read_text())
+    host, port = env["gateway_url"].split("//")[1].split(":")
+    with pytest.raises(OSError):
+        socket.create_connection((host, int(port)), timeout=2).close()
+    api = yaml.safe_load((sbdir / "kubeconfig").read_text())["clusters"][0]["cluster"]["server"]
+    api_host, api_port = api.split("//")[1].split(":")
+    with pytest.raises(OSError):
+        socket.create_connection((api_host, int(api_port)), timeout=2).close()
+
+
+def test_no_secret_in_output_or_report(helm3_run):
+    run, sbdir = helm3_run
+    text = run.all_text()
+    for line in (sbdir / "secrets.env").read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            name, value = line.split("=", 1)
+            assert value.strip().strip("'\"") not in text, f"{name} leaked"
