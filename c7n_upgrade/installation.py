@@ -8,6 +8,7 @@ Nothing here reads pytest config: the plugin builds these objects from the valid
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -175,14 +176,16 @@ def _service_port(svc, wanted) -> int:
 
 
 def render_values(values: dict, placeholders: dict) -> dict:
-    """The plan's extra values with {placeholders} filled in from the env (dotted keys kept)."""
+    """The plan's extra values with {placeholders} filled in from the env (dotted keys kept).
+    A value that is a single placeholder keeps the placeholder's type (a port stays an int)."""
     out = {}
     for key, value in values.items():
-        if isinstance(value, str):
-            rendered = value.format(**placeholders)
-            out[key] = int(rendered) if rendered.isdigit() and value.startswith("{") and value.endswith("port}") else rendered
-        else:
+        if not isinstance(value, str):
             out[key] = value
+        elif (whole := re.fullmatch(r"\{(\w+)\}", value)) and whole.group(1) in placeholders:
+            out[key] = placeholders[whole.group(1)]
+        else:
+            out[key] = value.format(**placeholders)
     return out
 
 

@@ -123,3 +123,15 @@ def test_rerun_is_a_resume_with_no_helm_write(upgraded):
     assert rerun.exit_code == 0, rerun.output[-3000:]
     assert len(sb.writes()) == before, "a re-run of a finished upgrade must not call helm upgrade/install"
     assert "already at 0.9.0" in rerun.all_text()
+
+
+def test_post_upgrade_proof_through_the_api_server_proxy(upgraded):
+    """access: proxy (a runner outside the cluster): every probe goes through the API server."""
+    sb, _run, base = upgraded
+    env = sb.env_with("env-proxy", access="proxy")
+    log = sb.dir / "logs" / "apiserver.log"
+    before = log.read_text().count("/proxy/")
+    run = run_suite(base, "suites/post_upgrade", "--env", str(env))
+    assert run.exit_code == 0, run.output[-3000:]
+    proxied = log.read_text().count("/proxy/") - before
+    assert proxied >= len(PLAN.steps), f"only {proxied} requests went through the proxy"
