@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import selectors
 import shutil
 import signal
 import socket
@@ -31,6 +30,8 @@ import time
 from pathlib import Path
 
 import pymysql
+
+from .tcp import splice
 
 __all__ = [
     "MariaDB",
@@ -590,33 +591,4 @@ class TcpProxy:
                 upstream.close()
                 return
             self._conns.update((client, upstream))
-        sel = selectors.DefaultSelector()
-        try:
-            sel.register(client, selectors.EVENT_READ, upstream)
-            sel.register(upstream, selectors.EVENT_READ, client)
-            while True:
-                for key, _ in sel.select(timeout=1.0):
-                    try:
-                        data = key.fileobj.recv(65536)
-                    except OSError:
-                        data = b""
-                    if not data:
-                        return
-                    try:
-                        key.data.sendall(data)
-                    except OSError:
-                        return
-                if client.fileno() < 0 or upstream.fileno() < 0:
-                    return
-        except (OSError, ValueError):
-            return
-        finally:
-            sel.close()
-            with self._lock:
-                self._conns.discard(client)
-                self._conns.discard(upstream)
-            for s in (client, upstream):
-                try:
-                    s.close()
-                except OSError:
-                    pass
+        splice(client, upstream, self._lock, self._conns)

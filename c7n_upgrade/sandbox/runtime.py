@@ -25,7 +25,6 @@ import logging
 import os
 import queue
 import random
-import selectors
 import socket
 import string
 import threading
@@ -38,6 +37,7 @@ from typing import Any, Callable, Optional
 
 from . import behaviours
 from . import faults as faults_mod
+from .tcp import splice
 
 log = logging.getLogger("c7n_upgrade.sandbox.runtime")
 
@@ -235,36 +235,7 @@ class _ServiceProxy:
             return
         with self._lock:
             self._conns.update((client, upstream))
-        sel = selectors.DefaultSelector()
-        try:
-            sel.register(client, selectors.EVENT_READ, upstream)
-            sel.register(upstream, selectors.EVENT_READ, client)
-            while True:
-                for key, _ in sel.select(timeout=1.0):
-                    try:
-                        data = key.fileobj.recv(65536)
-                    except OSError:
-                        data = b""
-                    if not data:
-                        return
-                    try:
-                        key.data.sendall(data)
-                    except OSError:
-                        return
-                if client.fileno() < 0 or upstream.fileno() < 0:
-                    return
-        except (OSError, ValueError):
-            return
-        finally:
-            sel.close()
-            with self._lock:
-                self._conns.discard(client)
-                self._conns.discard(upstream)
-            for s in (client, upstream):
-                try:
-                    s.close()
-                except OSError:
-                    pass
+        splice(client, upstream, self._lock, self._conns)
 
 
 # ------------------------------------------------------------------------------ runtime
