@@ -541,6 +541,7 @@ def _age(timestamp) -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # keep-alive answers otherwise wait ~40 ms for the delayed ACK
     api: ApiServer = None
 
     def log_message(self, format, *args):      # quiet stderr; lines go to log_path

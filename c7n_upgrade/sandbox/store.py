@@ -23,6 +23,7 @@ import functools
 import itertools
 import logging
 import re
+import random
 import threading
 import uuid
 from dataclasses import dataclass
@@ -380,7 +381,8 @@ class Store:
         self._last_rv = 0
         self._objects: dict[str, dict] = {t.key: {} for t in BUILTIN_TYPES}
         self._types: dict[str, ResourceType] = {t.key: t for t in BUILTIN_TYPES}
-        self._next_cluster_ip = 1
+        # a random start, so sandboxes running side by side rarely hand out the same clusterIP
+        self._next_cluster_ip = 1 + random.randrange(0, 200) * 256
         for ns in namespaces:
             self.create("namespaces", {"metadata": {"name": ns}})
 
