@@ -142,7 +142,7 @@ class XwikiConfig(_Strict):
 class Timeouts(_Strict):
     step: int = Field(600, gt=0)  # seconds a step may take (helm call + rollout + health)
     http: float = Field(10.0, gt=0)  # seconds per HTTP request
-    poll_max: float = Field(2.0, gt=0)  # the longest pause between two polls
+    poll_max: float = Field(0.5, gt=0)  # the longest pause between two polls while waiting
 
 
 class SandboxOptions(_Strict):

@@ -56,6 +56,7 @@ def poll(
     backoff: float = 1.5,
     on_progress: Callable[[float, Optional[T]], None] | None = None,
     until: Callable[[T], bool] | None = None,
+    hurry: Callable[[T], bool] | None = None,
     retry_on: tuple[type[BaseException], ...] = (),
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
@@ -66,7 +67,8 @@ def poll(
     the last sleep is shortened so the wait never overshoots `timeout` by more than one check.
     `on_progress(elapsed, observation)` is called after every unsuccessful check.
     Exceptions listed in `retry_on` are treated as "not yet" (kept as `WaitTimeout.last_error`);
-    any other exception propagates at once.
+    any other exception propagates at once. When `hurry(result)` is true the delay drops back to
+    `interval` (the goal is in sight: confirm it quickly).
     """
     if timeout < 0:
         raise ValueError("timeout must be >= 0")
@@ -90,6 +92,8 @@ def poll(
             on_progress(elapsed, last)
         if elapsed >= timeout:
             raise WaitTimeout(elapsed, last, last_error=last_error)
+        if hurry is not None and last is not None and hurry(last):
+            delay = max(interval, 0.0)
         sleep(max(0.0, min(delay, timeout - elapsed)))
         delay = min(delay * backoff, max_interval)
 
@@ -302,6 +306,7 @@ def wait_for_release(
             backoff=backoff,
             on_progress=on_progress,
             until=settled,
+            hurry=lambda s: s.done,
             retry_on=retry_on,
             clock=clock,
             sleep=sleep,

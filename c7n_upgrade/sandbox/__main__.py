@@ -1,9 +1,12 @@
 """`python -m c7n_upgrade.sandbox up|fault|xwiki-manual` (the sandbox-alone contract).
 
   up --dir D [--helm 2|3] [--fault RELEASE=KIND[:ARG]]... [--release-name DEFAULT=ACTUAL]...
-     [--kube-minor N] [--no-xwiki-operator]
+     [--kube-minor N] [--no-xwiki-operator] [--plan NAME|PATH] [--preinstall-target GLOB]...
       start a simulated Choerodon 0.8 cluster; D/env.yaml appears once every 0.8 service is up;
       runs until SIGINT/SIGTERM, then stops everything it started.
+      --plan: a plan name in plans/ or a plan YAML path; env.yaml names the same plan (a path as
+      an absolute path). --preinstall-target (bench only, see bench/README.md): install the
+      releases matching GLOB straight at their target version instead of 0.8.
   fault --dir D RELEASE=KIND[:ARG]      set a fault on a running sandbox
   fault --dir D --clear RELEASE         clear it (a cleared never-up service comes up)
   xwiki-manual --dir D                  apply the operator's XWiki manual steps now
@@ -46,7 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--fault", action="append", default=[], type=_parse_fault, metavar="RELEASE=KIND[:ARG]")
     up.add_argument("--release-name", action="append", default=[], type=_parse_rename, metavar="DEFAULT=ACTUAL")
     up.add_argument("--kube-minor", type=int, default=15, help="Kubernetes minor version to report (default 15)")
-    up.add_argument("--plan", default="0.8-to-0.9", help=argparse.SUPPRESS)
+    up.add_argument("--plan", default="0.8-to-0.9", metavar="NAME|PATH",
+                    help="the plan: a name in plans/ or a plan YAML file (default 0.8-to-0.9)")
+    up.add_argument("--preinstall-target", action="append", default=[], metavar="GLOB",
+                    help="bench only: install releases matching GLOB at their target version (repeatable)")
     up.add_argument("--no-xwiki-operator", action="store_true",
                     help="do not simulate the operator's XWiki manual steps")
     fault = sub.add_parser("fault", help="set or clear a fault of a running sandbox")
@@ -79,7 +85,7 @@ def cmd_up(args) -> int:
     signal.signal(signal.SIGINT, on_signal)
     sandbox = Sandbox(args.dir, helm_dialect=args.helm, faults=args.fault, release_names=dict(args.release_name),
                       plan=args.plan, kube_minor=args.kube_minor, xwiki_operator=not args.no_xwiki_operator,
-                      progress=lambda line: print(line, flush=True))
+                      progress=lambda line: print(line, flush=True), preinstall_target=args.preinstall_target)
     try:
         sandbox.start()  # stops what it started when it fails
     except _Interrupted as exc:

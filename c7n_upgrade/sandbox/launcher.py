@@ -133,7 +133,7 @@ class Sandbox:
     def __init__(self, dir, *, helm_dialect: int = 2, faults: Iterable[str] = (),
                  release_names: Optional[dict] = None, plan: str = "0.8-to-0.9", kube_minor: int = 15,
                  xwiki_operator: bool = True, progress: Callable[[str], None] = print,
-                 ready_timeout: float = 120.0):
+                 ready_timeout: float = 120.0, preinstall_target: Iterable[str] = ()):
         self.dir = Path(dir).resolve()
         self.helm_dialect = int(helm_dialect)
         self.fault_specs = list(faults)
@@ -145,6 +145,8 @@ class Sandbox:
         self.xwiki_operator = xwiki_operator
         self.progress = progress
         self.ready_timeout = ready_timeout
+        # bench only: releases (fnmatch globs) installed straight at their target version
+        self.preinstall_target = list(preinstall_target)
         self.privileged = can_bind_privileged()
         self.secrets: dict[str, str] = {}
         self.mariadb = None
@@ -170,6 +172,20 @@ class Sandbox:
 
     def actual(self, default: str) -> str:
         return self.release_names.get(default, default)
+
+    @property
+    def plan_ref(self) -> str:
+        """The plan as the env file names it: a plan name, or the absolute path of a plan file."""
+        if str(self.plan_name).endswith((".yaml", ".yml")):
+            return str(Path(self.plan_name).resolve())
+        return str(self.plan_name)
+
+    def _preinstalled(self, step) -> bool:
+        from fnmatch import fnmatchcase
+        return any(fnmatchcase(step.release, pattern) for pattern in self.preinstall_target)
+
+    def _install_version(self, step) -> str:
+        return step.version if self._preinstalled(step) else step.from_version
 
     @property
     def env_file(self) -> Path:
@@ -351,16 +367,21 @@ class Sandbox:
         from .kubeapi import KubeApi
 
         api = KubeApi(self.api_url)
-        steps = [s for s in self.plan.steps if s.from_version and s.action == "upgrade"]
+        steps = [s for s in self.plan.steps
+                 if (s.from_version and s.action == "upgrade") or self._preinstalled(s)]
         self._say(f"installing the 0.8 releases ({len(steps)}) with helm {self.helm_dialect} storage")
+        if self.preinstall_target:
+            targets = [s.release for s in steps if self._preinstalled(s)]
+            self._say(f"bench: {len(targets)} release(s) installed at their target version "
+                      f"(--preinstall-target {' '.join(self.preinstall_target)})")
         for step in steps:
             name = self.actual(step.release)
             leftover = faults_mod.fault_for(self._parsed_faults, name, step.release)
             create_hooks = bool(leftover and leftover.kind == "leftover-jobs")
-            install_release(api, name=name, chart=step.chart, version=step.from_version,
+            install_release(api, name=name, chart=step.chart, version=self._install_version(step),
                             values=self._values_08(step), namespace=self.namespace, dialect=self.helm_dialect,
                             tiller_ns=TILLER_NAMESPACE, plan_step=step, create_hooks=create_hooks)
-            log.info("installed %s (%s %s)%s", name, step.chart, step.from_version,
+            log.info("installed %s (%s %s)%s", name, step.chart, self._install_version(step),
                      " with its finished hook Jobs left over" if create_hooks else "")
         self._say("waiting for every 0.8 pod to be Ready and UP")
         deadline = time.monotonic() + self.ready_timeout
@@ -392,7 +413,7 @@ class Sandbox:
         ready = {(p.release, p.version) for p in self.runtime.pods() if p.ready and not p.deleted}
         for step in steps:
             name = self.actual(step.release)
-            if (name, step.from_version) not in ready:
+            if (name, self._install_version(step)) not in ready:
                 pending.append(name)
         if not pending and not self.runtime.all_ready(self.namespace):
             pending.append("(rollout)")
@@ -404,7 +425,7 @@ class Sandbox:
             "name": f"sandbox-{self.dir.name}",
             "sandbox": True,
             "namespace": self.namespace,
-            "plan": self.plan_name,
+            "plan": self.plan_ref,
             "kube": {"kubeconfig": str(self.kubeconfig), "context": "sandbox"},
             "access": "direct",
             "helm": {"binary": str(self.dir / "bin" / "helm"), "repo_name": self.plan.repo.name,

@@ -174,12 +174,17 @@ class MariaDB:
         as_root = hasattr(os, "geteuid") and os.geteuid() == 0
         user_args = ["--user=root"] if as_root else []
         fresh = not (self.datadir / "mysql").is_dir()
+        # a private tmpdir: servers sharing /tmp can trip over each other's temporary tables
+        # ("Could not remove temporary table '/tmp/#sql-temptable-…'" fails the bootstrap)
+        self.tmpdir = self.base_dir / "tmp"
+        self.tmpdir.mkdir(parents=True, exist_ok=True)
         if fresh:
             self.datadir.mkdir(parents=True, exist_ok=True)
             cmd = [
                 install_db,
                 "--no-defaults",
                 f"--datadir={self.datadir}",
+                f"--tmpdir={self.tmpdir}",
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
                 "--skip-name-resolve",
@@ -202,6 +207,7 @@ class MariaDB:
                 mariadbd,
                 "--no-defaults",
                 f"--datadir={self.datadir}",
+                f"--tmpdir={self.tmpdir}",
                 f"--socket={self.socket_path}",
                 f"--port={self.port}",
                 f"--bind-address={self.host}",

@@ -135,6 +135,7 @@ class _PodServer(ThreadingHTTPServer):
 
 
 class _PodHandler(BaseHTTPRequestHandler):
+    disable_nagle_algorithm = True  # keep-alive answers otherwise wait for the delayed ACK
     server_version = "sandbox-pod"
     sys_version = ""
 

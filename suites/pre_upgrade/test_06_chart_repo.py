@@ -1,5 +1,6 @@
 """Pre-flight (the guide's first step): the chart repo is added and holds every target version."""
 from c7n_upgrade import i18n
+from c7n_upgrade.installation import parallel_map
 
 
 def test_chart_repo_has_targets(helm, env, plan, ctx, reporter):
@@ -7,9 +8,10 @@ def test_chart_repo_has_targets(helm, env, plan, ctx, reporter):
     with reporter.step(i18n.title(ctx.lang, "repo", name=env.helm.repo_name)):
         helm.repo_add(env.helm.repo_name, env.helm.repo_url)
         helm.repo_update()
-    missing = []
-    for step in plan.steps:
+    def available(step):
         versions = {v.version for v in helm.search_versions(f"{env.helm.repo_name}/{step.chart}")}
-        if step.version not in versions:
-            missing.append(f"{step.chart} {step.version}")
+        return step.version in versions
+
+    found = parallel_map(available, plan.steps)
+    missing = [f"{s.chart} {s.version}" for s, ok in zip(plan.steps, found) if not ok]
     assert not missing, f"the chart repo lacks: {', '.join(missing)}"

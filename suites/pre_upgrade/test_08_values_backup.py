@@ -1,18 +1,14 @@
 """Pre-flight: keep every release's current values in the report (secrets masked)."""
 import yaml
 
+from c7n_upgrade.installation import parallel_map
 from fixtures.preflight import plan_steps
 
 
 def test_values_backed_up(installation, helm, reporter):
     """`helm get values` of every installed release of the plan is attached to the report."""
-    saved = []
-    for step in plan_steps():
-        view = installation.release_view(step)
-        if not view.exists:
-            continue
-        values = helm.get_values(view.name)
+    views = [v for v in (installation.release_view(s) for s in plan_steps()) if v.exists]
+    for view, values in zip(views, parallel_map(lambda v: helm.get_values(v.name), views)):
         reporter.attach(f"values {view.name} (chart {view.chart_version})",
                         yaml.safe_dump(values, sort_keys=True, allow_unicode=True), "yaml")
-        saved.append(view.name)
-    assert saved, "no release of the plan is installed"
+    assert views, "no release of the plan is installed"

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -11,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from c7n_upgrade.sandbox.process import SandboxProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,54 +27,8 @@ def _env(extra: dict | None = None, *, ci: bool = False) -> dict:
     return env
 
 
-class Sandbox:
-    """`python -m c7n_upgrade.sandbox up` in the background, stopped with SIGTERM."""
-
-    def __init__(self, directory: Path, *args: str):
-        self.dir = Path(directory)
-        self.args = list(args)
-        self.proc: subprocess.Popen | None = None
-
-    def __enter__(self) -> "Sandbox":
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    def start(self, timeout: float = 120) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.dir / "up.log", "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "c7n_upgrade.sandbox", "up", "--dir", str(self.dir),
-                                      *self.args], cwd=ROOT, env=_env(), stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
-        log.close()
-        deadline = time.monotonic() + timeout
-        while not self.env_file.exists():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"sandbox exited {self.proc.returncode}:\n{self.log_tail()}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"sandbox not ready after {timeout}s:\n{self.log_tail()}")
-            time.sleep(0.1)
-
-    def log_tail(self, n: int = 40) -> str:
-        path = self.dir / "up.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:]) if path.exists() else ""
-
-    @property
-    def env_file(self) -> Path:
-        return self.dir / "env.yaml"
-
-    def stop(self) -> int | None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        return self.proc.returncode if self.proc else None
+class Sandbox(SandboxProcess):
+    """A sandbox started with `up`, with what the tests look at: helm calls, secrets, MySQL."""
 
     def fault(self, *args: str) -> None:
         subprocess.run([sys.executable, "-m", "c7n_upgrade.sandbox", "fault", "--dir", str(self.dir), *args],

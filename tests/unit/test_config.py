@@ -149,7 +149,7 @@ def test_the_sandbox_ready_env_file_validates(tmp_path, clean_environ):
     assert env.mysql.port == 33061
     assert env.timeouts.step == 120
     assert env.timeouts.http == 10  # default
-    assert env.timeouts.poll_max == 2.0  # default
+    assert env.timeouts.poll_max == 0.5  # default
     assert env.xwiki.host == "local://"
     # the secrets come from the secrets file, since the environment has none of them
     assert env.platform.front_client_secret.get_secret_value() == "front-secret-5555"

@@ -297,3 +297,42 @@ def test_observe_release_prefers_the_up_verdict_and_raw_text():
     assert state.health_bodies["p1"] == '{"status":"UP","db":{"status":"UP"}}'
     assert "status UP but HTTP 503" in state.health_bodies["p2"]
     assert not state.done
+
+
+def test_settle_needs_consecutive_done_observations_and_a_flap_resets_it():
+    clock = FakeClock()
+    kube = FakeKube()
+    up, down = (lambda p: HealthResult("UP")), (lambda p: HealthResult("DOWN"))
+    # done, done, flap DOWN, then done for good
+    script = [up, up, down, up, up, up, up]
+    seen = []
+
+    def observe():
+        kube.pods = [Pod("a-1", "0.9.0")]
+        probe = script.pop(0) if script else up
+        state = observe_release(kube, probe, "a", "0.9.0", 8081)
+        seen.append(state.done)
+        return state
+
+    state = wait_for_release(observe, timeout=60, clock=clock, sleep=clock.sleep, interval=0.2,
+                             max_interval=2.0, settle_checks=3, settle_seconds=0.4)
+    assert state.done
+    assert seen[:3] == [True, True, False]  # the DOWN in between was seen and did not count
+    assert len(seen) >= 6  # three fresh done observations after the flap
+
+
+def test_wait_confirms_at_the_short_interval_once_done_is_in_sight():
+    clock = FakeClock()
+    kube = FakeKube()
+    ready_after = 6  # observations while the pod starts: the delay backs off meanwhile
+
+    def observe():
+        n = len(clock.sleeps)
+        kube.pods = [Pod("a-1", "0.9.0", ready=n >= ready_after)]
+        return observe_release(kube, lambda p: HealthResult("UP"), "a", "0.9.0", 8081)
+
+    wait_for_release(observe, timeout=60, clock=clock, sleep=clock.sleep, interval=0.2, max_interval=2.0,
+                     backoff=1.5, settle_checks=3, settle_seconds=0.3)
+    backoff_part, settle_part = clock.sleeps[:ready_after], clock.sleeps[ready_after:]
+    assert max(backoff_part) > 0.2  # it backed off while waiting
+    assert settle_part and all(s == pytest.approx(0.2) for s in settle_part)

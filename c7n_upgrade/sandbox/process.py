@@ -1,0 +1,83 @@
+"""A sandbox in a child process: `python -m c7n_upgrade.sandbox up --dir D ARGS…`.
+
+Used by the pytest plugin (`--env sandbox`), the project's end-to-end tests and the benchmarks.
+`start()` returns once `D/env.yaml` exists (every 0.8 service is up); `stop()` sends SIGTERM.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class SandboxStartError(Exception):
+    pass
+
+
+class SandboxProcess:
+    def __init__(self, directory: Path | None = None, *args: str, log=None):
+        self.dir = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="c7n-sandbox-"))
+        self.args = [str(a) for a in args]
+        self.log = log or (lambda line: None)
+        self.proc: subprocess.Popen | None = None
+        self.ready_s: float | None = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def env_file(self) -> Path:
+        return self.dir / "env.yaml"
+
+    def start(self, timeout: float = 180.0) -> Path:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if self.env_file.exists():
+            raise SandboxStartError(f"{self.dir} already holds a sandbox (env.yaml exists); use an empty directory")
+        env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+        started = time.perf_counter()
+        with open(self.dir / "up.log", "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "c7n_upgrade.sandbox", "up", "--dir", str(self.dir), *self.args],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(ROOT), env=env,
+                start_new_session=True)
+        self.log(f"sandbox: starting a simulated Choerodon 0.8 cluster in {self.dir}")
+        deadline = time.monotonic() + timeout
+        while not self.env_file.exists():
+            if self.proc.poll() is not None:
+                raise SandboxStartError(f"the sandbox exited with {self.proc.returncode} before it was ready:\n"
+                                        + self.log_tail())
+            if time.monotonic() > deadline:
+                self.stop()
+                raise SandboxStartError(f"the sandbox was not ready after {timeout:.0f}s:\n" + self.log_tail())
+            time.sleep(0.05)
+        self.ready_s = time.perf_counter() - started
+        return self.env_file
+
+    def log_tail(self, lines: int = 30) -> str:
+        path = self.dir / "up.log"
+        if not path.exists():
+            return "(no sandbox log)"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self, timeout: float = 60.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        return self.proc.returncode
