@@ -256,6 +256,18 @@ def parse_list_json(text: str, dialect: int) -> list[Release]:
     return out
 
 
+def parse_repo_list(text: str, dialect: int) -> dict[str, str]:
+    """`helm repo list`: v3 `-o json` ([{"name","url"}]) or the v2 table (NAME  URL)."""
+    if dialect >= 3:
+        return {r["name"]: r["url"] for r in (json.loads(text) if text.strip() else [])}
+    repos = {}
+    for line in text.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) >= 2:
+            repos[parts[0]] = parts[1]
+    return repos
+
+
 def parse_search_json(text: str, dialect: int) -> list[ChartVersion]:
     """``helm search`` JSON (v3 lower-case keys; v2 capitalised keys, ``null`` for no result)."""
     text = (text or "").strip()
@@ -604,12 +616,17 @@ class HelmClient:
     # -- repositories and charts -------------------------------------------------------------
 
     def repo_add(self, name: str, url: str) -> CommandResult:
-        result = self.run(["repo", "add", name, url], check=False)
-        if result.exit_code != 0 and self.dialect() >= 3 and "already exists" in result.stderr:
-            result = self.run(["repo", "add", name, url, "--force-update"], check=False)
+        return self.run(["repo", "add", name, url])
+
+    def repo_url(self, name: str) -> Optional[str]:
+        """The URL of the configured repository `name`, or None when helm has no such repository."""
+        args = ["repo", "list", "-o", "json"] if self.dialect() >= 3 else ["repo", "list"]
+        result = self.run(args, check=False)
         if result.exit_code != 0:
+            if "no repositories" in result.stderr:
+                return None
             raise HelmError(result)
-        return result
+        return parse_repo_list(result.stdout, self.dialect()).get(name)
 
     def repo_update(self) -> CommandResult:
         return self.run(["repo", "update"], timeout=300)

@@ -19,8 +19,9 @@ import yaml
 
 from . import helm as helm_mod
 from . import i18n, probes, waiters
+from .kube import KubeError
 from .plan import Plan, Step
-from .redact import Redactor
+from .redact import Redactor, secret_like_values
 from .report import NullReporter, Reporter
 
 
@@ -64,13 +65,13 @@ class Installation:
         self.mysql_admin = mysql_admin
         self._platform_factory = platform_factory
         self._releases: Optional[list] = None
-        self._token: Optional[str] = None
         self._platform = None
 
     # ---- releases -------------------------------------------------------------------------
     def helm_releases(self, refresh: bool = False) -> list:
+        """Releases helm knows in the namespace; uninstalled ones (Helm 2 `list --all`) count as absent."""
         if self._releases is None or refresh:
-            self._releases = self.helm.list_releases()
+            self._releases = [r for r in self.helm.list_releases() if r.status != "uninstalled"]
         return self._releases
 
     def release_name(self, step: Step) -> str:
@@ -96,6 +97,14 @@ class Installation:
             if r.name == name:
                 return ReleaseView(name, r.chart_name, r.chart_version, r.status, r.revision)
         return ReleaseView(name)
+
+    def release_values(self, name: str) -> dict:
+        """`helm get values`, with every secret-looking value (passwords, tokens, keys) added to the
+        redactor first, so that no dump or diff of them can show one."""
+        values = self.helm.get_values(name)
+        for secret in secret_like_values(values):
+            self.redactor.add(secret)
+        return values
 
     # ---- probing --------------------------------------------------------------------------
     def probe_pod_health(self, pod, port: int, path: str = "/health") -> probes.Health:
@@ -144,12 +153,12 @@ class Installation:
             from .platform import PlatformClient
 
             factory = self._platform_factory or (lambda url: PlatformClient(url, timeout=self.env.timeouts.http))
-            self._platform = factory(self.env.gateway_url)
+            client = factory(self.env.gateway_url)
             p = self.env.platform
-            token = self._platform.login(p.admin_user, p.admin_password.get_secret_value(),
-                                         p.client_id, p.client_secret.get_secret_value())
+            token = client.login(p.admin_user, p.admin_password.get_secret_value(),
+                                 p.client_id, p.client_secret.get_secret_value())
             self.redactor.add(token)
-            self._token = token
+            self._platform = client  # only once logged in
         return self._platform
 
     def attach_platform_exchanges(self, name: str) -> None:
@@ -163,16 +172,14 @@ def _has(plan: Plan, release: str) -> bool:
 
 
 def _service_port(svc, wanted) -> int:
-    ports = svc.ports
-    if wanted in ports:
-        return ports[wanted]
-    if isinstance(wanted, int):
-        # the Service may serve the plan's port on another number (non-root sandbox)
-        if wanted in ports.values():
-            return wanted
-        if len(set(ports.values())) == 1:
-            return next(iter(ports.values()))
-    raise StepFailed(f"service {svc.name} has no port {wanted!r} (ports: {ports})")
+    """The Service's port for the plan's port; a single-port Service may serve it on another number
+    (the sandbox without root serves port 80 on 8080)."""
+    try:
+        return svc.port(wanted)
+    except KeyError:
+        if len(set(svc.ports.values())) == 1:
+            return svc.port()
+        raise StepFailed(f"service {svc.name} has no port {wanted!r} (ports: {svc.ports})") from None
 
 
 def render_values(values: dict, placeholders: dict) -> dict:
@@ -225,28 +232,32 @@ class StepWork:
                              f"{inst.env.namespace}; pin its name under 'releases:' in the env file")
         if view.exists and view.chart_name and view.chart_name != step.chart:
             raise StepFailed(f"release {name} runs chart {view.chart_name}, the plan expects {step.chart}")
+        if view.status and view.status.startswith("pending"):
+            raise StepFailed(f"release {name} is {view.status}: an earlier helm operation was interrupted. "
+                             f"Check `helm history {name}`, roll back to the last deployed revision "
+                             f"(`helm rollback {name} REVISION`), then re-run")
         if self.is_done(view):
             with rep.step(self._t("already", release=name, new=step.version)):
                 pass
             self.outcome = Outcome("already-upgraded", name, f"{name} already at {step.version}")
             return self.outcome
-        if view.exists and view.chart_version == step.version and view.status == "deployed":
-            # helm is done; the pods were not (a failed earlier run): wait again, no second helm call
-            self.outcome = Outcome("waited", name, f"{name} already at chart {step.version}; waiting for pods")
-            return self.outcome
 
-        current = inst.helm.get_values(name) if view.exists else {}
+        current = inst.release_values(name) if view.exists else {}
         extra = render_values(step.values, inst.env.placeholders(step.database))
         new_values = helm_mod.deep_merge(current, helm_mod.dotted_to_nested(extra))
         diff = helm_mod.values_diff(current, new_values)
+        if view.exists and view.chart_version == step.version and view.status == "deployed" and not diff:
+            # helm is done and the values are right; the pods were not (an earlier run failed there):
+            # wait again, no second helm call
+            self.outcome = Outcome("waited", name, f"{name} already at chart {step.version}; waiting for pods")
+            return self.outcome
         rep.attach(f"values diff {name}", red.redact(diff or "(no change)"), "diff")
 
         chart_ref = f"{inst.env.helm.repo_name}/{step.chart}"
         title = (self._t("upgrade", release=name, old=view.chart_version or "?", new=step.version)
                  if view.exists else self._t("install", release=name, new=step.version))
         with rep.step(title):
-            if not self.dry_run:
-                self.clear_hook_jobs(name)
+            self.clear_hook_jobs(name)
             with contextlib.ExitStack() as stack:
                 files = [stack.enter_context(helm_mod.values_file(current))]
                 if extra:
@@ -257,6 +268,7 @@ class StepWork:
                         "upgrade" if view.exists else "install", name, chart_ref,
                         version=step.version, values_files=files, timeout_s=int(inst.env.timeouts.step))
                     rep.attach(f"helm command (dry run) {name}", red.redact(inst.helm.command_line(argv)), "text")
+                    rep.progress(red.redact(f"dry run [{step.number:02d}]: {inst.helm.command_line(argv)}"))
                     self.outcome = Outcome("dry-run", name, red.redact(inst.helm.command_line(argv)))
                     return self.outcome
                 try:
@@ -265,7 +277,7 @@ class StepWork:
                 except helm_mod.HelmError as exc:
                     res = exc.result
                     rep.attach(f"helm {name}", red.redact(_command_text(inst.helm, res)), "text")
-                    raise StepFailed(red.redact(f"helm failed for {name}: {res.stderr.strip() or res.stdout.strip()}")) from None
+                    raise StepFailed(red.redact(f"helm failed for {name}: {helm_mod.error_line(res)}")) from None
                 rep.attach(f"helm {name}", red.redact(_command_text(inst.helm, result)), "text")
         inst._releases = None
         self.outcome = Outcome("upgraded" if view.exists else "installed", name)
@@ -275,8 +287,16 @@ class StepWork:
         names = [f"{release}-{hook}" for hook in self.step.hooks]
         if not names:
             return []
-        jobs = self.inst.kube.finished_hook_jobs(names)
+        existing = self.inst.kube.hook_jobs(names)
+        active = [j for j in existing if not j.finished]
+        if active:
+            raise StepFailed(f"hook Job(s) {', '.join(j.name for j in active)} still running: helm would refuse "
+                             "with 'already exists'; wait for them to finish (or investigate), then re-run")
+        jobs = [j for j in existing if j.finished]
         if not jobs:
+            return []
+        if self.dry_run:
+            self.inst.reporter.note(f"dry run: would remove finished hook Jobs {', '.join(j.name for j in jobs)}")
             return []
         with self.inst.reporter.step(self._t("hook_jobs")):
             for job in jobs:
@@ -312,11 +332,12 @@ class StepWork:
                 state = waiters.wait_for_release(
                     lambda: inst.rollout_state(step, name, step.version), timeout=timeout,
                     on_progress=on_progress, interval=0.2, backoff=1.3,
-                    max_interval=float(inst.env.timeouts.poll_max), settle_checks=3, settle_seconds=0.6)
+                    max_interval=float(inst.env.timeouts.poll_max), settle_checks=3, settle_seconds=0.6,
+                    retry_on=(KubeError,))
             except waiters.WaitTimeout as exc:
                 self.attach_diagnostics(name, exc.last)
                 last = exc.last
-                summary = _state_summary(last) if last else "no observation"
+                summary = "; ".join(last.reasons()) if last else "no observation"
                 raise StepFailed(f"{name} not rolled out to {step.version} after {timeout:.0f}s: {summary}") from None
             inst.reporter.attach(f"health {name}", inst.redactor.redact(_health_bodies(state)), "json")
             inst.reporter.note(f"{name}: {state.total} pod(s) on {step.version}, all UP "
@@ -328,8 +349,7 @@ class StepWork:
         lines = []
         try:
             for pod in inst.kube.pods_of_release(release):
-                lines.append(f"{pod.name} ip={pod.ip} phase={pod.phase} ready={pod.ready} "
-                             f"version={pod.version} deleting={pod.deleting} conditions={pod.conditions}")
+                lines.append(pod.describe())
                 inst.reporter.attach(f"log tail {pod.name}", red.redact(inst.kube.pod_log_tail(pod.name, 50)))
         except Exception as exc:  # diagnostics must never hide the real failure
             lines.append(f"(could not list pods: {exc})")
@@ -353,12 +373,6 @@ class StepWork:
 def _command_text(helm, result) -> str:
     return (f"$ {helm.command_line(result.argv)}\n(exit {result.exit_code}, {result.duration:.1f}s)\n"
             f"{result.stdout}{result.stderr}")
-
-
-def _state_summary(state) -> str:
-    return (f"{state.ready}/{state.total} pods ready, {state.on_target_version}/{state.total} on target "
-            f"version, health UP {state.health_up}/{state.total}, old-version pods: "
-            f"{', '.join(state.old_version_pods) or 'none'}")
 
 
 def _health_bodies(state) -> str:

@@ -172,3 +172,26 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = self.redactor.redact(record.stack_info)
         return True
+
+
+SECRET_KEY = re.compile(r"(password|passwd|secret|token|access_?key|secret_?key|credential|private_?key)", re.I)
+
+
+def secret_like_values(data, min_length: int = 4) -> list[str]:
+    """String values stored under secret-looking keys anywhere in nested values (helm values, env)."""
+    found: list[str] = []
+
+    def walk(node, secret_key: bool) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, secret_key or bool(SECRET_KEY.search(str(key))))
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, secret_key)
+        elif secret_key and isinstance(node, (str, int)) and not isinstance(node, bool):
+            text = str(node)
+            if len(text) >= min_length:
+                found.append(text)
+
+    walk(data, False)
+    return found

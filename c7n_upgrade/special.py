@@ -6,9 +6,8 @@ the reporter, and raises StepFailed with a clear reason. Nothing here reads pyte
 from __future__ import annotations
 
 import re
-import time
 
-from . import i18n, probes
+from . import i18n, probes, waiters
 from .installation import Installation, StepFailed, tcp_reachable
 from .plan import Step
 
@@ -124,13 +123,15 @@ def check_gitlab_ssh(inst: Installation) -> str:
     with inst.reporter.step(_t(inst, "gitlab_ssh", host=g.ssh_host, port=g.ssh_port)):
         import testinfra
 
-        host = testinfra.get_host("local://")
-        if not host.addr(g.ssh_host).port(g.ssh_port).is_reachable:
-            raise StepFailed(f"GitLab SSH is not reachable at {g.ssh_host}:{g.ssh_port}; the guide requires "
-                             "SSH to be enabled on GitLab before devops-service 0.9 (设置Gitlab启用SSH协议)")
-        ok, banner = tcp_reachable(g.ssh_host, g.ssh_port)
+        # testinfra's check (nc, or bash /dev/tcp) is the operator's own; then read the banner
+        reachable = testinfra.get_host("local://").addr(g.ssh_host).port(g.ssh_port).is_reachable
+        ok, banner = tcp_reachable(g.ssh_host, g.ssh_port, timeout=float(inst.env.timeouts.http))
+        if not (reachable and ok):
+            raise StepFailed(f"GitLab SSH is not reachable at {g.ssh_host}:{g.ssh_port} ({banner or 'refused'}); "
+                             "the guide requires SSH to be enabled on GitLab before devops-service 0.9 "
+                             "(设置Gitlab启用SSH协议)")
         inst.reporter.attach("GitLab SSH banner", banner or "(no banner)")
-        if ok and banner and not banner.startswith("SSH-"):
+        if banner and not banner.startswith("SSH-"):
             raise StepFailed(f"{g.ssh_host}:{g.ssh_port} answers but is not SSH (banner {banner[:40]!r})")
         return banner
 
@@ -145,6 +146,12 @@ def smooth_upgrade(inst: Installation, *, version: str = "0.9", dry_run: bool) -
             inst.reporter.note(f"dry run: would GET {inst.env.gateway_url}/devops/v1/upgrade?version={version}")
             return None
         before = _latest_check_log(inst)
+        if before is not None:
+            # devops_check_log is written only by the smooth upgrade: it has run (a resumed run)
+            inst.reporter.note(f"the smooth upgrade already ran (devops_check_log row {before.get('id')}, "
+                               f"{before.get('begin_check_date')}): not called again")
+            inst.reporter.attach("devops_check_log row", inst.redactor.redact(_yaml(_jsonable(before))), "yaml")
+            return before
         try:
             answer = inst.platform().devops_smooth_upgrade(version)
         except PlatformError as exc:
@@ -152,14 +159,14 @@ def smooth_upgrade(inst: Installation, *, version: str = "0.9", dry_run: bool) -
             raise StepFailed(inst.redactor.redact(f"smooth upgrade API: {exc}")) from None
         inst.attach_platform_exchanges("platform API exchanges")
         inst.reporter.attach("smooth upgrade answer", str(answer))
-        deadline = time.monotonic() + min(60.0, float(inst.env.timeouts.step))
-        while time.monotonic() < deadline:
-            row = _latest_check_log(inst)
-            if row and (before is None or row.get("id") != before.get("id")):
-                inst.reporter.attach("devops_check_log row", inst.redactor.redact(_yaml(_jsonable(row))), "yaml")
-                return row
-            time.sleep(0.5)
-        raise StepFailed("the smooth-upgrade API answered but no new devops_check_log row appeared within 60s")
+        wait = min(60.0, float(inst.env.timeouts.step))
+        try:
+            row = waiters.poll(lambda: _latest_check_log(inst), timeout=wait, interval=0.5, max_interval=2.0)
+        except waiters.WaitTimeout:
+            raise StepFailed(f"the smooth-upgrade API answered but no devops_check_log row appeared "
+                             f"within {wait:.0f}s") from None
+        inst.reporter.attach("devops_check_log row", inst.redactor.redact(_yaml(_jsonable(row))), "yaml")
+        return row
 
 
 def _latest_check_log(inst: Installation):

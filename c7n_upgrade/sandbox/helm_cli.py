@@ -838,8 +838,6 @@ def deploy(api: KubeApi, *, name: str, pkg: ChartPackage, supplied: dict, namesp
     computed = chartlib.deep_merge(chart_values, config)
     objects = chartlib.render(name, pkg.meta["name"], str(pkg.meta["version"]), computed, namespace,
                               pkg.health_port, pkg.service_port, pkg.hooks)
-    if fail_message:
-        raise HelmError(prefix + fail_message if dialect == 3 or not installing else f"release {name} failed: {fail_message}")
     now = float(int(time.time()))
     version = (history[-1].version + 1) if history else 1
     rel = Release(name=name, namespace=namespace, version=version,
@@ -859,6 +857,8 @@ def deploy(api: KubeApi, *, name: str, pkg: ChartPackage, supplied: dict, namesp
             raise HelmError(f"release {name} failed: {message}")
         raise HelmError(prefix + message)
 
+    if fail_message:  # the helm-fail fault: a pre-upgrade hook that never finishes; the revision is failed
+        fail(fail_message, f"Release \"{name}\" failed: {fail_message}")
     jobs = [o for o in objects if o["kind"] == "Job"]
     if create_hooks and jobs:
         taken = _run_hooks(api, jobs)

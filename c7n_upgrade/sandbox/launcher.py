@@ -232,6 +232,7 @@ class Sandbox:
             "C7N_OAUTH_CLIENT_SECRET": secrets.token_urlsafe(18),
             "C7N_FRONT_CLIENT_SECRET": secrets.token_urlsafe(18),
         }
+        self.values_only_token = secrets.token_urlsafe(18)
         # MySQL
         self._say("starting MariaDB")
         try:
@@ -343,6 +344,9 @@ class Sandbox:
                                           "database": database if hook == "init-db" else "manager_service"}}
         if pre_job:
             values["preJob"] = pre_job
+        if step.chart == "gitlab-service":
+            # a credential that lives only in the release's values (not in the env), as real installs have
+            env_open["GITLAB_PRIVATETOKEN"] = self.values_only_token
         if step.chart == "devops-service":
             env_open.update({"SERVICES_GITLAB_URL": f"http://{self.ssh.host}",
                              "SERVICES_HELM_URL": self.chart_repo_url,

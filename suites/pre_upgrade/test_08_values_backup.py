@@ -5,10 +5,10 @@ from c7n_upgrade.installation import parallel_map
 from fixtures.preflight import plan_steps
 
 
-def test_values_backed_up(installation, helm, reporter):
-    """`helm get values` of every installed release of the plan is attached to the report."""
+def test_values_backed_up(installation, reporter):
+    """`helm get values` of every installed release of the plan is attached to the report (secrets masked)."""
     views = [v for v in (installation.release_view(s) for s in plan_steps()) if v.exists]
-    for view, values in zip(views, parallel_map(lambda v: helm.get_values(v.name), views)):
+    for view, values in zip(views, parallel_map(lambda v: installation.release_values(v.name), views)):
         reporter.attach(f"values {view.name} (chart {view.chart_version})",
                         yaml.safe_dump(values, sort_keys=True, allow_unicode=True), "yaml")
     assert views, "no release of the plan is installed"

@@ -3,7 +3,6 @@ import pytest
 
 from c7n_upgrade import special
 from fixtures import steps
-from fixtures.steps import _run
 
 pytestmark = pytest.mark.step(15)
 
@@ -16,7 +15,7 @@ def test_xwiki_manual_steps(step_work, ctx):
         except special.StepFailed as exc:
             pytest.skip(f"dry run: {exc} (they are due once steps 1–10 are done)")
         return
-    _run(special.xwiki_checkpoint, step_work.inst)
+    special.xwiki_checkpoint(step_work.inst)
 
 
 test_upgrade = steps.test_upgrade
@@ -25,4 +24,4 @@ test_rollout = steps.test_rollout
 
 def test_wiki_home_page(step_work, ctx):
     """Call the wiki-scanning 'update wiki home page' API."""
-    _run(special.wiki_home_page, step_work.inst, dry_run=ctx.dry_run)
+    special.wiki_home_page(step_work.inst, dry_run=ctx.dry_run)

@@ -129,3 +129,14 @@ def run_suite(tmp: Path, *args: str, env_extra: dict | None = None, ci: bool = F
     output = proc.stdout + proc.stderr
     (base / "output.txt").write_text(output)
     return Run(proc.returncode, output, alluredir, junit)
+
+
+def walk_steps(node):
+    """An Allure result and all its nested steps."""
+    yield node
+    for child in node.get("steps", []):
+        yield from walk_steps(child)
+
+
+def attachment_names(run: "Run") -> set[str]:
+    return {a["name"] for r in run.allure_results() for s in walk_steps(r) for a in s.get("attachments", [])}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from c7n_upgrade.plan import load_plan
-from tests.e2e.harness import Sandbox, run_suite
+from tests.e2e.harness import Sandbox, attachment_names, run_suite
 
 pytestmark = pytest.mark.slow
 PLAN = load_plan("0.8-to-0.9")
@@ -75,7 +75,7 @@ def test_never_up_stops_at_step_4_after_clearing_leftover_jobs(chain):
     assert "removed finished hook Jobs manager-service-init-db" in run.output
     assert "iam-service not rolled out to 0.9.0" in run.output
     # the timeout attached what an operator needs
-    names = {a["name"] for r in run.allure_results() for s in _walk(r) for a in s.get("attachments", [])}
+    names = attachment_names(run)
     assert {"pods iam-service", "recent events", "last health bodies iam-service"} <= names
     assert any(n.startswith("log tail iam-service-") for n in names)
     _assert_blocked_after(run, 4)
@@ -83,11 +83,6 @@ def test_never_up_stops_at_step_4_after_clearing_leftover_jobs(chain):
                                                    "manager-service", "iam-service"]
     sb.fault("--clear", "iam-service")
 
-
-def _walk(node):
-    yield node
-    for child in node.get("steps", []):
-        yield from _walk(child)
 
 
 def test_resume_after_never_up_then_db_down_stops_at_step_7(chain):

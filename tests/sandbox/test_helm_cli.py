@@ -402,7 +402,12 @@ def test_helm_fail_fault(sandbox):
     faults.set_fault(sandbox.dir, "config-server", "helm-fail")
     result = sandbox.upgrade("config-server", "config-server", "0.9.0", ok=False)
     assert result.stderr == "Error: UPGRADE FAILED: timed out waiting for the condition\n"
-    assert len(sandbox.release_objects("config-server")) == 1
+    # as real helm does, the attempt is recorded as a failed revision; the deployed one stays
+    records = sandbox.release_objects("config-server")
+    assert len(records) == 2
+    statuses = sorted((r["metadata"]["labels"].get("status") or r["metadata"]["labels"].get("STATUS")).lower()
+                      for r in records)
+    assert statuses == ["deployed", "failed"]
     deployment = sandbox.api.get("deployments.apps", NS, "config-server")
     assert deployment["spec"]["template"]["metadata"]["labels"]["choerodon.io/version"] == "0.8.0"
     faults.clear_fault(sandbox.dir, "config-server")

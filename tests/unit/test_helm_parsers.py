@@ -402,20 +402,41 @@ def test_failed_upgrade_raises_with_argv_and_error():
     assert err.value.result.exit_code == 1
 
 
-def test_repo_add_v3_same_name_other_url_retries_with_force_update():
+def test_repo_add_never_overwrites_an_existing_repo():
     calls = []
 
     def runner(argv, env):
         calls.append(argv)
         if argv[1] == "version":
             return CommandResult(argv, 0, "v3.19.5\n", "")
-        if "--force-update" in argv:
-            return CommandResult(argv, 0, '"c7n" has been added to your repositories\n', "")
         return CommandResult(argv, 1, "", "Error: repository name (c7n) already exists, please specify a different name\n")
 
-    result = client(runner).repo_add("c7n", "http://127.0.0.1:1/charts/c7n/")
-    assert result.ok
-    assert calls[-1][-1] == "--force-update"
+    with pytest.raises(HelmError) as err:
+        client(runner).repo_add("c7n", "http://127.0.0.1:1/charts/c7n/")
+    assert "already exists" in str(err.value)
+    assert not any("--force-update" in argv for argv in calls)
+
+
+@pytest.mark.parametrize("dialect, stdout, expected", [
+    (3, '[{"name":"c7n","url":"https://openchart.choerodon.com.cn/choerodon/c7n/"},{"name":"stable","url":"https://x/"}]\n',
+     {"c7n": "https://openchart.choerodon.com.cn/choerodon/c7n/", "stable": "https://x/"}),
+    (2, "NAME  \tURL                                                \n"
+        "stable\thttps://kubernetes-charts.storage.googleapis.com\nc7n   \thttps://openchart.choerodon.com.cn/choerodon/c7n/\n",
+     {"stable": "https://kubernetes-charts.storage.googleapis.com", "c7n": "https://openchart.choerodon.com.cn/choerodon/c7n/"}),
+])
+def test_repo_list_both_dialects(dialect, stdout, expected):
+    from c7n_upgrade.helm import parse_repo_list
+
+    assert parse_repo_list(stdout, dialect) == expected
+
+
+def test_repo_url_none_when_helm_has_no_repositories():
+    def runner(argv, env):
+        if argv[1] == "version":
+            return CommandResult(argv, 0, "v3.19.5\n", "")
+        return CommandResult(argv, 1, "", "Error: no repositories to show\n")
+
+    assert client(runner).repo_url("c7n") is None
 
 
 def test_env_is_passed_to_the_runner():

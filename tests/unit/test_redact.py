@@ -107,3 +107,16 @@ def test_logging_filter_masks_message_args_and_traceback():
     assert "s3cr3t-value" not in out
     assert f"password is {MASK}" in out
     assert f"RuntimeError: failed with {MASK}" in out
+
+
+def test_secret_like_values_found_under_secret_keys_at_any_depth():
+    from c7n_upgrade.redact import secret_like_values
+
+    values = {"env": {"open": {"SPRING_DATASOURCE_PASSWORD": "db-pass-1", "GITLAB_PRIVATETOKEN": "tok-abcdef",
+                               "MINIO_ACCESSKEY": "AKIA1234", "SPRING_DATASOURCE_URL": "jdbc:mysql://h/db",
+                               "REPLICAS": 3}},
+              "preJob": {"preConfig": {"mysql": {"password": "pj-pass-2", "username": "choerodon"}}},
+              "secrets": [{"name": "x", "value": "list-secret-3"}], "tokenTtl": True}
+    found = set(secret_like_values(values))
+    # "x" is too short to be a secret; the URL, the username, the count and the boolean are not secrets
+    assert found == {"db-pass-1", "tok-abcdef", "AKIA1234", "pj-pass-2", "list-secret-3"}
