@@ -214,45 +214,26 @@ def parse_list_json(text: str, dialect: int) -> list[Release]:
     data = _load_json(text, "list")
     if data is None:
         return []
-    out: list[Release] = []
     if dialect >= 3:
         if not isinstance(data, list):
             raise HelmParseError(f"helm list: expected a JSON array, got {text[:200]!r}")
-        for item in data:
-            chart = str(item.get("chart", ""))
-            name, version = split_chart(chart)
-            out.append(
-                Release(
-                    name=item["name"],
-                    namespace=item.get("namespace", ""),
-                    revision=int(item.get("revision") or 0),
-                    status=normalize_status(item.get("status")),
-                    chart=chart,
-                    chart_name=name,
-                    chart_version=version,
-                    app_version=str(item.get("app_version") or ""),
-                    updated=str(item.get("updated") or ""),
-                )
-            )
-        return out
-    if not isinstance(data, dict):
-        raise HelmParseError(f"helm list: expected a JSON object with Releases, got {text[:200]!r}")
-    for item in data.get("Releases") or []:
-        chart = str(item.get("Chart", ""))
-        name, version = split_chart(chart)
-        out.append(
-            Release(
-                name=item["Name"],
-                namespace=item.get("Namespace", ""),
-                revision=int(item.get("Revision") or 0),
-                status=normalize_status(item.get("Status")),
-                chart=chart,
-                chart_name=name,
-                chart_version=version,
-                app_version=str(item.get("AppVersion") or ""),
-                updated=str(item.get("Updated") or ""),
-            )
-        )
+        items, keys = data, ("name", "namespace", "revision", "status", "chart", "app_version", "updated")
+    else:
+        if not isinstance(data, dict):
+            raise HelmParseError(f"helm list: expected a JSON object with Releases, got {text[:200]!r}")
+        items = data.get("Releases") or []
+        keys = ("Name", "Namespace", "Revision", "Status", "Chart", "AppVersion", "Updated")  # Helm 2 capitalises
+    out: list[Release] = []
+    for item in items:
+        name_k, ns_k, rev_k, status_k, chart_k, app_k, updated_k = keys
+        chart = str(item.get(chart_k, ""))
+        chart_name, chart_version = split_chart(chart)
+        out.append(Release(
+            name=item[name_k], namespace=item.get(ns_k, ""), revision=int(item.get(rev_k) or 0),
+            status=normalize_status(item.get(status_k)), chart=chart, chart_name=chart_name,
+            chart_version=chart_version, app_version=str(item.get(app_k) or ""),
+            updated=str(item.get(updated_k) or ""),
+        ))
     return out
 
 

@@ -28,6 +28,7 @@ from . import charts, faults as faults_mod, xwiki
 from .apiserver import ApiServer, write_kubeconfig
 from .runtime import Runtime, can_bind_privileged
 from .store import Store
+from .tcp import close_hard
 
 log = logging.getLogger("c7n_upgrade.sandbox")
 
@@ -103,11 +104,7 @@ class _SshListener:
     def stop(self) -> None:
         s, self._sock = self._sock, None
         if s is not None:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
+            close_hard(s)
         if self._thread is not None:
             self._thread.join(2)
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pymysql
 
-from .tcp import splice
+from .tcp import close_hard, splice
 
 __all__ = [
     "MariaDB",
@@ -544,14 +544,7 @@ class TcpProxy:
     def _cut_all(self) -> None:
         conns, self._conns = self._conns, set()
         for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            try:
-                c.close()
-            except OSError:
-                pass
+            close_hard(c)
 
     def refuse(self, on: bool) -> None:
         with self._lock:

@@ -37,7 +37,7 @@ from typing import Any, Callable, Optional
 
 from . import behaviours
 from . import faults as faults_mod
-from .tcp import splice
+from .tcp import close_hard, splice
 
 log = logging.getLogger("c7n_upgrade.sandbox.runtime")
 
@@ -191,19 +191,11 @@ class _ServiceProxy:
     def stop(self) -> None:
         s, self._sock = self._sock, None
         if s is not None:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
+            close_hard(s)
         with self._lock:
             conns, self._conns = self._conns, set()
         for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            c.close()
+            close_hard(c)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(2)
 

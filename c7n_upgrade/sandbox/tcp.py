@@ -38,3 +38,15 @@ def splice(client: socket.socket, upstream: socket.socket, lock: threading.Lock,
                 s.close()
             except OSError:
                 pass
+
+
+def close_hard(sock: socket.socket) -> None:
+    """Shut both directions (so a peer blocked in recv wakes up) and close; errors are ignored."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass

@@ -2,6 +2,7 @@
 Chinese titles), upgraded end to end, then stopped."""
 from __future__ import annotations
 
+import re
 import socket
 
 import pytest
@@ -67,3 +68,19 @@ def test_no_secret_in_output_or_report(helm3_run):
         if "=" in line and not line.startswith("#"):
             name, value = line.split("=", 1)
             assert value.strip().strip("'\"") not in text, f"{name} leaked"
+
+
+def test_the_sandbox_run_becomes_one_shareable_html_file(helm3_run, tmp_path):
+    """`python -m c7n_upgrade.share` on this run's results: one self-contained file, every test in it."""
+    from tests.ops.test_share import _embedded, _run_share
+
+    run, _ = helm3_run
+    out = tmp_path / "upgrade-report.html"
+    proc = _run_share("--results", str(run.alluredir), "--out", str(out), "--report-dir", str(tmp_path / "dir"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = out.read_text(encoding="utf-8")
+    assert re.findall(r'(?:src|href)="(?!data:|#)([^"]+)"', html) == []
+    stat = _embedded(html, "widgets/summary.json")["statistic"]
+    assert stat["total"] == len(run.outcomes()) and stat["failed"] == 0 and stat["passed"] > 90
+    environment = {e["name"]: e["values"] for e in _embedded(html, "widgets/environment.json")}
+    assert environment["namespace"] == ["choerodon-devops-prod"]
