@@ -603,9 +603,17 @@ def save_repos(settings: Settings, repos: list[dict]) -> None:
     settings.repo_config.parent.mkdir(parents=True, exist_ok=True)
     data = {"apiVersion": "" if settings.dialect == 3 else "v1",
             "generated": rfc3339(time.time()), "repositories": repos}
-    tmp = settings.repo_config.with_suffix(".tmp")
-    tmp.write_text(to_yaml(data), encoding="utf-8")
-    os.replace(tmp, settings.repo_config)
+    _atomic_write(settings.repo_config, to_yaml(data))
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write via a private temp file and rename: concurrent helm calls never read a half-written file."""
+    import tempfile  # here: keeps the executable's start-up lean
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
 
 
 def index_path(settings: Settings, repo_name: str) -> Path:
@@ -622,7 +630,7 @@ def repo_index(settings: Settings, repo: dict) -> str:
 
 def write_index(settings: Settings, repo_name: str, text: str) -> None:
     settings.repo_cache.mkdir(parents=True, exist_ok=True)
-    index_path(settings, repo_name).write_text(text, encoding="utf-8")
+    _atomic_write(index_path(settings, repo_name), text)
 
 
 def add_repo(settings: Settings, name: str, url: str, force: bool = False, no_update: bool = False) -> str:

@@ -191,3 +191,21 @@ def _secret_refs(data):
     elif isinstance(data, str) and data.startswith("${") and data.endswith("}"):
         refs.append(data)
     return refs
+
+
+def test_xwiki_checkpoint_fails_with_the_guides_instructions(sandbox08):
+    """Before the operator's XWiki work (here: the framework is still 0.8, so the sandbox's simulated
+    operator has not done it), step 15 stops at the checkpoint and prints what to do."""
+    sb, base = sandbox08
+    writes_before = len(sb.writes())
+    run = run_suite(base, "suites/upgrade/test_15_wiki_service.py", "--env", str(sb.env_file),
+                    "--allow-upgrade-in-ci", "--lang", "zh")
+    assert run.exit_code == 1
+    outcomes = run.outcomes()
+    assert outcomes["suites/upgrade/test_15_wiki_service.py::test_xwiki_manual_steps"] == "failed"
+    assert outcomes["suites/upgrade/test_15_wiki_service.py::test_upgrade"].startswith("skipped: blocked by step 15")
+    gateway = sb.env_data()["gateway_url"]
+    assert f"oidc.endpoint.logout={gateway}/oauth/logout" in run.output  # the guide's step, with this gateway
+    assert "Choerodon-wiki-0.9.0-update.rar" in run.output and "重启XWiki" in run.output
+    assert "what to do (the guide's XWiki steps)" in attachment_names(run)
+    assert len(sb.writes()) == writes_before
