@@ -55,9 +55,9 @@ class SandboxError(RuntimeError):
 
 def _write_private(path: Path, text: str, mode: int = 0o600) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    os.fchmod(fd, mode)  # an existing file keeps its old mode on open: narrow it before writing
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
-    os.chmod(path, mode)
 
 
 def _atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
