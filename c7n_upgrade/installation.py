@@ -19,7 +19,7 @@ import yaml
 
 from . import helm as helm_mod
 from . import i18n, probes, waiters
-from .kube import KubeError
+from .kube import RELEASE_LABEL, KubeError
 from .plan import Plan, Step
 from .redact import Redactor, secret_like_values
 from .report import NullReporter, Reporter
@@ -133,10 +133,19 @@ class Installation:
                             headers={"Accept": "application/json, text/html;q=0.9, */*;q=0.5"})
         return resp.status_code, resp.text
 
-    def rollout_state(self, step: Step, release: str, version: str) -> "waiters.RolloutState":
+    def rollout_state(self, step: Step, release: str, version: str, pods=None) -> "waiters.RolloutState":
+        """One observation of the release: its pods (listed now, or the `pods` given) and their health."""
         port = step.health_port
         probe = (lambda pod: self.probe_pod_health(pod, port)) if port else None
-        return waiters.observe_release(self.kube, probe, release, version, port, "/health")
+        source = self.kube if pods is None else _GivenPods(pods)
+        return waiters.observe_release(source, probe, release, version, port, "/health")
+
+    def pods_by_release(self) -> dict[str, list]:
+        """Every pod carrying a release label, grouped by release: one list call for a whole snapshot."""
+        grouped: dict[str, list] = {}
+        for pod in self.kube.list_pods(RELEASE_LABEL):
+            grouped.setdefault(pod.release, []).append(pod)
+        return grouped
 
     def eureka_instances(self) -> list:
         reg = self.plan.step("register-server") if _has(self.plan, "register-server") else None
@@ -165,6 +174,16 @@ class Installation:
         if self._platform is not None and getattr(self._platform, "exchanges", None):
             lines = [" ".join(str(x) for x in ex) for ex in self._platform.exchanges]
             self.reporter.attach(name, self.redactor.redact("\n".join(lines)))
+
+
+class _GivenPods:
+    """Answers `pods_of_release` from pods listed earlier (the post-upgrade snapshot)."""
+
+    def __init__(self, pods: list):
+        self._pods = pods
+
+    def pods_of_release(self, release: str) -> list:
+        return list(self._pods)
 
 
 def _has(plan: Plan, release: str) -> bool:
