@@ -126,18 +126,6 @@ class ReleaseStatus:
     description: str = ""
 
 
-@dataclass(frozen=True)
-class HistoryEntry:
-    revision: int
-    status: str
-    chart: str
-    chart_name: str
-    chart_version: str
-    app_version: str = ""
-    updated: str = ""
-    description: str = ""
-
-
 #: Helm 2 ``info.status.code`` -> the Helm 3 word (the enums line up one to one).
 V2_STATUS_CODES = {
     0: "unknown",
@@ -307,35 +295,6 @@ def parse_status_json(text: str, dialect: int) -> ReleaseStatus:
         revision=int(revision) if revision is not None else None,
         description=str(info.get("Description") or info.get("description") or ""),
     )
-
-
-def parse_history_json(text: str, dialect: int) -> list[HistoryEntry]:
-    """``helm history -o json``: oldest first (v2 has camelCase ``appVersion``, upper-case status)."""
-    text = (text or "").strip()
-    if not text:
-        return []
-    data = _load_json(text, "history")
-    if data is None:
-        return []
-    if not isinstance(data, list):
-        raise HelmParseError(f"helm history: expected a JSON array, got {text[:200]!r}")
-    out = []
-    for item in data:
-        chart = str(item.get("chart", ""))
-        name, version = split_chart(chart)
-        out.append(
-            HistoryEntry(
-                revision=int(item.get("revision") or 0),
-                status=normalize_status(item.get("status")),
-                chart=chart,
-                chart_name=name,
-                chart_version=version,
-                app_version=str(item.get("app_version") or item.get("appVersion") or ""),
-                updated=str(item.get("updated") or ""),
-                description=str(item.get("description") or ""),
-            )
-        )
-    return out
 
 
 _VALUES_HEADERS = ("USER-SUPPLIED VALUES:", "COMPUTED VALUES:")
@@ -636,16 +595,6 @@ class HelmClient:
         """Every release (failed and pending ones too) of the namespace, or of all namespaces."""
         return parse_list_json(self.run(self.list_args(all_namespaces)).stdout, self.dialect())
 
-    def releases_for_chart(self, chart_name: str) -> list[Release]:
-        """The namespace's releases of chart ``chart_name`` (to find renamed releases)."""
-        return [r for r in self.list_releases() if r.chart_name == chart_name]
-
-    def get_release(self, name: str) -> Optional[Release]:
-        for release in self.list_releases():
-            if release.name == name:
-                return release
-        return None
-
     def get_values(self, release: str) -> dict:
         """The release's user-supplied values (what the guide's ``helm get values R`` gives)."""
         if self.dialect() >= 3:
@@ -660,13 +609,6 @@ class HelmClient:
         else:
             args = ["status", release, "--output", "json"]
         return parse_status_json(self.run([*args, *self._cluster_flags()]).stdout, self.dialect())
-
-    def history(self, release: str) -> list[HistoryEntry]:
-        if self.dialect() >= 3:
-            args = ["history", release, "-n", self.namespace, "-o", "json"]
-        else:
-            args = ["history", release, "--output", "json"]
-        return parse_history_json(self.run([*args, *self._cluster_flags()]).stdout, self.dialect())
 
     # -- writes ------------------------------------------------------------------------------
 

@@ -5,7 +5,6 @@ TITLES = {
     "en": {
         "upgrade": "Upgrade {release} {old} → {new}",
         "install": "Install {release} {new}",
-        "verify": "Verify {release} {new}",
         "already": "{release} already at {new}: nothing to do",
         "wait": "Wait for {release}: every pod Ready, on {new}, health UP",
         "eureka": "Eureka lists {app} at VERSION {new}",
@@ -23,9 +22,8 @@ TITLES = {
     "zh": {
         "upgrade": "升级 {release} {old} → {new}",
         "install": "部署 {release} {new}",
-        "verify": "验证升级 {release} {new}",
         "already": "{release} 已是 {new}，无需升级",
-        "wait": "等待 {release}：全部 pod 就绪、版本 {new}、健康 UP",
+        "wait": "验证升级 {release}：全部 pod 就绪、版本 {new}、健康 UP",
         "eureka": "注册中心中 {app} 的 VERSION 为 {new}",
         "database": "创建数据库 {database} 并授权 {user}",
         "crd": "创建或验证 CRD {name}",

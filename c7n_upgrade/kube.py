@@ -471,32 +471,6 @@ class KubeClient:
         """Every pod labelled `choerodon.io/release=<release>` (terminating ones included)."""
         return self.list_pods(f"{RELEASE_LABEL}={release}")
 
-    def releases_by_label(self) -> dict[str, set[str]]:
-        """release -> set of `choerodon.io/service` values, from pods and Deployments' labels.
-
-        The fallback for finding a release by its chart when `helm list` cannot be used.
-        """
-        out: dict[str, set[str]] = {}
-        for pod in self.list_pods(RELEASE_LABEL):
-            if pod.release:
-                out.setdefault(pod.release, set())
-                if pod.service:
-                    out[pod.release].add(pod.service)
-        try:
-            resp = self._request("GET", f"/apis/apps/v1/namespaces/{quote(self.namespace, safe='')}/deployments",
-                                 verb="list", resource="deployments.apps", namespace=self.namespace,
-                                 query={"labelSelector": RELEASE_LABEL})
-            for dep in (resp.json() or {}).get("items") or []:
-                labels = ((dep.get("metadata") or {}).get("labels")) or {}
-                rel = labels.get(RELEASE_LABEL)
-                if rel:
-                    out.setdefault(rel, set())
-                    if labels.get(SERVICE_LABEL):
-                        out[rel].add(labels[SERVICE_LABEL])
-        except (KubeNotFound, KubeForbidden):
-            pass  # pods alone are enough; apps/v1 may not be served on a very old cluster
-        return out
-
     def service(self, name: str) -> ServiceInfo:
         resp = self._request("GET", self._ns_path() + f"/services/{quote(name, safe='')}", verb="get",
                              resource="services", namespace=self.namespace, name=name)
@@ -606,23 +580,6 @@ class KubeClient:
         resp = self._request("GET", self._ns_path() + "/events", verb="list", resource="events", namespace=self.namespace)
         items = (resp.json() or {}).get("items") or []
         return sorted(items, key=self._event_time)
-
-    def events_for(self, kind_names: Iterable[tuple[str, str]] | Iterable[str], limit: int = 50) -> list[str]:
-        """Event lines for the given objects: `(kind, name)` pairs, or bare names (any kind)."""
-        wanted_pairs: set[tuple[str, str]] = set()
-        wanted_names: set[str] = set()
-        for item in kind_names:
-            if isinstance(item, str):
-                wanted_names.add(item)
-            else:
-                kind, name = item
-                wanted_pairs.add((kind, name))
-        lines = []
-        for ev in self._events():
-            obj = ev.get("involvedObject") or {}
-            if obj.get("name") in wanted_names or (obj.get("kind"), obj.get("name")) in wanted_pairs:
-                lines.append(self._event_line(ev))
-        return lines[-limit:]
 
     def recent_events(self, limit: int = 30) -> list[str]:
         return [self._event_line(ev) for ev in self._events()[-limit:]]

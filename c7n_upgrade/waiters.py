@@ -155,20 +155,6 @@ class RolloutState:
             out.append(f"health UP on {self.health_up}/{self.total} pod(s)")
         return out
 
-    def progress_line(self, step_no: int, total_steps: int, release: str | None, elapsed: float, timeout: float) -> str:
-        """E.g. `[05/16] notify-service: 2/2 pods ready, health UP 1/2 (34s/600s)`."""
-        name = release or self.release
-        width = max(2, len(str(total_steps)))
-        line = f"[{step_no:0{width}d}/{total_steps:0{width}d}] {name}: {self.ready}/{self.total} pods ready"
-        if self.health_required:
-            line += f", health UP {self.health_up}/{self.total}"
-        if self.old_version_pods:
-            line += f", {len(self.old_version_pods)} old-version pod(s)"
-        if self.deleting_pods:
-            line += f", {len(self.deleting_pods)} terminating"
-        line += f" ({elapsed:.0f}s/{timeout:.0f}s)"
-        return line
-
     def summary(self) -> str:
         """Multi-line text for reports: the state, each pod, the last health bodies."""
         lines = [f"release {self.release} -> {self.target_version}: " + ("done" if self.done else "; ".join(self.reasons()))]

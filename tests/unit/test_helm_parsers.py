@@ -20,7 +20,6 @@ from c7n_upgrade.helm import (
     deep_merge,
     dotted_to_nested,
     error_line,
-    parse_history_json,
     parse_list_json,
     parse_search_json,
     parse_status_json,
@@ -172,24 +171,6 @@ def test_status_v2_codes(code, word):
 def test_status_v2_code_omitted_is_unknown():
     text = '{"name":"x","info":{"status":{}},"namespace":"ns"}'
     assert parse_status_json(text, 2).status == "unknown"
-
-
-def test_history_v3_golden():
-    entries = parse_history_json(golden("history.json"), 3)
-    assert [(e.revision, e.status) for e in entries] == [(3, "superseded"), (4, "deployed")]
-    assert entries[-1].chart_name == "foo" and entries[-1].chart_version == "0.1.0-beta.1"
-    assert entries[-1].app_version == "1.0"
-    assert entries[-1].description == "Release mock"
-
-
-def test_history_v2():
-    text = ('[{"revision":1,"updated":"Mon Jan  2 15:04:05 2006","status":"SUPERSEDED","chart":"iam-service-0.8.0",'
-            '"appVersion":"0.8.0","description":"Install complete"},'
-            '{"revision":2,"updated":"Mon Jan  2 15:04:05 2006","status":"DEPLOYED","chart":"iam-service-0.9.0",'
-            '"appVersion":"0.9.0","description":"Upgrade complete"}]')
-    entries = parse_history_json(text, 2)
-    assert [(e.revision, e.status, e.chart_version, e.app_version) for e in entries] == [
-        (1, "superseded", "0.8.0", "0.8.0"), (2, "deployed", "0.9.0", "0.9.0")]
 
 
 # ---------------------------------------------------------------------------------------------

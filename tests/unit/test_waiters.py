@@ -156,18 +156,15 @@ def test_state_health_not_required_ignores_health():
     assert done_state(health_up=0, health_required=False).done
 
 
-def test_progress_line_format():
+def test_progress_line_in_both_languages():
+    from c7n_upgrade import i18n
+
     s = done_state(health_up=1)
-    assert s.progress_line(5, 16, "notify-service", 34.2, 600) == "[05/16] notify-service: 2/2 pods ready, health UP 1/2 (34s/600s)"
-
-
-def test_progress_line_mentions_old_pods_and_no_health():
-    s = done_state(health_required=False, total=3, old_version_pods=["a (0.8.0)"], deleting_pods=["a"])
-    line = s.progress_line(16, 16, None, 5, 300)
-    assert line.startswith("[16/16] notify-service: 2/3 pods ready")
-    assert "health" not in line
-    assert "1 old-version pod(s)" in line and "1 terminating" in line
-    assert line.endswith("(5s/300s)")
+    fields = dict(n=5, total=16, release="notify-service", ready=s.ready, pods=s.total, version="0.9.0",
+                  on_version=s.on_target_version, up=s.health_up, elapsed=34.2, timeout=600)
+    assert i18n.progress("en", **fields) == (
+        "[05/16] notify-service: 2/2 pods ready, on 0.9.0 2/2, health UP 1/2 (34s/600s)")
+    assert i18n.progress("zh", **fields) == "[05/16] notify-service：就绪 2/2，版本 0.9.0 2/2，健康 UP 1/2（34s/600s）"
 
 
 # --------------------------------------------------------------------------- observe_release
@@ -248,13 +245,13 @@ def test_wait_for_release_done_after_rollout():
             kube.pods = script.pop(0)
         return observe_release(kube, lambda p: HealthResult("UP"), "a", "0.9.0", 8081)
 
-    lines = []
+    seen = []
     state = wait_for_release(observe, timeout=60, clock=clock, sleep=clock.sleep,
-                             on_progress=lambda e, s: lines.append(s.progress_line(1, 16, "a", e, 60)))
+                             on_progress=lambda e, s: seen.append(s))
     assert state.done and state.total == 1
-    assert len(lines) == 2  # two unfinished observations, then done
-    assert lines[0].startswith("[01/16] a: 1/2 pods ready")
-    assert "1 terminating" in lines[1]
+    assert len(seen) == 2  # two unfinished observations, then done
+    assert (seen[0].ready, seen[0].total) == (1, 2)
+    assert seen[1].deleting_pods == ["a-old"]
 
 
 def test_wait_for_release_timeout_attaches_last_state():
