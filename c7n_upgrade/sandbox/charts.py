@@ -15,7 +15,7 @@ import re
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import yaml
 
@@ -109,12 +109,6 @@ def catalogue(plan: Any) -> list[Chart]:
                     description=f"Choerodon {name}")
     newest_first = sorted(charts.values(), key=lambda c: version_key(c.version), reverse=True)
     return sorted(newest_first, key=lambda c: c.name)
-
-
-def find_chart(charts: Iterable[Chart], name: str, version: Optional[str] = None) -> Optional[Chart]:
-    """The chart at `version`, or the newest one when version is None."""
-    matching = [c for c in charts if c.name == name and (version is None or c.version == version)]
-    return max(matching, key=lambda c: version_key(c.version)) if matching else None
 
 
 def default_values(chart: Chart) -> dict:

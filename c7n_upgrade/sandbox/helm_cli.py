@@ -915,16 +915,6 @@ def install_release(api: KubeApi, *, name: str, chart: str, version: str, values
                   tiller_ns=tiller_ns, mode="install", create_hooks=create_hooks).release
 
 
-def upgrade_release(api: KubeApi, *, name: str, chart: str, version: str, values: dict, namespace: str,
-                    dialect: int, tiller_ns: str = "kube-system", plan_step: Any = None,
-                    create_hooks: bool = True, install: bool = False, reuse_values: bool = False) -> Release:
-    """Upgrade like `helm upgrade`, without a helm-calls.jsonl line."""
-    pkg = _library_package(chart, version, plan_step)
-    return deploy(api, name=name, pkg=pkg, supplied=values or {}, namespace=namespace, dialect=dialect,
-                  tiller_ns=tiller_ns, mode="upgrade", install_missing=install, reuse_values=reuse_values,
-                  create_hooks=create_hooks).release
-
-
 # =============================================================================================
 # output blocks
 # =============================================================================================

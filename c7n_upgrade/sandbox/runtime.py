@@ -853,10 +853,6 @@ class Runtime:
             log.info("runtime: faults now %s", {k: f"{v.kind}{':' + v.arg if v.arg else ''}" for k, v in new.items()})
         self._faults = new
 
-    def set_faults(self, faults: dict) -> None:
-        """Replace the faults in memory (tests; the file is the normal way)."""
-        self._faults = dict(faults)
-
     def _update_db_down(self) -> None:
         keys = {k for k, f in self._faults.items() if f.kind == "db-down"}
         if keys and self.sandbox_dir is not None:

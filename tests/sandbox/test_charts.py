@@ -20,6 +20,10 @@ def catalogue():
     return charts.catalogue(PLAN)
 
 
+def chart_at(catalogue, name, version):
+    return next(c for c in catalogue if c.name == name and c.version == version)
+
+
 def test_catalogue_has_every_plan_chart_at_both_versions(catalogue):
     have = {(c.name, c.version) for c in catalogue}
     want = set()
@@ -38,16 +42,15 @@ def test_catalogue_from_plain_dict_matches_model(catalogue):
 
 
 def test_chart_metadata(catalogue):
-    devops = charts.find_chart(catalogue, "devops-service")
-    assert devops.version == "0.9.3"  # newest when no version asked
+    devops = chart_at(catalogue, "devops-service", "0.9.3")
     assert devops.app_version == "0.9.3"
     assert devops.chart_yaml()["description"] == "Choerodon devops-service"
-    assert charts.find_chart(catalogue, "devops-service", "0.8.1").version == "0.8.1"
-    assert charts.find_chart(catalogue, "devops-service", "9.9.9") is None
+    # newest first per name
+    assert [c.version for c in catalogue if c.name == "devops-service"] == ["0.9.3", "0.8.1"]
 
 
 def test_default_values_shape(catalogue):
-    chart = charts.find_chart(catalogue, "manager-service", "0.8.0")
+    chart = chart_at(catalogue, "manager-service", "0.8.0")
     values = chart.values()
     assert values["replicaCount"] == 1
     assert values["image"] == {"repository": "registry.cn-hangzhou.aliyuncs.com/choerodon/manager-service",
@@ -56,12 +59,12 @@ def test_default_values_shape(catalogue):
     assert values["deployment"]["managementPort"] == 8964
     assert isinstance(values["env"]["open"], dict) and values["env"]["open"]
     assert "preInitDB" in values["preJob"]          # manager-service has the init-db hook
-    front = charts.find_chart(catalogue, "choerodon-front")
+    front = chart_at(catalogue, "choerodon-front", "0.9.1")
     assert "preJob" not in front.values()            # no hooks, no preJob
 
 
 def test_chart_tgz_is_a_real_deterministic_archive(catalogue):
-    chart = charts.find_chart(catalogue, "iam-service", "0.9.0")
+    chart = chart_at(catalogue, "iam-service", "0.9.0")
     data = charts.chart_tgz(chart)
     assert data == charts.chart_tgz(chart)
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
@@ -83,7 +86,7 @@ def test_index_yaml(catalogue):
     entry = devops[0]
     assert set(entry) >= {"name", "version", "appVersion", "description", "urls", "created", "digest"}
     assert entry["urls"] == ["http://127.0.0.1:9/charts/devops-service-0.9.3.tgz"]
-    chart = charts.find_chart(catalogue, "devops-service", "0.9.3")
+    chart = chart_at(catalogue, "devops-service", "0.9.3")
     assert entry["digest"] == hashlib.sha256(charts.chart_tgz(chart)).hexdigest()
 
 

@@ -353,10 +353,11 @@ def test_eureka_apps_shape_and_filtering(world):
 
 
 def test_eureka_lists_not_ready_pods_out(world):
-    store, rt, _ = world
+    store, rt, tmp = world
     base(store)
-    rt.set_faults({"iam-service": faults.Fault("never-up")})
+    faults.set_fault(tmp, "iam-service", "never-up")
     rt.mark_bootstrapped()
+    wait_for(lambda: rt.fault_for_release("iam-service"), what="the runtime reads faults.json")
     install(store, "iam-service", "0.9.0")
     wait_for(lambda: [p for p in pods_of(store, "iam-service") if p["status"]["phase"] == "Running"])
     reg = ready_pods(store, "register-server")[0]
