@@ -10,7 +10,7 @@ The world provides::
     world.store, world.namespace, world.plan
     world.ready_pods(chart, namespace=None) -> list[PodInfo]     Ready pods of a chart
     world.pod_fault(pod) -> Fault | None                          fault in effect for this pod
-    world.db_down(pod) -> bool                                    db-down fault active for its release
+    world.upgrading(pod) -> bool                                  a helm upgrade/install of its release has begun
     world.mysql_admin -> dict | None                              {host, port, user, password}
     world.admin_password, world.oauth_client_id, world.oauth_client_secret
     world.tokens -> dict[str, float]                              access token -> expiry (time.time())
@@ -66,7 +66,6 @@ LABEL_VERSION = "choerodon.io/version"
 LABEL_METRICS = "choerodon.io/metrics-port"
 
 JSON = "application/json;charset=UTF-8"
-FLAP_PERIOD = 0.5
 DB_CACHE_SECONDS = 1.0
 
 
@@ -152,13 +151,9 @@ def health(world, pod) -> tuple[int, dict]:
     """Spring Boot 1.5 ``/health``: (200, body) when UP, (503, body) when DOWN."""
     chart = pod.service
     body: dict[str, Any] = {"status": "UP"}
-    down = False
 
     def component(name: str, status: str, **details):
-        nonlocal down
         body[name] = {"status": status, **details}
-        if status != "UP":
-            down = True
 
     if chart == FRONT_CHART:
         pass  # nginx: no Spring health
@@ -181,11 +176,7 @@ def health(world, pod) -> tuple[int, dict]:
                 component("configServer", "UP", propertySources=[f"{chart}-default"])
         env = pod.env
         has_db = bool(env.get("SPRING_DATASOURCE_URL"))
-        if world.db_down(pod):
-            component("db", "DOWN", error="org.springframework.jdbc.CannotGetJdbcConnectionException: "
-                      "Could not get JDBC Connection; nested exception is java.sql.SQLNonTransientConnectionException: "
-                      "Could not create connection to database server.")
-        elif chart in DB_CHECKED_CHARTS:
+        if chart in DB_CHECKED_CHARTS:
             if not has_db:
                 component("db", "DOWN", error="java.lang.IllegalStateException: SPRING_DATASOURCE_URL is not set")
             else:
@@ -202,15 +193,9 @@ def health(world, pod) -> tuple[int, dict]:
                 component("c7nHelmRelease", "DOWN", error=f"io.fabric8.kubernetes.client.KubernetesClientException: "
                           f"customresourcedefinitions.apiextensions.k8s.io \"{CRD_NAME}\" not found")
     fault = world.pod_fault(pod)
-    if fault is not None and pod.after_bootstrap:
-        if fault.kind == "never-up":
-            body["refreshScope"] = {"status": "DOWN", "error": "org.springframework.beans.factory.BeanCreationException: "
-                                    "Error creating bean with name 'dataSource' (sandbox fault never-up)"}
-            down = True
-        elif fault.kind == "flap" and pod.started_at is not None:
-            if int((time.monotonic() - pod.started_at) / FLAP_PERIOD) % 2 == 1:
-                body["hystrix"] = {"status": "DOWN", "error": "circuit open (sandbox fault flap)"}
-                down = True
+    if fault is not None:
+        fault.on_health(pod, body, world.upgrading(pod))
+    down = any(isinstance(v, dict) and v.get("status") != "UP" for v in body.values())
     body["status"] = "DOWN" if down else "UP"
     # Spring Boot puts status first; keep that order for humans reading bodies
     ordered = {"status": body.pop("status"), **body}

@@ -1,74 +1,190 @@
-"""Sandbox faults: parse RELEASE=KIND[:ARG] and keep D/faults.json.
+"""Sandbox faults: every fault kind, registered here with the hooks where it acts; D/faults.json.
 
-faults.json: {"<release>": {"kind": "never-up", "arg": null}}; the release key is the
-default release name or the actual one. Writes are atomic (temp file + rename).
+A kind is one subclass of :class:`Fault` decorated with :func:`register`. The sandbox calls its hooks:
+
+  leaves_hook_jobs()            bootstrap (launcher): install the 0.8 release leaving its finished hook Jobs
+  deploy_failure()              the sandbox helm's upgrade/install: the error to fail with, or None
+  on_pod_create(start)          runtime, a pod created after the bootstrap: its version label, start delay
+  on_health(pod, body, upgrading)  behaviours: add DOWN components to the pod's /health body
+  refuses_mysql(upgrading)      runtime: the MySQL proxy refuses every connection
+
+`upgrading` says that a helm upgrade/install of the release has begun since the bootstrap, as the
+runtime sees it in the release storage (see runtime/releases.py).
+
+faults.json: {"<release>": {"kind": "never-up", "arg": null}}; the release key is the default
+release name or the actual one. Writes are atomic (temp file + rename).
 """
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, ClassVar, Optional
 
 FAULTS_FILE = "faults.json"
-# kind -> whether it takes an argument
-KINDS = {
-    "never-up": False,
-    "slow-start": True,
-    "wrong-version": False,
-    "flap": False,
-    "helm-fail": False,
-    "leftover-jobs": False,
-    "db-down": False,
-}
+FLAP_PERIOD = 0.5
 
 
 class FaultError(ValueError):
     """A fault spec that cannot be used; the message names the bad part."""
 
 
+@dataclass
+class PodStart:
+    """What a fault may change about a pod the runtime is about to create."""
+    version_label: str                 # the choerodon.io/version label the pod will carry
+    previous_version: Optional[str]    # the Deployment's version before its last template change
+    start_delay: float                 # seconds until the pod listens
+
+
 @dataclass(frozen=True)
 class Fault:
-    kind: str
+    """A fault of one release. Subclasses set `kind` and override the hooks they need."""
+    kind: ClassVar[str] = ""
+    takes_seconds: ClassVar[bool] = False
     arg: Optional[str] = None
+
+    def leaves_hook_jobs(self) -> bool:
+        return False
+
+    def deploy_failure(self) -> Optional[str]:
+        return None
+
+    def on_pod_create(self, start: PodStart) -> None:
+        pass
+
+    def on_health(self, pod: Any, body: dict, upgrading: bool) -> None:
+        pass
+
+    def refuses_mysql(self, upgrading: bool) -> bool:
+        return False
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.arg}" if self.arg else self.kind
+
+
+KINDS: dict[str, type[Fault]] = {}
+
+
+def register(cls: type[Fault]) -> type[Fault]:
+    """Register a fault kind under its `kind` name."""
+    KINDS[cls.kind] = cls
+    return cls
+
+
+@register
+class NeverUp(Fault):
+    """Pods of the release's new version report DOWN; clearing the fault brings them UP."""
+    kind = "never-up"
+
+    def on_health(self, pod, body, upgrading):
+        if pod.after_bootstrap:
+            body["refreshScope"] = {"status": "DOWN", "error": "org.springframework.beans.factory.BeanCreationException: "
+                                    "Error creating bean with name 'dataSource' (sandbox fault never-up)"}
+
+
+@register
+class SlowStart(Fault):
+    """New pods of the release start listening after SECONDS."""
+    kind = "slow-start"
+    takes_seconds = True
 
     @property
     def seconds(self) -> float:
-        """The slow-start delay (0 for other kinds)."""
-        return float(self.arg) if self.kind == "slow-start" and self.arg else 0.0
+        return float(self.arg)
+
+    def on_pod_create(self, start):
+        start.start_delay = self.seconds
 
 
-def validate(kind: str, arg: Optional[str]) -> Fault:
-    if kind not in KINDS:
-        raise FaultError(f"unknown fault kind {kind!r} (known: {', '.join(KINDS)})")
-    if KINDS[kind]:
+@register
+class WrongVersion(Fault):
+    """New pods carry the old choerodon.io/version label."""
+    kind = "wrong-version"
+
+    def on_pod_create(self, start):
+        if start.previous_version:
+            start.version_label = start.previous_version
+
+
+@register
+class Flap(Fault):
+    """Health of the release's new pods alternates UP and DOWN."""
+    kind = "flap"
+
+    def on_health(self, pod, body, upgrading):
+        if pod.after_bootstrap and pod.started_at is not None \
+                and int((time.monotonic() - pod.started_at) / FLAP_PERIOD) % 2 == 1:
+            body["hystrix"] = {"status": "DOWN", "error": "circuit open (sandbox fault flap)"}
+
+
+@register
+class HelmFail(Fault):
+    """helm upgrade/install of the release exits 1 and leaves a failed revision."""
+    kind = "helm-fail"
+
+    def deploy_failure(self):
+        return "timed out waiting for the condition"
+
+
+@register
+class LeftoverJobs(Fault):
+    """The 0.8 install leaves its finished hook Jobs, so helm refuses until they are removed."""
+    kind = "leftover-jobs"
+
+    def leaves_hook_jobs(self):
+        return True
+
+
+@register
+class DbDown(Fault):
+    """From the release's helm upgrade/install on, MySQL refuses connections and its pods report db DOWN."""
+    kind = "db-down"
+
+    def on_health(self, pod, body, upgrading):
+        if upgrading:
+            body["db"] = {"status": "DOWN", "error": "org.springframework.jdbc.CannotGetJdbcConnectionException: "
+                          "Could not get JDBC Connection; nested exception is "
+                          "java.sql.SQLNonTransientConnectionException: Could not create connection to database server."}
+
+    def refuses_mysql(self, upgrading):
+        return upgrading
+
+
+def validate(kind_name: str, arg: Optional[str]) -> Fault:
+    """The fault of kind `kind_name` with `arg`; FaultError names what is wrong."""
+    cls = KINDS.get(kind_name)
+    if cls is None:
+        raise FaultError(f"unknown fault kind {kind_name!r} (known: {', '.join(KINDS)})")
+    if cls.takes_seconds:
         if arg is None or arg == "":
-            raise FaultError(f"fault kind {kind!r} needs an argument: {kind}:SECONDS")
+            raise FaultError(f"fault kind {kind_name!r} needs an argument: {kind_name}:SECONDS")
         try:
             seconds = float(arg)
         except ValueError:
-            raise FaultError(f"fault {kind!r}: argument {arg!r} is not a number of seconds") from None
+            raise FaultError(f"fault {kind_name!r}: argument {arg!r} is not a number of seconds") from None
         if seconds < 0:
-            raise FaultError(f"fault {kind!r}: argument {arg!r} must not be negative")
+            raise FaultError(f"fault {kind_name!r}: argument {arg!r} must not be negative")
     elif arg is not None:
-        raise FaultError(f"fault kind {kind!r} takes no argument, got {arg!r}")
-    return Fault(kind, arg)
+        raise FaultError(f"fault kind {kind_name!r} takes no argument, got {arg!r}")
+    return cls(arg)
 
 
 def parse_fault(spec: str) -> tuple[str, Fault]:
-    """'notify-service=slow-start:5' -> ('notify-service', Fault('slow-start', '5'))."""
+    """'notify-service=slow-start:5' -> ('notify-service', SlowStart('5'))."""
     release, sep, rest = spec.partition("=")
     release = release.strip()
     if not sep:
         raise FaultError(f"fault {spec!r}: expected RELEASE=KIND[:ARG], the '=' is missing")
     if not release:
         raise FaultError(f"fault {spec!r}: the RELEASE part before '=' is empty")
-    kind, colon, arg = rest.strip().partition(":")
-    if not kind:
+    kind_name, colon, arg = rest.strip().partition(":")
+    if not kind_name:
         raise FaultError(f"fault {spec!r}: the KIND part after '=' is empty")
-    return release, validate(kind, arg if colon else None)
+    return release, validate(kind_name, arg if colon else None)
 
 
 def _path(directory) -> Path:
@@ -102,8 +218,8 @@ def save_faults(directory, faults: dict[str, Fault]) -> None:
         raise
 
 
-def set_fault(directory, release: str, kind: str, arg: Optional[str] = None) -> Fault:
-    fault = validate(kind, arg)
+def set_fault(directory, release: str, kind_name: str, arg: Optional[str] = None) -> Fault:
+    fault = validate(kind_name, arg)
     faults = load_faults(directory)
     faults[release] = fault
     save_faults(directory, faults)

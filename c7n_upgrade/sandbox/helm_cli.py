@@ -1412,7 +1412,7 @@ class Cli:
         supplied = self.supplied_values(opts)
         pkg = resolve_chart(settings, chart_ref, opts["version"], opts.get("repo"))
         fault = fault_for(settings.faults, name, _default_release(settings, pkg.meta["name"]))
-        fail_message = "timed out waiting for the condition" if fault and fault.kind == "helm-fail" else None
+        fail_message = fault.deploy_failure() if fault else None
         api = settings.api()
         try:
             if self.dialect == 3 and opts["create-namespace"] and not dry_run \

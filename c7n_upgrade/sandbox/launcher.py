@@ -377,8 +377,8 @@ class Sandbox:
                       f"(--preinstall-target {' '.join(self.preinstall_target)})")
         for step in steps:
             name = self.actual(step.release)
-            leftover = faults_mod.fault_for(self._parsed_faults, name, step.release)
-            create_hooks = bool(leftover and leftover.kind == "leftover-jobs")
+            fault = faults_mod.fault_for(self._parsed_faults, name, step.release)
+            create_hooks = bool(fault and fault.leaves_hook_jobs())
             install_release(api, name=name, chart=step.chart, version=self._install_version(step),
                             values=self._values_08(step), namespace=self.namespace, dialect=self.helm_dialect,
                             tiller_ns=TILLER_NAMESPACE, plan_step=step, create_hooks=create_hooks)

@@ -289,7 +289,6 @@ class Runtime:
         self._faults_mtime: Optional[float] = None
         self._helm_offset = 0
         self._helm_names: set[str] = set()
-        self._db_down_active: set[str] = set()
         self._proxy_refusing = False
         self._last_xwiki_check = 0.0
         self._default_by_chart = {s.chart: s.release for s in (plan.steps if plan is not None else [])}
@@ -376,8 +375,9 @@ class Runtime:
     def fault_for_release(self, release: str, chart: str = "") -> Optional[faults_mod.Fault]:
         return faults_mod.fault_for(self._faults, *self._aliases(release, chart))
 
-    def db_down(self, pod: PodInfo) -> bool:
-        return any(n in self._db_down_active for n in self._aliases(pod.release, pod.service))
+    def upgrading(self, pod: PodInfo) -> bool:
+        """A helm upgrade/install of the pod's release has begun since the bootstrap."""
+        return any(n in self._helm_names for n in self._aliases(pod.release, pod.service))
 
     def log(self, pod: PodInfo, line: str) -> None:
         stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
@@ -626,9 +626,12 @@ class Runtime:
         env = {e.get("name"): e.get("value", "") for e in first.get("env") or [] if e.get("name")}
         true_version = labels.get(LABEL_VERSION, "")
         release = labels.get(LABEL_RELEASE, dep_name)
+        start = faults_mod.PodStart(version_label=true_version, previous_version=state.get("prev_version"),
+                                    start_delay=random.uniform(*self.start_delay))
         fault = self.fault_for_release(release, labels.get(LABEL_SERVICE, "")) if self.bootstrapped else None
-        if fault is not None and fault.kind == "wrong-version" and state.get("prev_version"):
-            labels[LABEL_VERSION] = state["prev_version"]
+        if fault is not None:
+            fault.on_pod_create(start)
+        labels[LABEL_VERSION] = start.version_label
         try:
             metrics = int(labels.get(LABEL_METRICS)) if labels.get(LABEL_METRICS) else None
         except ValueError:
@@ -676,9 +679,7 @@ class Runtime:
             self._close_servers(pod)
             raise
         self._event(pod, "Scheduled", f"Successfully assigned {ns}/{name} to sandbox-node", component="default-scheduler")
-        delay = random.uniform(*self.start_delay)
-        if fault is not None and fault.kind == "slow-start":
-            delay = fault.seconds
+        delay = start.start_delay
         self.log(pod, f"INFO  pod {name} scheduled on sandbox-node, IP {ip}; starting in {delay:.1f}s")
         log.info("pod %s/%s created (ip %s, version label %s, start in %.1fs)", ns, name, ip,
                  labels.get(LABEL_VERSION), delay)
@@ -850,12 +851,11 @@ class Runtime:
             log.warning("runtime: cannot read faults: %s", exc)
             return
         if new != self._faults:
-            log.info("runtime: faults now %s", {k: f"{v.kind}{':' + v.arg if v.arg else ''}" for k, v in new.items()})
+            log.info("runtime: faults now %s", {k: str(v) for k, v in new.items()})
         self._faults = new
 
     def _update_db_down(self) -> None:
-        keys = {k for k, f in self._faults.items() if f.kind == "db-down"}
-        if keys and self.sandbox_dir is not None:
+        if self.sandbox_dir is not None:
             path = self.sandbox_dir / "helm-calls.jsonl"
             try:
                 with open(path, "rb") as fh:
@@ -872,15 +872,8 @@ class Runtime:
                     continue
                 if argv[:1] in (["upgrade"], ["install"]):  # the release's step has begun
                     self._helm_names.update(str(a) for a in argv)
-        active = set()
-        for k in keys:
-            names = self._aliases(k)
-            if any(n in self._helm_names for n in names):
-                active.update(names)
-        if active != self._db_down_active:
-            log.info("runtime: db-down active for %s", sorted(active) or "nothing")
-        self._db_down_active = active
-        refuse = bool(active)
+        refuse = any(fault.refuses_mysql(any(n in self._helm_names for n in self._aliases(release)))
+                     for release, fault in self._faults.items())
         if self.mysql_proxy is not None and refuse != self._proxy_refusing:
             try:
                 self.mysql_proxy.refuse(refuse)

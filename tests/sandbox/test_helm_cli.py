@@ -489,8 +489,8 @@ def test_go_duration():
 
 
 def test_faults_parse_and_store(tmp_path):
-    assert faults.parse_fault("notify-service=slow-start:5") == ("notify-service", faults.Fault("slow-start", "5"))
-    assert faults.parse_fault("x=never-up") == ("x", faults.Fault("never-up", None))
+    assert faults.parse_fault("notify-service=slow-start:5") == ("notify-service", faults.SlowStart("5"))
+    assert faults.parse_fault("x=never-up") == ("x", faults.NeverUp())
     for bad, part in [("x", "'='"), ("=never-up", "RELEASE"), ("x=sleepy", "'sleepy'"),
                       ("x=slow-start", "needs an argument"), ("x=slow-start:soon", "'soon'"),
                       ("x=flap:3", "takes no argument")]:
