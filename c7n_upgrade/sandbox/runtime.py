@@ -37,6 +37,7 @@ from typing import Any, Callable, Optional
 
 from . import behaviours
 from . import faults as faults_mod
+from .release_watch import ReleaseWatch
 from .tcp import close_hard, splice
 
 log = logging.getLogger("c7n_upgrade.sandbox.runtime")
@@ -236,7 +237,7 @@ class _ServiceProxy:
 class Runtime:
     """Runs the simulated cluster's workloads for the objects in `store`.
 
-    sandbox_dir: D (faults.json, helm-calls.jsonl); plan: the Plan; namespace: the plan namespace.
+    sandbox_dir: D (faults.json); plan: the Plan; namespace: the plan namespace.
     mysql_admin: {host, port, user, password} of the MariaDB server (None: no MySQL, the gateway
     keeps OAuth clients and devops check logs in memory). mysql_proxy: the TcpProxy clients use
     (db-down makes it refuse). release_names: {default: actual}.
@@ -287,8 +288,7 @@ class Runtime:
         self._threads: list[threading.Thread] = []
         self._faults: dict[str, faults_mod.Fault] = {}
         self._faults_mtime: Optional[float] = None
-        self._helm_offset = 0
-        self._helm_names: set[str] = set()
+        self._releases = ReleaseWatch(armed=bootstrapped)
         self._proxy_refusing = False
         self._last_xwiki_check = 0.0
         self._default_by_chart = {s.chart: s.release for s in (plan.steps if plan is not None else [])}
@@ -336,8 +336,10 @@ class Runtime:
                 pass
 
     def mark_bootstrapped(self) -> None:
-        """From now on pods belong to the upgrade: faults for "new" pods apply."""
+        """From now on pods belong to the upgrade: faults for "new" pods apply, and a new release
+        revision in the release storage means that release's upgrade/install began."""
         self.bootstrapped = True
+        self._releases.arm()
 
     # ------------------------------------------------------------------ world API (behaviours)
     def ready_pods(self, chart: Optional[str], namespace: Optional[str] = None) -> list[PodInfo]:
@@ -377,7 +379,7 @@ class Runtime:
 
     def upgrading(self, pod: PodInfo) -> bool:
         """A helm upgrade/install of the pod's release has begun since the bootstrap."""
-        return any(n in self._helm_names for n in self._aliases(pod.release, pod.service))
+        return self._releases.upgrading(*self._aliases(pod.release, pod.service))
 
     def log(self, pod: PodInfo, line: str) -> None:
         stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
@@ -430,6 +432,7 @@ class Runtime:
 
     # ------------------------------------------------------------------ store events
     def _on_store_event(self, event_type: str, resource: str, obj: dict) -> None:
+        self._releases.on_store_event(event_type, resource, obj)
         if not self._stop.is_set():
             self._events.put((event_type, resource, obj))
 
@@ -782,7 +785,7 @@ class Runtime:
         while not self._stop.wait(self.readiness_interval):
             try:
                 self._reload_faults()
-                self._update_db_down()
+                self._update_mysql_gate()
                 self._probe_all()
                 self._maybe_xwiki()
             except Exception:
@@ -854,25 +857,9 @@ class Runtime:
             log.info("runtime: faults now %s", {k: str(v) for k, v in new.items()})
         self._faults = new
 
-    def _update_db_down(self) -> None:
-        if self.sandbox_dir is not None:
-            path = self.sandbox_dir / "helm-calls.jsonl"
-            try:
-                with open(path, "rb") as fh:
-                    fh.seek(self._helm_offset)
-                    data = fh.read()
-            except FileNotFoundError:
-                data = b""
-            complete = data[: data.rfind(b"\n") + 1]
-            self._helm_offset += len(complete)
-            for line in complete.splitlines():
-                try:
-                    argv = json.loads(line).get("argv") or []
-                except ValueError:
-                    continue
-                if argv[:1] in (["upgrade"], ["install"]):  # the release's step has begun
-                    self._helm_names.update(str(a) for a in argv)
-        refuse = any(fault.refuses_mysql(any(n in self._helm_names for n in self._aliases(release)))
+    def _update_mysql_gate(self) -> None:
+        """The MySQL proxy refuses connections while a fault says so (db-down)."""
+        refuse = any(fault.refuses_mysql(self._releases.upgrading(*self._aliases(release)))
                      for release, fault in self._faults.items())
         if self.mysql_proxy is not None and refuse != self._proxy_refusing:
             try:

@@ -444,15 +444,39 @@ def test_fault_flap_alternates(world):
     assert seen == {"UP", "DOWN"}
 
 
-def test_fault_db_down_after_a_helm_call_naming_the_release(world):
+def release_record(dialect, release, revision):
+    """What a helm (ours or a real one) stores for a new revision of `release`."""
+    if dialect == 3:
+        return "secrets", NS, {
+            "apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+            "metadata": {"name": f"sh.helm.release.v1.{release}.v{revision}",
+                         "labels": {"name": release, "owner": "helm", "status": "pending-upgrade",
+                                    "version": str(revision)}},
+            "data": {"release": ""}}
+    return "configmaps", "kube-system", {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": f"{release}.v{revision}",
+                     "labels": {"NAME": release, "OWNER": "TILLER", "STATUS": "PENDING_UPGRADE",
+                                "VERSION": str(revision)}},
+        "data": {"release": ""}}
+
+
+@pytest.mark.parametrize("dialect", [2, 3], ids=["helm2", "helm3"])
+def test_fault_db_down_from_the_release_revision_stored_after_bootstrap(world, dialect):
     store, rt, tmp = world
+    resource, ns, record = release_record(dialect, "agile-service", 1)
+    store.create(resource, record, ns)  # the 0.8 install's record, before the bootstrap ends
     _bootstrap_then_upgrade(store, rt, "agile-service", "agile-service=db-down", tmp, "0.9.1")
-    wait_for(lambda: ready_pods(store, "agile-service", "0.9.1"), what="no helm call yet: healthy")
+    wait_for(lambda: ready_pods(store, "agile-service", "0.9.1"), what="no new revision stored: healthy")
     proxy = rt.mysql_proxy
-    assert proxy.calls == []
-    with open(tmp / "helm-calls.jsonl", "a") as fh:
-        fh.write(json.dumps({"argv": ["upgrade", "agile-service", "c7n/agile-service", "--version", "0.9.1"],
-                             "exit": 0, "time": time.time()}) + "\n")
+    time.sleep(0.3)
+    assert proxy.calls == [], "neither the 0.8 record nor a Deployment change begins the upgrade"
+    other = release_record(dialect, "config-server", 2)
+    store.create(other[0], other[2], other[1])
+    time.sleep(0.3)
+    assert proxy.calls == [], "another release's revision leaves MySQL up"
+    resource, ns, record = release_record(dialect, "agile-service", 2)
+    store.create(resource, record, ns)
     wait_for(lambda: proxy.calls == [True], what="proxy refuses")
     pod = ready_pods(store, "agile-service")[0] if ready_pods(store, "agile-service") else pods_of(store, "agile-service")[0]
     status, body = health_of(pod, 8379)
