@@ -1,0 +1,215 @@
+"""The Runtime: wires the controllers to the store, runs their loops, and is the `world` the pods'
+behaviours see (see behaviours/__init__.py for what they use)."""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from .. import behaviours
+from ..faults import Fault
+from .deployments import Deployments
+from .faultwatch import FaultWatch
+from .jobs import Jobs
+from .loop import ControlLoop
+from .pods import Kubelet, PodInfo, can_bind_privileged
+from .readiness import probe_pods
+from .releases import ReleaseWatch
+from .services import Services
+from .xwiki_operator import XWikiOperator
+
+log = logging.getLogger("c7n_upgrade.sandbox.runtime")
+
+
+class Runtime:
+    """Runs the simulated cluster's workloads for the objects in `store`.
+
+    sandbox_dir: D (faults.json); plan: the Plan; namespace: the plan namespace.
+    mysql_admin: {host, port, user, password} of the MariaDB server (None: no MySQL, the gateway
+    keeps OAuth clients and devops check logs in memory). mysql_proxy: the TcpProxy clients use
+    (db-down makes it refuse). release_names: {default: actual}.
+    """
+
+    def __init__(self, store, sandbox_dir, plan, namespace: str, *,
+                 mysql_admin: Optional[dict] = None, mysql_proxy=None,
+                 admin_password: str = "", oauth_client_id: str = "client", oauth_client_secret: str = "",
+                 release_names: Optional[dict] = None, start_delay: tuple[float, float] = (0.3, 0.8),
+                 readiness_interval: float = 0.15, job_delay: float = 0.3,
+                 privileged_ports: Optional[bool] = None, bootstrapped: bool = False,
+                 xwiki_operator: Optional[Callable[[], Any]] = None, xwiki_after_step: int = 10):
+        self.store = store
+        self.plan = plan
+        self.namespace = namespace
+        self.mysql_admin = mysql_admin
+        self.mysql_proxy = mysql_proxy
+        self.admin_password = admin_password
+        self.oauth_client_id = oauth_client_id
+        self.oauth_client_secret = oauth_client_secret
+        self.release_names = dict(release_names or {})
+        self.readiness_interval = readiness_interval
+        self.privileged = can_bind_privileged() if privileged_ports is None else privileged_ports
+        self.bootstrapped = bootstrapped
+        # the gateway's state (behaviours)
+        self.tokens: dict[str, float] = {}
+        self.memory_clients: dict[str, dict] = {}
+        self.devops_check_logs: list[dict] = []
+        # the parts
+        self.loop = ControlLoop()
+        self.kubelet = Kubelet(store, self.loop, self, privileged=self.privileged, start_delay=start_delay)
+        self.deployments = Deployments(store, self.kubelet, bootstrapped=lambda: self.bootstrapped,
+                                       new_pod_fault=self.fault_for_release)
+        self.services = Services(store, self.kubelet)
+        self.jobs = Jobs(store, self.loop, delay=job_delay)
+        self.faults = FaultWatch(Path(sandbox_dir) if sandbox_dir is not None else None)
+        self.releases = ReleaseWatch(armed=bootstrapped)
+        self.xwiki = XWikiOperator(self.kubelet, plan, namespace, xwiki_operator, after_step=xwiki_after_step) \
+            if xwiki_operator is not None else None
+        self._default_by_chart = {s.chart: s.release for s in (plan.steps if plan is not None else [])}
+        self._mysql_refusing = False
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> "Runtime":
+        self.faults.reload(force=True)
+        self.store.subscribe(self._on_store_event)
+        for resource in ("services", "deployments.apps", "jobs.batch"):  # adopt what is already there
+            try:
+                for obj in self.store.list(resource):
+                    self.loop.submit(self._handle, "ADDED", resource, obj)
+            except Exception:
+                pass
+        for target, name in ((self.loop.run, "runtime-controller"), (self._readiness_loop, "runtime-readiness")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def stop(self) -> None:
+        """Stop every listener (pods and services) and the loops. Safe to call twice."""
+        self._stop.set()
+        self.loop.stop()
+        unsubscribe = getattr(self.store, "unsubscribe", None)
+        if unsubscribe:
+            unsubscribe(self._on_store_event)
+        for t in self._threads:
+            t.join(5)
+        self._threads = []
+        closers = self.kubelet.stop() + self.services.stop()
+        for t in closers:
+            t.join(5)
+        if self.mysql_proxy is not None and self._mysql_refusing:
+            try:
+                self.mysql_proxy.refuse(False)
+            except Exception:
+                pass
+
+    def mark_bootstrapped(self) -> None:
+        """From now on pods belong to the upgrade: faults for "new" pods apply, and a new release
+        revision in the release storage means that release's upgrade/install began."""
+        self.bootstrapped = True
+        self.releases.arm()
+
+    # ------------------------------------------------------------------ store events
+    def _on_store_event(self, event_type: str, resource: str, obj: dict) -> None:
+        self.releases.on_store_event(event_type, resource, obj)
+        if not self._stop.is_set():
+            self.loop.submit(self._handle, event_type, resource, obj)
+
+    def _handle(self, event_type: str, resource: str, obj: dict) -> None:
+        plural = resource.split(".", 1)[0]
+        meta = obj.get("metadata") or {}
+        ns, name = meta.get("namespace", ""), meta.get("name", "")
+        if plural == "deployments":
+            if event_type == "DELETED":
+                self.deployments.deleted((ns, name))
+            else:
+                self.deployments.reconcile(ns, name)
+        elif plural == "pods" and event_type == "DELETED":
+            pod = self.kubelet.forget(ns, name)
+            if pod is not None:
+                self.deployments.reconcile(*pod.deployment)
+        elif plural == "services":
+            if event_type == "DELETED":
+                self.services.deleted((ns, name))
+            else:
+                self.services.ensure(obj)
+        elif plural == "jobs" and event_type == "ADDED":
+            self.jobs.added(obj)
+
+    # ------------------------------------------------------------------ readiness loop
+    def _readiness_loop(self) -> None:
+        while not self._stop.wait(self.readiness_interval):
+            try:
+                self.faults.reload()
+                self._update_mysql_gate()
+                for key in probe_pods(self.kubelet, lambda pod: behaviours.health(self, pod)):
+                    self.loop.submit(self.deployments.reconcile, *key)
+                if self.xwiki is not None:
+                    self.xwiki.check()
+            except Exception:
+                log.exception("runtime: readiness loop")
+
+    def _update_mysql_gate(self) -> None:
+        """The MySQL proxy refuses connections while a fault says so (db-down)."""
+        refuse = any(fault.refuses_mysql(self.releases.upgrading(*self.names_of(release)))
+                     for release, fault in self.faults.faults.items())
+        if self.mysql_proxy is not None and refuse != self._mysql_refusing:
+            try:
+                self.mysql_proxy.refuse(refuse)
+                self._mysql_refusing = refuse
+                log.info("runtime: MySQL proxy %s", "refuses connections (db-down)" if refuse else "accepts connections")
+            except Exception:
+                log.exception("runtime: MySQL proxy refuse(%s)", refuse)
+
+    # ------------------------------------------------------------------ releases and faults
+    def names_of(self, release: str, chart: str = "") -> list[str]:
+        """Every name the release goes by: actual and default (from --release-name and the plan)."""
+        names = [release]
+        inverse = {v: k for k, v in self.release_names.items()}
+        if release in inverse:
+            names.append(inverse[release])
+        if chart and chart in self._default_by_chart:
+            names.append(self._default_by_chart[chart])
+        if release in self.release_names:
+            names.append(self.release_names[release])
+        return list(dict.fromkeys(n for n in names if n))
+
+    def fault_for_release(self, release: str, chart: str = "") -> Optional[Fault]:
+        return self.faults.fault_for(*self.names_of(release, chart))
+
+    # ------------------------------------------------------------------ the world behaviours see
+    def pod_fault(self, pod: PodInfo) -> Optional[Fault]:
+        return self.fault_for_release(pod.release, pod.service)
+
+    def upgrading(self, pod: PodInfo) -> bool:
+        """A helm upgrade/install of the pod's release has begun since the bootstrap."""
+        return self.releases.upgrading(*self.names_of(pod.release, pod.service))
+
+    def ready_pods(self, chart: Optional[str], namespace: Optional[str] = None) -> list[PodInfo]:
+        ns = namespace or self.namespace
+        return [p for p in self.kubelet.live_pods() if p.ready and p.namespace == ns
+                and (chart is None or p.service == chart)]
+
+    def crd_exists(self, name: str) -> bool:
+        try:
+            self.store.get("customresourcedefinitions.apiextensions.k8s.io", None, name)
+            return True
+        except Exception:
+            return False
+
+    def log(self, pod: PodInfo, line: str) -> None:
+        self.kubelet.log(pod, line)
+
+    # ------------------------------------------------------------------ for the launcher and the API server
+    def pods(self) -> list[PodInfo]:
+        return self.kubelet.pods()
+
+    def pod_log(self, namespace: str, name: str, tail: Optional[int] = None) -> Optional[str]:
+        """The pod's log (None when the runtime does not know the pod); for ApiServer's log_provider."""
+        return self.kubelet.pod_log(namespace, name, tail)
+
+    def all_ready(self, namespace: Optional[str] = None) -> bool:
+        """Every Deployment in the namespace has all its replicas Ready and no pod left over."""
+        return self.deployments.all_ready(namespace or self.namespace)
