@@ -270,7 +270,7 @@ class Sandbox:
         wrapper = ("#!/bin/sh\n"
                    f"C7N_SANDBOX_DIR={shlex.quote(str(self.dir))} "
                    f"PYTHONPATH={shlex.quote(str(PROJECT_ROOT))}${{PYTHONPATH:+:$PYTHONPATH}} "
-                   f"exec {shlex.quote(sys.executable)} -m c7n_upgrade.sandbox.helm_cli \"$@\"\n")
+                   f"exec {shlex.quote(sys.executable)} -m c7n_upgrade.sandbox.helm \"$@\"\n")
         _atomic_write(bindir / "helm", wrapper, 0o755)
         faults_mod.save_faults(self.dir, self._parsed_faults)
 
@@ -364,7 +364,7 @@ class Sandbox:
         return [f"zookeeper-{i}.zookeeper-headless.{self.namespace}:2181" for i in range(3)]
 
     def _bootstrap(self) -> None:
-        from .helm_cli import install_release
+        from .helm.engine import install_release
         from .kubeapi import KubeApi
 
         api = KubeApi(self.api_url)

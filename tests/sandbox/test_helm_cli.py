@@ -15,7 +15,11 @@ from pathlib import Path
 import pytest
 
 from c7n_upgrade.plan import load_plan
-from c7n_upgrade.sandbox import charts, faults, helm_cli
+from c7n_upgrade.sandbox import charts, faults
+from c7n_upgrade.sandbox.helm.engine import install_release
+from c7n_upgrade.sandbox.helm.errors import HelmCliError
+from c7n_upgrade.sandbox.helm.flags import go_duration_seconds
+from c7n_upgrade.sandbox.helm.strvals import parse_set
 from c7n_upgrade.sandbox.apiserver import ApiServer, write_kubeconfig
 from c7n_upgrade.sandbox.kubeapi import KubeApi, KubeApiError
 from c7n_upgrade.sandbox.store import Store
@@ -51,7 +55,7 @@ class Sandbox:
         self.env.update(C7N_SANDBOX_DIR=str(tmp_path), PYTHONPATH=str(ROOT))
 
     def helm(self, *args, ok=None):
-        result = subprocess.run([sys.executable, "-m", "c7n_upgrade.sandbox.helm_cli", *args], env=self.env,
+        result = subprocess.run([sys.executable, "-m", "c7n_upgrade.sandbox.helm", *args], env=self.env,
                                 capture_output=True, text=True, timeout=60, cwd=self.dir)
         if ok is True:
             assert result.returncode == 0, f"helm {args}: {result.stderr}"
@@ -452,16 +456,16 @@ def test_install_release_library_no_log(tmp_path, dialect):
     box = Sandbox(tmp_path, dialect)
     try:
         step = PLAN.step("manager-service")
-        rel = helm_cli.install_release(box.api, name="manager", chart="manager-service", version="0.8.0",
-                                       values={"env": {"open": {"X": 1}}}, namespace=NS, dialect=dialect,
-                                       plan_step=step, create_hooks=False)
+        rel = install_release(box.api, name="manager", chart="manager-service", version="0.8.0",
+                              values={"env": {"open": {"X": 1}}}, namespace=NS, dialect=dialect,
+                              plan_step=step, create_hooks=False)
         assert rel.version == 1 and rel.status == "deployed" and rel.config == {"env": {"open": {"X": 1}}}
         assert box.api.list("jobs.batch", NS) == []
         labels = box.api.get("deployments.apps", NS, "manager")["spec"]["template"]["metadata"]["labels"]
         assert labels["choerodon.io/metrics-port"] == "8964" and labels["choerodon.io/service"] == "manager-service"
         # with its hook Jobs (the leftover-jobs fault): the finished Jobs stay
-        helm_cli.install_release(box.api, name="manager2", chart="manager-service", version="0.8.0", values={},
-                                 namespace=NS, dialect=dialect, plan_step=step, create_hooks=True)
+        install_release(box.api, name="manager2", chart="manager-service", version="0.8.0", values={},
+                        namespace=NS, dialect=dialect, plan_step=step, create_hooks=True)
         assert {j["metadata"]["name"] for j in box.api.list("jobs.batch", NS)} == {"manager2-init-db"}
         assert len(box.release_objects("manager")) == 1
         assert not (tmp_path / "helm-calls.jsonl").exists()
@@ -472,20 +476,20 @@ def test_install_release_library_no_log(tmp_path, dialect):
 # --- pure helpers -----------------------------------------------------------------------------
 def test_parse_set_strvals():
     values = {}
-    helm_cli.parse_set(r"a.b=1,c=x\,y,d={1,two},e=false,f=null,g=010,h\.i=j", values)
+    parse_set(r"a.b=1,c=x\,y,d={1,two},e=false,f=null,g=010,h\.i=j", values)
     assert values == {"a": {"b": 1}, "c": "x,y", "d": [1, "two"], "e": False, "f": None, "g": "010", "h.i": "j"}
-    helm_cli.parse_set("a.b=1", values, as_string=True)
+    parse_set("a.b=1", values, as_string=True)
     assert values["a"]["b"] == "1"
-    with pytest.raises(helm_cli.HelmError, match="has no value"):
-        helm_cli.parse_set("novalue", {})
+    with pytest.raises(HelmCliError, match="has no value"):
+        parse_set("novalue", {})
 
 
 def test_go_duration():
-    assert helm_cli.go_duration_seconds("5m") == 300
-    assert helm_cli.go_duration_seconds("1h30m") == 5400
-    assert helm_cli.go_duration_seconds("300s") == 300
+    assert go_duration_seconds("5m") == 300
+    assert go_duration_seconds("1h30m") == 5400
+    assert go_duration_seconds("300s") == 300
     with pytest.raises(ValueError, match="missing unit"):
-        helm_cli.go_duration_seconds("300")
+        go_duration_seconds("300")
 
 
 def test_faults_parse_and_store(tmp_path):
