@@ -25,9 +25,8 @@ import yaml
 from c7n_upgrade.plan import PLANS_DIR, load_plan
 
 from . import charts, faults as faults_mod, xwiki
-from .apiserver import ApiServer, write_kubeconfig
+from .apiserver import ApiServer, Store, write_kubeconfig
 from .runtime import Runtime, can_bind_privileged
-from .store import Store
 from .tcp import close_hard
 
 log = logging.getLogger("c7n_upgrade.sandbox")

@@ -22,9 +22,8 @@ import yaml
 from c7n_upgrade.kube import KubeClient, LockHeld
 from c7n_upgrade.plan import load_plan
 from c7n_upgrade.sandbox import charts
-from c7n_upgrade.sandbox.apiserver import ApiServer, write_kubeconfig
+from c7n_upgrade.sandbox.apiserver import ApiServer, Store, write_kubeconfig
 from c7n_upgrade.sandbox.helm.storage import ReleaseStorage
-from c7n_upgrade.sandbox.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 RBAC = ROOT / "deploy" / "rbac"

@@ -6,8 +6,7 @@ import subprocess
 import pytest
 from kubernetes import config as kube_config
 
-from c7n_upgrade.sandbox.apiserver import ApiServer, write_kubeconfig
-from c7n_upgrade.sandbox.store import Store
+from c7n_upgrade.sandbox.apiserver import ApiServer, Store, write_kubeconfig
 
 NAMESPACE = "choerodon-devops-prod"
 

@@ -12,8 +12,8 @@ import requests
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
-from c7n_upgrade.sandbox.apiserver import ApiServer, write_kubeconfig
-from c7n_upgrade.sandbox.store import AlreadyExists, Conflict, Invalid, NotFound, Store
+from c7n_upgrade.sandbox.apiserver import ApiServer, Store, write_kubeconfig
+from c7n_upgrade.sandbox.apiserver.errors import AlreadyExists, Conflict, Invalid, NotFound
 
 from .conftest import NAMESPACE
 

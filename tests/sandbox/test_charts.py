@@ -9,8 +9,7 @@ import yaml
 
 from c7n_upgrade.plan import load_plan
 from c7n_upgrade.sandbox import charts
-from c7n_upgrade.sandbox.apiserver import ApiServer
-from c7n_upgrade.sandbox.store import Store
+from c7n_upgrade.sandbox.apiserver import ApiServer, Store
 
 PLAN = load_plan("0.8-to-0.9")
 

@@ -20,9 +20,8 @@ from c7n_upgrade.sandbox.helm.engine import install_release
 from c7n_upgrade.sandbox.helm.errors import HelmCliError
 from c7n_upgrade.sandbox.helm.flags import go_duration_seconds
 from c7n_upgrade.sandbox.helm.strvals import parse_set
-from c7n_upgrade.sandbox.apiserver import ApiServer, write_kubeconfig
+from c7n_upgrade.sandbox.apiserver import ApiServer, Store, write_kubeconfig
 from c7n_upgrade.sandbox.kubeapi import KubeApi, KubeApiError
-from c7n_upgrade.sandbox.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT.parent / "shared" / "reference"

@@ -17,8 +17,7 @@ from c7n_upgrade.kube import (
     LockHeld,
 )
 from c7n_upgrade.plan import load_plan
-from c7n_upgrade.sandbox.apiserver import ApiServer, write_kubeconfig
-from c7n_upgrade.sandbox.store import Store
+from c7n_upgrade.sandbox.apiserver import ApiServer, Store, write_kubeconfig
 
 NS = "choerodon-devops-prod"
 

@@ -9,14 +9,13 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from c7n_upgrade.plan import load_plan
 from c7n_upgrade.sandbox import behaviours, charts, faults
 from c7n_upgrade.sandbox.runtime import Runtime
-from c7n_upgrade.sandbox.store import Store
+from c7n_upgrade.sandbox.apiserver import Store
 
 pytestmark = pytest.mark.sandbox
 
