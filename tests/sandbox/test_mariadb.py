@@ -92,7 +92,7 @@ def test_find_binaries_without_path(monkeypatch):
 
 
 def test_find_binaries_missing(monkeypatch):
-    import c7n_upgrade.sandbox.mariadb as m
+    import c7n_upgrade.sandbox.mariadb.server as m
 
     monkeypatch.setattr(m, "_which", lambda name: None)
     with pytest.raises(MariaDBMissing, match=r"apt-get install -y mariadb-server"):
