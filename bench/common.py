@@ -106,7 +106,7 @@ def _killpg(pid: int) -> None:
         pass
 
 
-class Sandbox(SandboxProcess):
+class BenchSandbox(SandboxProcess):
     """The shared sandbox process, plus what the benchmarks read: its log and env copies."""
 
     @property

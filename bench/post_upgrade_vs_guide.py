@@ -34,7 +34,7 @@ def write_guide(plan, path: Path) -> Path:
     return path
 
 
-def compare(sandbox: common.Sandbox, work: Path, *, runs: int, env_file: Path | None = None,
+def compare(sandbox: common.BenchSandbox, work: Path, *, runs: int, env_file: Path | None = None,
             targets: tuple = ("suites/post_upgrade",), k: str | None = None, plan=None,
             warmup: bool = True, label: str = "post") -> dict:
     """Median wall time of the suite's post-upgrade proof and of the guide's commands, interleaved."""

@@ -32,7 +32,7 @@ QUICK_N = (18, 20)
 def one_n(work: Path, n: int, *, runs: int, quick: bool) -> dict:
     plan_path = common.synthetic_plan(n, work)
     plan = load_plan(plan_path)
-    sandbox = common.Sandbox(work / f"n{n}-sandbox", "--plan", str(plan_path),
+    sandbox = common.BenchSandbox(work / f"n{n}-sandbox", "--plan", str(plan_path),
                              "--preinstall-target", f"{common.SYNTH_PREFIX}*")
     common.say(f"N={n}: starting the sandbox")
     sandbox.start(timeout=600)

@@ -50,7 +50,7 @@ def upgrade_round(work: Path, *, seed: int, quick: bool, poll_max: float | None 
     lo, hi = (0.2, 1.0) if quick else (0.5, 4.0)
     delays = {s.release: round(rng.uniform(lo, hi), 1) for s in steps}
     faults = [arg for r, d in delays.items() for arg in ("--fault", f"{r}=slow-start:{d}")]
-    sandbox = common.Sandbox(work / f"{label}-sandbox", *faults)
+    sandbox = common.BenchSandbox(work / f"{label}-sandbox", *faults)
     sandbox.start()
     try:
         env_file = sandbox.env_file

@@ -69,7 +69,7 @@ class _Interrupted(BaseException):
 
 
 def cmd_up(args) -> int:
-    from .launcher import Sandbox, SandboxError
+    from .launcher import SandboxError, SimulatedCluster
 
     # Start in the main thread: MariaDB is tied to the thread that started it (PR_SET_PDEATHSIG
     # fires when that thread ends), so it must be one that lives as long as the sandbox.
@@ -83,7 +83,7 @@ def cmd_up(args) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    sandbox = Sandbox(args.dir, helm_dialect=args.helm, faults=args.fault, release_names=dict(args.release_name),
+    sandbox = SimulatedCluster(args.dir, helm_dialect=args.helm, faults=args.fault, release_names=dict(args.release_name),
                       plan=args.plan, kube_minor=args.kube_minor, xwiki_operator=not args.no_xwiki_operator,
                       progress=lambda line: print(line, flush=True), preinstall_target=args.preinstall_target)
     try:

@@ -1,6 +1,6 @@
 """Start and stop a whole sandbox in-process: the simulated Choerodon 0.8 cluster.
 
-``Sandbox(D).start()`` brings up, in order: MariaDB (+ the 0.8 state) behind a TCP proxy, the
+``SimulatedCluster(D).start()`` brings up, in order: MariaDB (+ the 0.8 state) behind a TCP proxy, the
 store and the Kubernetes API server (with the c7n chart repository mounted at ``/charts/c7n/``),
 ``D/kubeconfig``, ``D/sandbox.json``, the ``D/bin/helm`` wrapper, ``D/faults.json``, the runtime,
 a GitLab SSH listener, the XWiki data dir, then installs every 0.8 release, waits until every pod
@@ -123,8 +123,8 @@ def _bind_free_loopback(prefix: str, port: int) -> _SshListener:
     raise SandboxError(f"cannot listen for GitLab SSH on {prefix}.x.y:{port}: {last}")
 
 
-class Sandbox:
-    """A simulated Choerodon 0.8 cluster in this process."""
+class SimulatedCluster:
+    """A simulated Choerodon 0.8 cluster in this process (what `python -m c7n_upgrade.sandbox up` runs)."""
 
     def __init__(self, dir, *, helm_dialect: int = 2, faults: Iterable[str] = (),
                  release_names: Optional[dict] = None, plan: str = "0.8-to-0.9", kube_minor: int = 15,
@@ -202,7 +202,7 @@ class Sandbox:
         self._log_handler = handler
 
     # ------------------------------------------------------------------ start
-    def start(self) -> "Sandbox":
+    def start(self) -> "SimulatedCluster":
         t0 = time.monotonic()
         if self.env_file.exists():
             raise SandboxError(f"{self.dir} already holds a sandbox (env.yaml exists); use an empty directory")

@@ -27,8 +27,8 @@ def _env(extra: dict | None = None, *, ci: bool = False) -> dict:
     return env
 
 
-class Sandbox(SandboxProcess):
-    """A sandbox started with `up`, with what the tests look at: helm calls, secrets, MySQL."""
+class ObservedSandbox(SandboxProcess):
+    """A sandbox started with `up`, plus what the tests look at: helm calls, secrets, env, MySQL."""
 
     def fault(self, *args: str) -> None:
         subprocess.run([sys.executable, "-m", "c7n_upgrade.sandbox", "fault", "--dir", str(self.dir), *args],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from c7n_upgrade.plan import load_plan
-from tests.e2e.harness import Sandbox, attachment_names, run_suite
+from tests.e2e.harness import ObservedSandbox, attachment_names, run_suite
 
 pytestmark = pytest.mark.slow
 PLAN = load_plan("0.8-to-0.9")
@@ -28,7 +28,7 @@ FAULTS = [
 def chain(tmp_path_factory):
     base = tmp_path_factory.mktemp("faults")
     args = [a for f in FAULTS for a in ("--fault", f)]
-    with Sandbox(base / "sandbox", *args) as sb:
+    with ObservedSandbox(base / "sandbox", *args) as sb:
         # a short step timeout: faults that never resolve fail in seconds, not minutes
         env = sb.env_with("env-fast", timeouts={"step": 12, "http": 3, "poll_max": 0.5})
         yield sb, env, base

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from c7n_upgrade.plan import load_plan
-from tests.e2e.harness import Sandbox, attachment_names, run_suite
+from tests.e2e.harness import ObservedSandbox, attachment_names, run_suite
 
 pytestmark = pytest.mark.slow
 PLAN = load_plan("0.8-to-0.9")
@@ -19,7 +19,7 @@ PLAN = load_plan("0.8-to-0.9")
 def upgraded(tmp_path_factory):
     """A Helm 2 sandbox upgraded once by the suite; the run and the sandbox are kept for the tests."""
     base = tmp_path_factory.mktemp("full")
-    with Sandbox(base / "sandbox") as sb:
+    with ObservedSandbox(base / "sandbox") as sb:
         run = run_suite(base, "suites/", "--env", str(sb.env_file), "--allow-upgrade-in-ci")
         yield sb, run, base
 

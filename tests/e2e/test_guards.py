@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 import yaml
 
-from tests.e2e.harness import ROOT, Sandbox, attachment_names, run_suite
+from tests.e2e.harness import ROOT, ObservedSandbox, attachment_names, run_suite
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 def sandbox08(tmp_path_factory):
     """A sandbox left at 0.8: only read-only or refused runs touch it in this module, in file order."""
     base = tmp_path_factory.mktemp("guards")
-    with Sandbox(base / "sandbox") as sb:
+    with ObservedSandbox(base / "sandbox") as sb:
         yield sb, base
 
 

@@ -37,7 +37,9 @@ def golden(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-class Sandbox:
+class HelmHarness:
+    """An API server with the c7n chart repo and a sandbox dir, and the sandbox helm run against them."""
+
     def __init__(self, tmp_path: Path, dialect: int):
         self.dir, self.dialect = tmp_path, dialect
         self.store = Store()
@@ -83,7 +85,7 @@ class Sandbox:
 
 @pytest.fixture(params=[2, 3], ids=["helm2", "helm3"])
 def sandbox(request, tmp_path):
-    box = Sandbox(tmp_path, request.param)
+    box = HelmHarness(tmp_path, request.param)
     box.helm("repo", "add", "c7n", box.repo_url, ok=True)
     yield box
     box.server.stop()
@@ -91,7 +93,7 @@ def sandbox(request, tmp_path):
 
 @pytest.fixture
 def sandbox3(tmp_path):
-    box = Sandbox(tmp_path, 3)
+    box = HelmHarness(tmp_path, 3)
     box.helm("repo", "add", "c7n", box.repo_url, ok=True)
     yield box
     box.server.stop()
@@ -134,7 +136,7 @@ def test_repo_add_messages(sandbox3):
 
 
 def test_c7n_repo_is_preconfigured_like_a_08_bastion(tmp_path):
-    box = Sandbox(tmp_path, 3)
+    box = HelmHarness(tmp_path, 3)
     try:
         assert box.helm("repo", "add", "c7n", box.repo_url, ok=True).stdout == \
             golden("repo-add2.txt").replace("test-name", "c7n")
@@ -452,7 +454,7 @@ def test_calls_log_one_line_per_call(sandbox):
 # --- library entry points ---------------------------------------------------------------------
 @pytest.mark.parametrize("dialect", [2, 3])
 def test_install_release_library_no_log(tmp_path, dialect):
-    box = Sandbox(tmp_path, dialect)
+    box = HelmHarness(tmp_path, dialect)
     try:
         step = PLAN.step("manager-service")
         rel = install_release(box.api, name="manager", chart="manager-service", version="0.8.0",
@@ -512,7 +514,7 @@ def test_faults_parse_and_store(tmp_path):
 
 
 def test_kubeapi_errors_map_status(tmp_path):
-    box = Sandbox(tmp_path, 3)
+    box = HelmHarness(tmp_path, 3)
     try:
         with pytest.raises(KubeApiError) as err:
             box.api.get("deployments.apps", NS, "absent")
