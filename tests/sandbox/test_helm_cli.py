@@ -493,26 +493,6 @@ def test_go_duration():
         go_duration_seconds("300")
 
 
-def test_faults_parse_and_store(tmp_path):
-    assert faults.parse_fault("notify-service=slow-start:5") == ("notify-service", faults.SlowStart("5"))
-    assert faults.parse_fault("x=never-up") == ("x", faults.NeverUp())
-    for bad, part in [("x", "'='"), ("=never-up", "RELEASE"), ("x=sleepy", "'sleepy'"),
-                      ("x=slow-start", "needs an argument"), ("x=slow-start:soon", "'soon'"),
-                      ("x=flap:3", "takes no argument")]:
-        with pytest.raises(faults.FaultError, match=re.escape(part)):
-            faults.parse_fault(bad)
-    assert faults.load_faults(tmp_path) == {}
-    faults.set_fault(tmp_path, "a", "slow-start", "2")
-    faults.set_fault(tmp_path, "b", "flap")
-    assert json.loads((tmp_path / "faults.json").read_text()) == {
-        "a": {"kind": "slow-start", "arg": "2"}, "b": {"kind": "flap", "arg": None}}
-    assert faults.load_faults(tmp_path)["a"].seconds == 2.0
-    assert faults.clear_fault(tmp_path, "a") is True and faults.clear_fault(tmp_path, "a") is False
-    assert set(faults.load_faults(tmp_path)) == {"b"}
-    assert faults.fault_for(faults.load_faults(tmp_path), "actual-name", "b").kind == "flap"
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".faults.")]
-
-
 def test_kubeapi_errors_map_status(tmp_path):
     box = HelmHarness(tmp_path, 3)
     try:

@@ -1,0 +1,88 @@
+"""Sandbox fault kinds: one registry, the spec syntax, D/faults.json, and what each kind's hooks do."""
+import json
+import re
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from c7n_upgrade.sandbox import faults
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_parse_and_store(tmp_path):
+    assert faults.parse_fault("notify-service=slow-start:5") == ("notify-service", faults.SlowStart("5"))
+    assert faults.parse_fault("x=never-up") == ("x", faults.NeverUp())
+    for bad, part in [("x", "'='"), ("=never-up", "RELEASE"), ("x=sleepy", "'sleepy'"),
+                      ("x=slow-start", "needs an argument"), ("x=slow-start:soon", "'soon'"),
+                      ("x=flap:3", "takes no argument")]:
+        with pytest.raises(faults.FaultError, match=re.escape(part)):
+            faults.parse_fault(bad)
+    assert faults.load_faults(tmp_path) == {}
+    faults.set_fault(tmp_path, "a", "slow-start", "2")
+    faults.set_fault(tmp_path, "b", "flap")
+    assert json.loads((tmp_path / "faults.json").read_text()) == {
+        "a": {"kind": "slow-start", "arg": "2"}, "b": {"kind": "flap", "arg": None}}
+    assert faults.load_faults(tmp_path)["a"].seconds == 2.0
+    assert faults.clear_fault(tmp_path, "a") is True and faults.clear_fault(tmp_path, "a") is False
+    assert set(faults.load_faults(tmp_path)) == {"b"}
+    assert faults.fault_for(faults.load_faults(tmp_path), "actual-name", "b").kind == "flap"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".faults.")]
+
+
+def test_every_registered_kind_is_documented_and_every_documented_kind_registered():
+    text = (ROOT / "docs" / "sandbox.md").read_text(encoding="utf-8")
+    table = text[text.index("## Faults"):text.index("## Where it differs")]
+    documented = {m.group(1) for m in re.finditer(r"^\| `([a-z-]+)(?::\w+)?` \|", table, flags=re.M)}
+    assert documented == set(faults.KINDS)
+    assert all(cls.kind == name and cls.__doc__ for name, cls in faults.KINDS.items())
+
+
+def _pod(after_bootstrap=True, started_ago=None):
+    started = None if started_ago is None else time.monotonic() - started_ago
+    return SimpleNamespace(after_bootstrap=after_bootstrap, started_at=started)
+
+
+def _health(fault, pod, upgrading=False):
+    body = {"status": "UP", "diskSpace": {"status": "UP"}}
+    fault.on_health(pod, body, upgrading)
+    return sorted(k for k, v in body.items() if isinstance(v, dict) and v["status"] != "UP")
+
+
+def test_pod_create_hooks_change_only_what_their_kind_says():
+    def start():
+        return faults.PodStart(version_label="0.9.0", previous_version="0.8.0", start_delay=0.4)
+
+    slow, wrong, never = start(), start(), start()
+    faults.SlowStart("3").on_pod_create(slow)
+    faults.WrongVersion().on_pod_create(wrong)
+    faults.NeverUp().on_pod_create(never)
+    assert (slow.start_delay, slow.version_label) == (3.0, "0.9.0")
+    assert (wrong.start_delay, wrong.version_label) == (0.4, "0.8.0")
+    assert never == start()
+    first = faults.PodStart(version_label="0.9.0", previous_version=None, start_delay=0.4)
+    faults.WrongVersion().on_pod_create(first)
+    assert first.version_label == "0.9.0", "a Deployment's first template has no old label to keep"
+
+
+def test_health_hooks():
+    assert _health(faults.NeverUp(), _pod()) == ["refreshScope"]
+    assert _health(faults.NeverUp(), _pod(after_bootstrap=False)) == [], "the 0.8 pods stay UP"
+    assert _health(faults.DbDown(), _pod()) == []
+    assert _health(faults.DbDown(), _pod(after_bootstrap=False), upgrading=True) == ["db"]
+    flap = faults.Flap()
+    seen = {tuple(_health(flap, _pod(started_ago=t))) for t in (faults.FLAP_PERIOD / 2, faults.FLAP_PERIOD * 1.5)}
+    assert seen == {(), ("hystrix",)}
+    assert _health(faults.HelmFail(), _pod(), upgrading=True) == []
+
+
+def test_helm_bootstrap_and_mysql_hooks():
+    assert faults.HelmFail().deploy_failure() == "timed out waiting for the condition"
+    assert [k for k, cls in faults.KINDS.items()
+            if cls(None if not cls.takes_seconds else "1").deploy_failure()] == ["helm-fail"]
+    assert [k for k, cls in faults.KINDS.items()
+            if cls(None if not cls.takes_seconds else "1").leaves_hook_jobs()] == ["leftover-jobs"]
+    assert faults.DbDown().refuses_mysql(upgrading=True) and not faults.DbDown().refuses_mysql(upgrading=False)
+    assert not faults.NeverUp().refuses_mysql(upgrading=True)
