@@ -13,9 +13,7 @@ import logging
 import os
 import secrets
 import shlex
-import socket
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterable, Optional
@@ -25,16 +23,15 @@ import yaml
 from c7n_upgrade.plan import PLANS_DIR, load_plan
 
 from . import charts, faults as faults_mod, xwiki
+from .gitlab import SshBanner, ssh_banner_on_free_loopback
 from .apiserver import ApiServer, Store, write_kubeconfig
 from .runtime import Runtime, can_bind_privileged
-from .tcp import close_hard
 
 log = logging.getLogger("c7n_upgrade.sandbox")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 TILLER_NAMESPACE = "kube-system"
 APP_USER = "choerodon"
-SSH_BANNER = b"SSH-2.0-OpenSSH_7.4\r\n"
 # the 0.8 services that have their own database (or share iam's), by chart
 DATABASE_BY_CHART = {
     "manager-service": "manager_service",
@@ -65,64 +62,6 @@ def _atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
     os.replace(tmp, path)
 
 
-class _SshListener:
-    """GitLab's SSH port: accepts TCP and sends an OpenSSH banner, then closes."""
-
-    def __init__(self, host: str, port: int):
-        self.host, self.port = host, port
-        self._sock: Optional[socket.socket] = None
-        self._thread: Optional[threading.Thread] = None
-
-    def start(self) -> None:
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind((self.host, self.port))
-        s.listen(16)
-        self._sock = s
-        self._thread = threading.Thread(target=self._serve, name="gitlab-ssh", daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        sock = self._sock
-        while sock is not None:
-            try:
-                conn, _ = sock.accept()
-            except OSError:
-                return
-            try:
-                conn.settimeout(2)
-                conn.sendall(SSH_BANNER)
-                try:
-                    conn.recv(256)  # the client's banner, if any
-                except OSError:
-                    pass
-            except OSError:
-                pass
-            finally:
-                conn.close()
-
-    def stop(self) -> None:
-        s, self._sock = self._sock, None
-        if s is not None:
-            close_hard(s)
-        if self._thread is not None:
-            self._thread.join(2)
-
-
-def _bind_free_loopback(prefix: str, port: int) -> _SshListener:
-    """An SSH listener on a random free address under `prefix` (e.g. 127.30)."""
-    import random
-    last: Optional[OSError] = None
-    for _ in range(50):
-        host = f"{prefix}.{random.randrange(0, 256)}.{random.randrange(2, 255)}"
-        listener = _SshListener(host, port)
-        try:
-            listener.start()
-            return listener
-        except OSError as exc:
-            last = exc
-    raise SandboxError(f"cannot listen for GitLab SSH on {prefix}.x.y:{port}: {last}")
-
-
 class SimulatedCluster:
     """A simulated Choerodon 0.8 cluster in this process (what `python -m c7n_upgrade.sandbox up` runs)."""
 
@@ -150,7 +89,7 @@ class SimulatedCluster:
         self.store: Optional[Store] = None
         self.api: Optional[ApiServer] = None
         self.runtime: Optional[Runtime] = None
-        self.ssh: Optional[_SshListener] = None
+        self.ssh: Optional[SshBanner] = None
         self.api_url = ""
         self.chart_repo_url = ""
         self.gateway_url = ""
@@ -289,7 +228,10 @@ class SimulatedCluster:
                       "(choerodon-front: service port 80 served on 8080)")
 
         # GitLab SSH
-        self.ssh = _bind_free_loopback("127.30", 22 if self.privileged else 2222)
+        try:
+            self.ssh = ssh_banner_on_free_loopback("127.30", 22 if self.privileged else 2222)
+        except OSError as exc:
+            raise SandboxError(f"cannot listen for GitLab SSH: {exc}") from exc
         self._say(f"GitLab SSH listening on {self.ssh.host}:{self.ssh.port}")
 
         # the 0.8 installation
