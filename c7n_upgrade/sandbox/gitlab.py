@@ -6,7 +6,7 @@ import socket
 import threading
 from typing import Optional
 
-from .tcp import close_hard
+from .tcp import accept_loop, close_hard
 
 SSH_BANNER = b"SSH-2.0-OpenSSH_7.4\r\n"
 
@@ -24,27 +24,23 @@ class SshBanner:
         s.bind((self.host, self.port))
         s.listen(16)
         self._sock = s
-        self._thread = threading.Thread(target=self._serve, name="gitlab-ssh", daemon=True)
+        self._thread = threading.Thread(target=accept_loop, args=(s, self._greet), kwargs={"threaded": False},
+                                        name="gitlab-ssh", daemon=True)
         self._thread.start()
 
-    def _serve(self) -> None:
-        sock = self._sock
-        while sock is not None:
+    @staticmethod
+    def _greet(conn: socket.socket) -> None:
+        try:
+            conn.settimeout(2)
+            conn.sendall(SSH_BANNER)
             try:
-                conn, _ = sock.accept()
-            except OSError:
-                return
-            try:
-                conn.settimeout(2)
-                conn.sendall(SSH_BANNER)
-                try:
-                    conn.recv(256)  # the client's banner, if any
-                except OSError:
-                    pass
+                conn.recv(256)  # the client's banner, if any
             except OSError:
                 pass
-            finally:
-                conn.close()
+        except OSError:
+            pass
+        finally:
+            conn.close()
 
     def stop(self) -> None:
         s, self._sock = self._sock, None

@@ -1,9 +1,10 @@
-"""Copy bytes both ways between two connected sockets (the sandbox's kube-proxy and MySQL proxy)."""
+"""TCP plumbing shared by the sandbox's listeners (kube-proxy, the MySQL proxy, GitLab SSH): accept, splice, close."""
 from __future__ import annotations
 
 import selectors
 import socket
 import threading
+from typing import Callable
 
 
 def splice(client: socket.socket, upstream: socket.socket, lock: threading.Lock, conns: set) -> None:
@@ -38,6 +39,19 @@ def splice(client: socket.socket, upstream: socket.socket, lock: threading.Lock,
                 s.close()
             except OSError:
                 pass
+
+
+def accept_loop(sock: socket.socket, handle: Callable[[socket.socket], None], *, threaded: bool = True) -> None:
+    """Accept connections until `sock` is closed; each goes to handle(conn), in a thread of its own when threaded."""
+    while True:
+        try:
+            conn, _ = sock.accept()
+        except OSError:
+            return
+        if threaded:
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+        else:
+            handle(conn)
 
 
 def close_hard(sock: socket.socket) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 
-from ..tcp import close_hard, splice
+from ..tcp import accept_loop, close_hard, splice
 
 
 class TcpProxy:
@@ -52,7 +52,7 @@ class TcpProxy:
         s.listen(64)
         self.port = s.getsockname()[1]
         self._listener = s
-        t = threading.Thread(target=self._accept_loop, args=(s,), name=f"tcpproxy-{self.port}", daemon=True)
+        t = threading.Thread(target=accept_loop, args=(s, self._pump), name=f"tcpproxy-{self.port}", daemon=True)
         self._accept_thread = t
         t.start()
 
@@ -95,14 +95,6 @@ class TcpProxy:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-    def _accept_loop(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._pump, args=(client,), daemon=True).start()
 
     def _pump(self, client: socket.socket) -> None:
         try:

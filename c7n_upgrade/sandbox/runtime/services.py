@@ -11,7 +11,7 @@ import socket
 import threading
 from typing import Any, Optional
 
-from ..tcp import close_hard, splice
+from ..tcp import accept_loop, close_hard, splice
 from .pods import UNPRIVILEGED_OFFSET, Kubelet
 
 log = logging.getLogger("c7n_upgrade.sandbox.runtime")
@@ -36,7 +36,8 @@ class ServiceProxy:
         s.bind((self.ip, self.port))
         s.listen(64)
         self._sock = s
-        self._thread = threading.Thread(target=self._accept, name=f"svc-{self.name}-{self.port}", daemon=True)
+        self._thread = threading.Thread(target=accept_loop, args=(s, self._pump), name=f"svc-{self.name}-{self.port}",
+                                        daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -49,15 +50,6 @@ class ServiceProxy:
             close_hard(c)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(2)
-
-    def _accept(self) -> None:
-        sock = self._sock
-        while sock is not None:
-            try:
-                client, _ = sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._pump, args=(client,), daemon=True).start()
 
     def _backend(self) -> Optional[tuple[str, int]]:
         pods = self.kubelet.ready_pods_matching(self.namespace, self.selector)
