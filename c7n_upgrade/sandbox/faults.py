@@ -5,7 +5,7 @@ A kind is one subclass of :class:`Fault` decorated with :func:`register`. The sa
   leaves_hook_jobs()            bootstrap (launcher): install the 0.8 release leaving its finished hook Jobs
   deploy_failure()              the sandbox helm's upgrade/install: the error to fail with, or None
   on_pod_create(start)          runtime, a pod created after the bootstrap: its version label, start delay
-  on_health(pod, body, upgrading)  behaviours: add DOWN components to the pod's /health body
+  on_health(pod, body, upgrading)  behaviours/health.py: add DOWN components to the pod's /health body
   refuses_mysql(upgrading)      runtime: the MySQL proxy refuses every connection
 
 `upgrading` says that a helm upgrade/install of the release has begun since the bootstrap, as the

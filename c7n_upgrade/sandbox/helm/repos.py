@@ -8,7 +8,7 @@ import urllib.error
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from c7n_upgrade.sandbox import charts as chartlib
 
@@ -181,8 +181,9 @@ def resolve_chart(settings: Settings, ref: str, version: Optional[str], repo_url
     return package_for(settings, meta, values)
 
 
-def package_for(settings: Optional[Settings], meta: dict, values: dict, plan_step: Any = None) -> ChartPackage:
-    step = plan_step if plan_step is not None else (sandbox_plan_step(settings, meta["name"]) if settings else None)
+def package_for(settings: Settings, meta: dict, values: dict) -> ChartPackage:
+    """The downloaded chart, with the ports and hooks the sandbox's plan gives it (else its values')."""
+    step = sandbox_plan_step(settings, meta["name"])
     if step is not None:
         return ChartPackage(meta, values, tuple(chartlib._field(step, "hooks") or ()),
                             int(chartlib._field(step, "service_port")), chartlib._field(step, "health_port"))
