@@ -271,6 +271,15 @@ def test_delete_returns_the_object_and_removes_it(core):
     assert again.value.status == 404
 
 
+def test_store_get_or_none(store):
+    store.create("pods", pod("iam-1"), NAMESPACE)
+    assert store.get_or_none("pods", NAMESPACE, "iam-1")["metadata"]["name"] == "iam-1"
+    assert store.get_or_none("pods", NAMESPACE, "iam-2") is None
+    assert store.get_or_none("widgets.example.com", NAMESPACE, "w") is None  # no such resource type
+    with pytest.raises(NotFound):
+        store.get("pods", NAMESPACE, "iam-2")
+
+
 # ---------------------------------------------------------------- other resources
 
 def test_deployments_generation_strategic_patch_and_stale_replace(kube_client, api_server):

@@ -97,6 +97,13 @@ class Store:
                 raise NotFound(f'{resource} "{name}" not found', resource, name)
             return copy.deepcopy(obj)
 
+    def get_or_none(self, resource, namespace, name) -> dict | None:
+        """Like get(), but None when the object (or its resource type) does not exist."""
+        try:
+            return self.get(resource, namespace, name)
+        except NotFound:
+            return None
+
     def list(self, resource, namespace=None, label_selector=None, field_selector=None) -> list[dict]:
         rtype = self.resource_type(resource)
         labels = parse_label_selector(label_selector)

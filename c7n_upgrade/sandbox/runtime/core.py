@@ -38,15 +38,12 @@ class Runtime:
                  readiness_interval: float = 0.15, job_delay: float = 0.3,
                  privileged_ports: Optional[bool] = None, bootstrapped: bool = False,
                  xwiki_operator: Optional[Callable[[], Any]] = None, xwiki_after_step: int = 10):
-        self.store = store
-        self.plan = plan
-        self.namespace = namespace
-        self.mysql_admin = mysql_admin
-        self.mysql_proxy = mysql_proxy
-        self.admin_password = admin_password
-        self.oauth_client_id = oauth_client_id
-        self.oauth_client_secret = oauth_client_secret
+        self.store, self.plan, self.namespace = store, plan, namespace
         self.release_names = dict(release_names or {})
+        # what the behaviours use: MySQL, the platform's credentials
+        self.mysql_admin, self.mysql_proxy = mysql_admin, mysql_proxy
+        self.admin_password = admin_password
+        self.oauth_client_id, self.oauth_client_secret = oauth_client_id, oauth_client_secret
         self.readiness_interval = readiness_interval
         self.privileged = can_bind_privileged() if privileged_ports is None else privileged_ports
         self.bootstrapped = bootstrapped
@@ -193,11 +190,7 @@ class Runtime:
                 and (chart is None or p.service == chart)]
 
     def crd_exists(self, name: str) -> bool:
-        try:
-            self.store.get("customresourcedefinitions.apiextensions.k8s.io", None, name)
-            return True
-        except Exception:
-            return False
+        return self.store.get_or_none("customresourcedefinitions.apiextensions.k8s.io", None, name) is not None
 
     def log(self, pod: PodInfo, line: str) -> None:
         self.kubelet.log(pod, line)

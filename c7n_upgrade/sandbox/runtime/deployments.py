@@ -44,9 +44,8 @@ class Deployments:
         self._status_written: dict[tuple, dict] = {}
 
     def reconcile(self, ns: str, name: str) -> None:
-        try:
-            dep = self.store.get("deployments.apps", ns, name)
-        except Exception:
+        dep = self.store.get_or_none("deployments.apps", ns, name)
+        if dep is None:
             return
         spec = dep.get("spec") or {}
         template = spec.get("template") or {}

@@ -20,12 +20,9 @@ class Jobs:
             self.loop.after(self.delay, self._complete, meta.get("namespace", ""), meta.get("name", ""))
 
     def _complete(self, ns: str, name: str) -> None:
-        try:
-            job = self.store.get("jobs.batch", ns, name)
-        except Exception:
-            return
-        status = job.get("status") or {}
-        if status.get("succeeded") or status.get("failed"):
+        job = self.store.get_or_none("jobs.batch", ns, name)
+        status = (job or {}).get("status") or {}
+        if job is None or status.get("succeeded") or status.get("failed"):
             return
         now = now_rfc3339()
         status.update({"startTime": status.get("startTime") or now, "completionTime": now, "succeeded": 1,
