@@ -1,21 +1,34 @@
-"""A small /openapi/v3 so `kubectl apply` works with its default validation (/openapi/v2 answers 404).
+"""/openapi/v2 (kubectl 1.20 validates `apply`/`diff` with it, in gnostic protobuf) and a small
+/openapi/v3 (what kubectl 1.32 reads first).
 
-Per group-version: a schema per kind, and per resource the create/patch operations tagged with
+v2: the definitions of every kind the sandbox has a protobuf message for, and a PATCH path with
+`dryRun` for every served resource (what `kubectl diff` 1.20 checks); see kubeproto.openapi.
+
+v3: per group-version, a schema per kind, and per resource the create/patch operations tagged with
 x-kubernetes-group-version-kind. PATCH advertises the `fieldValidation` query parameter, so kubectl
-leaves validation to the server and never needs the (protobuf) /openapi/v2; strategic merge is not
-advertised, so kubectl computes strategic patches from its compiled-in types."""
+1.32 leaves validation to the server and does not fall back to v2; strategic merge is not advertised,
+so kubectl computes strategic patches from its compiled-in types."""
 from __future__ import annotations
 
 import hashlib
 import json
 
+from .. import kubeproto
 from .bodies import PATCH_TYPES, STRATEGIC
 from .discovery import Discovery
 from .errors import not_found
 
 
+def openapi_v2(discovery: Discovery) -> dict:
+    served = tuple(kubeproto.Served(t.group, v, t.kind, t.plural, t.namespaced)
+                   for t in discovery.store.resource_types() for v in t.served_versions(discovery.kube_minor))
+    return kubeproto.openapi_v2(discovery.version()["gitVersion"], served)
+
+
 def openapi(discovery: Discovery, parts: list[str]) -> dict:
-    """The answer to GET /openapi/PARTS..."""
+    """The answer to GET /openapi/PARTS... (v2 as swagger JSON; protobuf is asked for separately)"""
+    if parts == ["v2"]:
+        return openapi_v2(discovery)
     if parts == ["v3"]:
         paths = {}
         for gv_path in _gv_paths(discovery):

@@ -11,10 +11,11 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from .. import kubeproto
 from .bodies import PATCH_TYPES, decode_body, patch_type
 from .discovery import BUILTIN_KEYS, Discovery
 from .errors import HttpError, StoreError, not_found, status_object
-from .openapi import openapi
+from .openapi import openapi, openapi_v2
 from .proxy import proxy
 from .resources import present
 from .tables import table, wants_table
@@ -110,6 +111,10 @@ class ApiServer:
             return 200, {"Content-Type": "text/plain"}, b"ok"
         if path == "/version":
             return self._json(200, self.discovery.version())
+        if parts == ["openapi", "v2"] and "protobuf" in headers.get("Accept", ""):
+            # kube-openapi answers the gnostic protobuf as octet-stream (its media type has an '@' Go rejects)
+            document = kubeproto.encode_document(openapi_v2(self.discovery))
+            return 200, {"Content-Type": "application/octet-stream"}, document
         if parts[:1] == ["openapi"]:
             return self._json(200, openapi(self.discovery, parts[1:]))
         if parts == ["api"]:
