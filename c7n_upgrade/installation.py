@@ -281,18 +281,18 @@ class StepWork:
                 files = [stack.enter_context(helm_mod.values_file(current))]
                 if extra:
                     files.append(stack.enter_context(helm_mod.values_file(helm_mod.dotted_to_nested(extra))))
-                call = inst.helm.upgrade if view.exists else inst.helm.install
+                action = "upgrade" if view.exists else "install"
                 if self.dry_run:
                     argv = inst.helm.build_argv(
-                        "upgrade" if view.exists else "install", name, chart_ref,
+                        action, name, chart_ref,
                         version=step.version, values_files=files, timeout_s=int(inst.env.timeouts.step))
                     rep.attach(f"helm command (dry run) {name}", red.redact(inst.helm.command_line(argv)), "text")
                     rep.progress(red.redact(f"dry run [{step.number:02d}]: {inst.helm.command_line(argv)}"))
                     self.outcome = Outcome("dry-run", name, red.redact(inst.helm.command_line(argv)))
                     return self.outcome
                 try:
-                    result = call(name, chart_ref, version=step.version, values_files=files,
-                                  timeout_s=int(inst.env.timeouts.step))
+                    result = inst.helm.write(action, name, chart_ref, version=step.version, values_files=files,
+                                             timeout_s=int(inst.env.timeouts.step))
                 except helm_mod.HelmError as exc:
                     res = exc.result
                     rep.attach(f"helm {name}", red.redact(_command_text(inst.helm, res)), "text")
