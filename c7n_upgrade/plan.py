@@ -37,10 +37,6 @@ class Step(BaseModel):
         """Stable id, e.g. '05-notify-service'."""
         return f"{self.number:02d}-{self.release}"
 
-    @property
-    def hook_jobs(self) -> list[str]:
-        return [f"{self.release}-{hook}" for hook in self.hooks]
-
 
 class Repo(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -132,9 +132,6 @@ class Redactor:
         regex = self._bytes_re
         return regex.sub(self.mask.encode("utf-8"), data) if regex is not None else data
 
-    def redact_argv(self, argv: Iterable[Any]) -> list[str]:
-        return [self.redact(str(arg)) for arg in argv]
-
     def redact_data(self, data: Any) -> Any:
         """A copy of a JSON-like structure with every string (keys included) redacted."""
         if isinstance(data, dict):

@@ -1,5 +1,5 @@
-"""The step engine's pure parts: rendering the plan's values from the env."""
-from c7n_upgrade.installation import render_values
+"""ReleaseUpgrade: rendering the plan's values from the env."""
+from c7n_upgrade.upgrade import render_values
 from c7n_upgrade.plan import load_plan
 
 PLACEHOLDERS = {"namespace": "ns1", "mysql_service_host": "db.internal", "mysql_service_port": 3307,
