@@ -56,7 +56,7 @@ def secret_forms(secret: str) -> set[str]:
 
 
 class Redactor:
-    """Replaces known secrets with ``******`` in text, bytes, argv lists and log records."""
+    """Replaces known secrets with ``******`` in text, bytes, data and log records."""
 
     def __init__(self, secrets: Iterable[str] = (), mask: str = MASK):
         self.mask = mask

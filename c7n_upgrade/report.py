@@ -19,29 +19,6 @@ class Reporter(Protocol):
     def note(self, line: str) -> None: ...
 
 
-class NullReporter:
-    """Records nothing; collects attachments in memory (handy for tools and tests)."""
-
-    def __init__(self) -> None:
-        self.attachments: list[tuple[str, str]] = []
-        self.steps: list[str] = []
-        self.lines: list[str] = []
-
-    @contextlib.contextmanager
-    def step(self, title: str) -> Iterator[None]:
-        self.steps.append(title)
-        yield
-
-    def attach(self, name: str, body: str, kind: str = "text") -> None:
-        self.attachments.append((name, body))
-
-    def progress(self, line: str) -> None:
-        self.lines.append(line)
-
-    def note(self, line: str) -> None:
-        self.lines.append(line)
-
-
 class StepFailed(Exception):
     """A step could not be completed; the message says why (already redacted)."""
 
