@@ -14,6 +14,11 @@ class PlanError(Exception):
     """A plan file that cannot be used; the message names the file and the key."""
 
 
+#: the operations a step may name besides its helm upgrade (`special:` in the plan file); each has its
+#: test in fixtures/step_tests.py, which the step's module binds
+Operation = Literal["crd", "gitlab-ssh", "devops-smooth-upgrade", "xwiki", "wiki-home-page", "oauth-client"]
+
+
 class Step(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -29,7 +34,7 @@ class Step(BaseModel):
     hooks: list[str] = Field(default_factory=list)
     database: Optional[str] = None
     values: dict[str, Any] = Field(default_factory=dict)
-    special: list[str] = Field(default_factory=list)
+    special: list[Operation] = Field(default_factory=list)
     section: str = ""
 
     @property
