@@ -108,11 +108,6 @@ class PlatformClient:
         self.token = token
         self._secrets.add(token)
 
-    @property
-    def secrets(self) -> set[str]:
-        """Everything this client masks (tokens it obtained, passwords and secrets it sent)."""
-        return set(self._secrets)
-
     def _mask(self, text: str) -> str:
         """Mask known secrets where they stand alone (not inside longer words like `client_secret`)."""
         for secret in sorted(self._secrets, key=len, reverse=True):

@@ -65,29 +65,6 @@ class Health:
     def up(self) -> bool:
         return self.status == "UP" and (self.code is None or 200 <= self.code < 300)
 
-    def down_components(self) -> list[str]:
-        """Names of the indicators in the body that are not UP (e.g. ``db``, ``diskSpace``)."""
-        out = []
-        for name, value in (self.body or {}).items():
-            if isinstance(value, dict) and isinstance(value.get("status"), str) and value["status"] != "UP":
-                out.append(f"{name}={value['status']}")
-            # Spring Boot 2 nests indicators under "components"/"details"
-            if name in ("components", "details") and isinstance(value, dict):
-                for sub, subval in value.items():
-                    if isinstance(subval, dict) and isinstance(subval.get("status"), str) and subval["status"] != "UP":
-                        out.append(f"{sub}={subval['status']}")
-        return out
-
-    def summary(self) -> str:
-        """One line for progress output and failure messages."""
-        code = f"HTTP {self.code}" if self.code is not None else "no HTTP answer"
-        line = f"{self.status} ({code})"
-        down = self.down_components()
-        if down:
-            line += f"; not UP: {', '.join(down)}"
-        if self.error:
-            line += f"; {self.error}"
-        return line
 
 
 def parse_health(status_code: Optional[int], body_text: Any) -> Health:

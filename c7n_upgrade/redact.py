@@ -132,18 +132,6 @@ class Redactor:
         regex = self._bytes_re
         return regex.sub(self.mask.encode("utf-8"), data) if regex is not None else data
 
-    def redact_data(self, data: Any) -> Any:
-        """A copy of a JSON-like structure with every string (keys included) redacted."""
-        if isinstance(data, dict):
-            return {self.redact(k) if isinstance(k, str) else k: self.redact_data(v) for k, v in data.items()}
-        if isinstance(data, (list, tuple)):
-            return [self.redact_data(v) for v in data]
-        if isinstance(data, str):
-            return self.redact(data)
-        if isinstance(data, bytes):
-            return self.redact_bytes(data)
-        return data
-
     def filter(self) -> "RedactingFilter":
         return RedactingFilter(self)
 

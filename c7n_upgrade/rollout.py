@@ -80,21 +80,6 @@ class RolloutState:
             out.append(f"health UP on {self.health_up}/{self.total} pod(s)")
         return out
 
-    def summary(self) -> str:
-        """Multi-line text for reports: the state, each pod, the last health bodies."""
-        lines = [f"release {self.release} -> {self.target_version}: " + ("done" if self.done else "; ".join(self.reasons()))]
-        for pod in self.pods:
-            lines.append(
-                f"  pod {getattr(pod, 'name', pod)}: phase={getattr(pod, 'phase', '?')} "
-                f"ready={getattr(pod, 'ready', '?')} version={getattr(pod, 'version', '?')} "
-                f"ip={getattr(pod, 'ip', '?')} deleting={getattr(pod, 'deleting', '?')}"
-            )
-        for name, body in self.health_bodies.items():
-            lines.append(f"  health {name}: {body[:500]}")
-        for err in self.errors:
-            lines.append(f"  error: {err}")
-        return "\n".join(lines)
-
 
 class RolloutNotDone(WaitTimeout):
     """A rollout did not finish in time; `last` is the last `RolloutState`."""

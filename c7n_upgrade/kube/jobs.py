@@ -18,7 +18,6 @@ class JobInfo:
     finished: bool
     condition: Optional[str]              # "Complete" / "Failed" / None
     created: Optional[str] = None
-    completion_time: Optional[str] = None
 
     def describe(self) -> str:
         state = self.condition or ("finished" if self.finished else "running")
@@ -45,7 +44,6 @@ class Jobs(Transport):
             finished=succeeded >= 1 or condition is not None,
             condition=condition,
             created=meta.get("creationTimestamp"),
-            completion_time=status.get("completionTime"),
         )
 
     def _jobs_path(self) -> str:

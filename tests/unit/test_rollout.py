@@ -165,7 +165,6 @@ def test_wait_timeout_attaches_last_state():
     assert isinstance(err.last, RolloutState)
     assert err.last.health_bodies == {"a-1": '{"status":"DOWN"}'}
     assert "release a not ready" in str(err) and "health UP on 0/1" in str(err)
-    assert "DOWN" in err.last.summary()
     assert err.elapsed == pytest.approx(30)
 
 
