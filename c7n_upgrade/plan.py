@@ -99,4 +99,7 @@ def load_plan(name_or_path: str | Path) -> Plan:
     numbers = [s.number for s in plan.steps]
     if numbers != sorted(numbers) or len(set(numbers)) != len(numbers):
         raise PlanError(f"{path}: steps must be numbered in strictly increasing order, got {numbers}")
+    needs_crd = [s.number for s in plan.steps if "crd" in s.special]
+    if needs_crd and plan.crd is None:
+        raise PlanError(f"{path}: step {needs_crd[0]} names the operation 'crd' and the plan has no 'crd:'")
     return plan

@@ -95,7 +95,7 @@ def test_every_operation_the_plan_may_name_has_its_test():
     assert step_tests.BEFORE_UPGRADE <= set(step_tests.OPERATION_TESTS)
 
 
-def test_a_plan_naming_an_unknown_operation_is_refused(tmp_path):
+def test_a_plan_naming_an_unknown_operation_or_lacking_what_one_needs_is_refused(tmp_path):
     from c7n_upgrade.plan import PlanError
 
     text = (ROOT / "plans" / "0.8-to-0.9.yaml").read_text(encoding="utf-8")
@@ -103,6 +103,12 @@ def test_a_plan_naming_an_unknown_operation_is_refused(tmp_path):
     bad.write_text(text.replace("special: [oauth-client]", "special: [oauth-clients]"), encoding="utf-8")
     with pytest.raises(PlanError, match="oauth-clients"):
         load_plan(bad)
+    no_crd = tmp_path / "no-crd.yaml"
+    cut = text.split("crd:\n", 1)
+    rest = cut[1].split("# Evidence", 1)[1]
+    no_crd.write_text(cut[0] + "# Evidence" + rest, encoding="utf-8")
+    with pytest.raises(PlanError, match="step 11 names the operation 'crd' and the plan has no 'crd:'"):
+        load_plan(no_crd)
 
 
 # ---- the checker fails when plan and modules disagree -------------------------------------------
