@@ -62,7 +62,8 @@ class HelmClient:
         self.runner: Runner = runner or SubprocessRunner()
         self.env = dict(env) if env else None
         self._dialect: Optional[int] = None
-        self.version_string: Optional[str] = None
+        self.version_string: Optional[str] = None  # e.g. v2.17.0+ga690bad, as parsed
+        self.version_output: str = ""                # what `helm version` printed
 
     # -- running -----------------------------------------------------------------------------
 
@@ -116,6 +117,7 @@ class HelmClient:
             if major < 2:
                 raise HelmError(result, f"helm {full} is too old: need Helm 2 or 3")
             self.version_string = full
+            self.version_output = f"{result.stdout}{result.stderr}"
             self._dialect = 2 if major == 2 else 3
         return self._dialect
 

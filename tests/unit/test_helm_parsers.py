@@ -243,6 +243,7 @@ def test_dialect_v2_detected_once():
     assert helm.dialect() == 2 and helm.dialect() == 2
     assert fake.calls == [["/opt/bin/helm", "version", "--short", "--client"]]
     assert helm.version_string == "v2.17.0+ga690bad"
+    assert helm.version_output == "Client: v2.17.0+ga690bad\n"  # kept as helm printed it
 
 
 def test_dialect_retries_without_client_on_unknown_flag():
