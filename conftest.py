@@ -1,2 +1,2 @@
-# Thin root conftest: the suite's pytest plugin lives in fixtures/.
-pytest_plugins = ["fixtures.plugin"]
+# Thin root conftest: the suite's pytest plugin lives in fixtures/ (hooks; fixtures; the post-upgrade snapshot).
+pytest_plugins = ["fixtures.plugin", "fixtures.clients", "fixtures.snapshot"]

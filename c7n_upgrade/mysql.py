@@ -150,20 +150,11 @@ class Mysql:
                 return True
         return False
 
-    def user_can_login(self, host: str, port: int, user: str, password: str, database: str | None = None):
-        return user_can_login(host, port, user, password, database, connect_timeout=self.connect_timeout)
-
     # ------------------------------------------------------------------ Choerodon queries
     def latest_devops_check_log(self, database: str = "devops_service") -> dict | None:
         """The newest ``devops_check_log`` row (id, begin_check_date, end_check_date, log) or None."""
         validate_identifier(database, "database")
         rows = self.query(f"SELECT * FROM `{database}`.devops_check_log ORDER BY id DESC LIMIT 1")
-        return rows[0] if rows else None
-
-    def oauth_client(self, name: str, database: str = "iam_service") -> dict | None:
-        """The ``oauth_client`` row with this name, or None."""
-        validate_identifier(database, "database")
-        rows = self.query(f"SELECT * FROM `{database}`.oauth_client WHERE name = %s", (name,))
         return rows[0] if rows else None
 
 

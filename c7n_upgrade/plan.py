@@ -14,6 +14,11 @@ class PlanError(Exception):
     """A plan file that cannot be used; the message names the file and the key."""
 
 
+#: the operations a step may name besides its helm upgrade (`special:` in the plan file); each has its
+#: test in fixtures/step_tests.py, which the step's module binds
+Operation = Literal["crd", "gitlab-ssh", "devops-smooth-upgrade", "xwiki", "wiki-home-page", "oauth-client"]
+
+
 class Step(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -29,17 +34,13 @@ class Step(BaseModel):
     hooks: list[str] = Field(default_factory=list)
     database: Optional[str] = None
     values: dict[str, Any] = Field(default_factory=dict)
-    special: list[str] = Field(default_factory=list)
+    special: list[Operation] = Field(default_factory=list)
     section: str = ""
 
     @property
     def id(self) -> str:
         """Stable id, e.g. '05-notify-service'."""
         return f"{self.number:02d}-{self.release}"
-
-    @property
-    def hook_jobs(self) -> list[str]:
-        return [f"{self.release}-{hook}" for hook in self.hooks]
 
 
 class Repo(BaseModel):
@@ -98,4 +99,7 @@ def load_plan(name_or_path: str | Path) -> Plan:
     numbers = [s.number for s in plan.steps]
     if numbers != sorted(numbers) or len(set(numbers)) != len(numbers):
         raise PlanError(f"{path}: steps must be numbered in strictly increasing order, got {numbers}")
+    needs_crd = [s.number for s in plan.steps if "crd" in s.special]
+    if needs_crd and plan.crd is None:
+        raise PlanError(f"{path}: step {needs_crd[0]} names the operation 'crd' and the plan has no 'crd:'")
     return plan

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import requests
 
@@ -26,6 +26,7 @@ __all__ = [
     "ClientMismatch",
     "Exchange",
     "PlatformClient",
+    "PlatformSession",
 ]
 
 EXCERPT = 500
@@ -106,11 +107,6 @@ class PlatformClient:
     def _set_token(self, token: str) -> None:
         self.token = token
         self._secrets.add(token)
-
-    @property
-    def secrets(self) -> set[str]:
-        """Everything this client masks (tokens it obtained, passwords and secrets it sent)."""
-        return set(self._secrets)
 
     def _mask(self, text: str) -> str:
         """Mask known secrets where they stand alone (not inside longer words like `client_secret`)."""
@@ -298,3 +294,29 @@ class PlatformClient:
         secret = client.get("secret") if isinstance(client, dict) else None
         if isinstance(secret, str) and secret:
             self._secrets.add(secret)
+
+
+class PlatformSession:
+    """The admin's platform client, logged in on first use (its token joins the redactor), and the
+    record of its exchanges for the report."""
+
+    def __init__(self, credentials, redactor, *, timeout: float = 10,
+                 factory: Callable[[str], PlatformClient] | None = None):
+        self.credentials = credentials  # settings.PlatformCredentials
+        self.redactor = redactor
+        self._factory = factory or (lambda url: PlatformClient(url, timeout=timeout))
+        self._client: PlatformClient | None = None
+
+    def client(self) -> PlatformClient:
+        if self._client is None:
+            c = self.credentials
+            client = self._factory(c.gateway_url)
+            self.redactor.add(client.login(c.admin_user, c.admin_password, c.client_id, c.client_secret))
+            self._client = client  # only once logged in
+        return self._client
+
+    def exchanges(self) -> str:
+        """Every exchange of the logged-in client, one line each (masked by the client; redact too)."""
+        if self._client is None:
+            return ""
+        return "\n".join(" ".join(str(x) for x in ex) for ex in self._client.exchanges)

@@ -8,6 +8,9 @@
   these are parsed. What counts is ``metadata.VERSION`` (the pod's ``choerodon.io/version`` label).
 * The front end's ``index.html`` (the guide's exact page is the reference).
 
+``Health.up`` is the suite's one health verdict: status UP *and* a 2xx answer (a rollout, the
+pre-flight and the post-upgrade proof all use it).
+
 Parsers never raise for a bad health answer (they return status ``INVALID`` with the reason);
 the Eureka parser raises :class:`ProbeError` for a body that is no registry listing at all.
 
@@ -20,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any, Iterable, Mapping, Optional
 
@@ -62,29 +65,6 @@ class Health:
     def up(self) -> bool:
         return self.status == "UP" and (self.code is None or 200 <= self.code < 300)
 
-    def down_components(self) -> list[str]:
-        """Names of the indicators in the body that are not UP (e.g. ``db``, ``diskSpace``)."""
-        out = []
-        for name, value in (self.body or {}).items():
-            if isinstance(value, dict) and isinstance(value.get("status"), str) and value["status"] != "UP":
-                out.append(f"{name}={value['status']}")
-            # Spring Boot 2 nests indicators under "components"/"details"
-            if name in ("components", "details") and isinstance(value, dict):
-                for sub, subval in value.items():
-                    if isinstance(subval, dict) and isinstance(subval.get("status"), str) and subval["status"] != "UP":
-                        out.append(f"{sub}={subval['status']}")
-        return out
-
-    def summary(self) -> str:
-        """One line for progress output and failure messages."""
-        code = f"HTTP {self.code}" if self.code is not None else "no HTTP answer"
-        line = f"{self.status} ({code})"
-        down = self.down_components()
-        if down:
-            line += f"; not UP: {', '.join(down)}"
-        if self.error:
-            line += f"; {self.error}"
-        return line
 
 
 def parse_health(status_code: Optional[int], body_text: Any) -> Health:
@@ -364,57 +344,10 @@ def check_front_html(status_code: Optional[int], html: Any) -> list[str]:
 # HTTP
 
 
-@dataclass
-class EurekaResponse:
-    status_code: int
-    content_type: Optional[str]
-    text: str
-    instances: list[EurekaInstance] = field(default_factory=list)
-
-
-@dataclass
-class FrontPage:
-    status_code: Optional[int]
-    html: str
-    problems: list[str] = field(default_factory=list)
-
-
-def _get(url: str, timeout: float, session: Optional[requests.Session], headers: Optional[dict] = None):
-    getter = session.get if session is not None else requests.get
-    return getter(url, timeout=timeout, headers=headers or {}, allow_redirects=False)
-
-
-def get_health(url: str, timeout: float = 10.0, *, session: Optional[requests.Session] = None) -> Health:
+def get_health(url: str, timeout: float = 10.0) -> Health:
     """GET a ``/health`` URL. No answer gives status UNREACHABLE (never an exception)."""
     try:
-        resp = _get(url, timeout, session, {"Accept": "application/json"})
+        resp = requests.get(url, timeout=timeout, headers={"Accept": "application/json"}, allow_redirects=False)
     except requests.RequestException as exc:
         return Health("UNREACHABLE", None, None, f"GET {url}: {type(exc).__name__}: {exc}", "")
     return parse_health(resp.status_code, resp.text)
-
-
-def fetch_eureka(url: str, timeout: float = 10.0, *, session: Optional[requests.Session] = None) -> EurekaResponse:
-    """GET ``/eureka/apps`` asking for JSON; the raw text is kept for the report.
-    Raises ProbeError when there is no answer, a non-200 status or an unparseable body."""
-    try:
-        resp = _get(url, timeout, session, {"Accept": "application/json"})
-    except requests.RequestException as exc:
-        raise ProbeError(f"GET {url}: {type(exc).__name__}: {exc}") from None
-    ctype = resp.headers.get("Content-Type")
-    if resp.status_code != 200:
-        raise ProbeError(f"GET {url}: HTTP {resp.status_code}: {_excerpt(resp.text)}")
-    return EurekaResponse(resp.status_code, ctype, resp.text, parse_eureka(resp.content, ctype))
-
-
-def get_eureka(url: str, timeout: float = 10.0, *, session: Optional[requests.Session] = None) -> list[EurekaInstance]:
-    """The instances ``/eureka/apps`` lists (see :func:`fetch_eureka` for the raw answer)."""
-    return fetch_eureka(url, timeout, session=session).instances
-
-
-def get_front(url: str, timeout: float = 10.0, *, session: Optional[requests.Session] = None) -> FrontPage:
-    """GET the front end's page and check it. No answer is a problem, not an exception."""
-    try:
-        resp = _get(url, timeout, session)
-    except requests.RequestException as exc:
-        return FrontPage(None, "", [f"GET {url}: {type(exc).__name__}: {exc}"])
-    return FrontPage(resp.status_code, resp.text, check_front_html(resp.status_code, resp.text))

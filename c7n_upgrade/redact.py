@@ -56,7 +56,7 @@ def secret_forms(secret: str) -> set[str]:
 
 
 class Redactor:
-    """Replaces known secrets with ``******`` in text, bytes, argv lists and log records."""
+    """Replaces known secrets with ``******`` in text, bytes, data and log records."""
 
     def __init__(self, secrets: Iterable[str] = (), mask: str = MASK):
         self.mask = mask
@@ -131,21 +131,6 @@ class Redactor:
     def redact_bytes(self, data: bytes) -> bytes:
         regex = self._bytes_re
         return regex.sub(self.mask.encode("utf-8"), data) if regex is not None else data
-
-    def redact_argv(self, argv: Iterable[Any]) -> list[str]:
-        return [self.redact(str(arg)) for arg in argv]
-
-    def redact_data(self, data: Any) -> Any:
-        """A copy of a JSON-like structure with every string (keys included) redacted."""
-        if isinstance(data, dict):
-            return {self.redact(k) if isinstance(k, str) else k: self.redact_data(v) for k, v in data.items()}
-        if isinstance(data, (list, tuple)):
-            return [self.redact_data(v) for v in data]
-        if isinstance(data, str):
-            return self.redact(data)
-        if isinstance(data, bytes):
-            return self.redact_bytes(data)
-        return data
 
     def filter(self) -> "RedactingFilter":
         return RedactingFilter(self)

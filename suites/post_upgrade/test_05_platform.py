@@ -1,19 +1,17 @@
 """Post-upgrade proof: the front page, the OAuth client and the smooth-upgrade log."""
-from c7n_upgrade import special
+from c7n_upgrade import operations
 
 
-def test_front_page(installation, plan):
+def test_front_page(access, releases, plan, step_log):
     """The front service serves the Choerodon HTML page."""
-    special.check_front_page(installation, plan.step("choerodon-front"))
+    step = plan.step("choerodon-front")
+    operations.check_front_page(access, releases.name_of(step), step.service_port, step_log)
 
 
-def test_oauth_client_exists(installation, env):
+def test_oauth_client_exists(platform, settings):
     """The OAuth client 'choerodon' exists with the guide's grant types and redirect URI."""
-    platform = installation.platform()
-    client = platform.query_client(env.platform.organization_id, "choerodon")
-    assert client, "OAuth client 'choerodon' not found"
-    differences = platform.client_differences(client, special.oauth_client_body(installation))
-    assert not differences, "; ".join(differences)
+    problems = operations.oauth_client_problems(platform, settings.front_oauth)
+    assert not problems, "; ".join(problems)
 
 
 def test_smooth_upgrade_logged(mysql_admin):

@@ -7,15 +7,15 @@ STEPS = plan_steps()
 
 
 @pytest.mark.parametrize("release", [s.release for s in STEPS])
-def test_release_state(release, installation, plan):
+def test_release_state(release, releases, plan, settings):
     """The release is deployed at 0.8.x (or at its target: a resumed run); new services are absent or at target."""
     step = plan.step(release)
-    view = installation.release_view(step)
+    view = releases.view(step)
     if step.action == "install":
         assert not view.exists or view.chart_version == step.version, (
             f"{view.name} exists at {view.chart_version}; the plan installs {step.version}")
         return
-    assert view.exists, f"release {view.name} (chart {step.chart}) not found in namespace {installation.env.namespace}"
+    assert view.exists, f"release {view.name} (chart {step.chart}) not found in namespace {settings.namespace}"
     # `failed` is an earlier attempt of this upgrade: its step runs helm again. `pending-*` is not safe.
     assert view.status in ("deployed", "failed"), (
         f"{view.name} is {view.status}: an earlier helm operation was interrupted; check `helm history "

@@ -2,12 +2,12 @@
 import pytest
 
 from c7n_upgrade import i18n
-from c7n_upgrade.installation import parallel_map
+from c7n_upgrade.parallel import parallel_map
 
 
-def test_chart_repo_has_targets(helm, env, plan, ctx, reporter):
+def test_chart_repo_has_targets(helm, settings, plan, ctx, reporter):
     """`helm repo add` (when missing) + `helm repo update` (local helm config only); every target chart version is listed."""
-    name, url = env.helm.repo_name, env.helm.repo_url
+    name, url = settings.chart_repo, settings.chart_repo_url
     with reporter.step(i18n.title(ctx.lang, "repo", name=name)):
         configured = helm.repo_url(name)
         if configured is not None and configured.rstrip("/") != url.rstrip("/"):

@@ -1,7 +1,7 @@
 """Pre-flight: GitLab accepts SSH (required by devops-service 0.9)."""
-from c7n_upgrade import special
+from c7n_upgrade import operations
 
 
-def test_gitlab_ssh(installation):
+def test_gitlab_ssh(settings, step_log):
     """GitLab's SSH port is reachable and answers as SSH."""
-    special.check_gitlab_ssh(installation)
+    operations.check_gitlab_ssh(settings.gitlab, step_log, timeout=settings.http.timeout)

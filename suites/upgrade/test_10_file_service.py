@@ -1,9 +1,9 @@
 """Step 10: upgrade file-service to 0.9.0."""
 import pytest
 
-from fixtures import steps
+from fixtures import step_tests as t
 
 pytestmark = pytest.mark.step(10)
 
-test_upgrade = steps.test_upgrade
-test_rollout = steps.test_rollout
+test_upgrade = t.test_upgrade
+test_rollout = t.test_rollout

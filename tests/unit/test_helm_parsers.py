@@ -22,7 +22,6 @@ from c7n_upgrade.helm import (
     error_line,
     parse_list_json,
     parse_search_json,
-    parse_status_json,
     parse_values,
     parse_version,
     split_chart,
@@ -139,41 +138,6 @@ def test_split_chart(chart, expected):
 
 
 # ---------------------------------------------------------------------------------------------
-# status / history
-
-
-def test_status_v3_golden():
-    status = parse_status_json(golden("status.json"), 3)
-    assert (status.name, status.namespace, status.status) == ("flummoxed-chickadee", "default", "deployed")
-    assert status.revision is None  # the golden status has no "version" field
-
-
-def test_status_v3_with_version():
-    text = '{"name":"iam-service","info":{"status":"pending-upgrade"},"version":4,"namespace":"c7n"}'
-    status = parse_status_json(text, 3)
-    assert (status.status, status.revision) == ("pending-upgrade", 4)
-
-
-@pytest.mark.parametrize("code, word", [
-    (0, "unknown"), (1, "deployed"), (2, "uninstalled"), (3, "superseded"), (4, "failed"),
-    (5, "uninstalling"), (6, "pending-install"), (7, "pending-upgrade"), (8, "pending-rollback"),
-])
-def test_status_v2_codes(code, word):
-    text = ('{"name":"iam-service","info":{"status":{"code":%d,"resources":"..."},'
-            '"first_deployed":{"seconds":1},"last_deployed":{"seconds":2},"Description":"Upgrade complete"},'
-            '"namespace":"choerodon-devops-prod"}' % code)
-    status = parse_status_json(text, 2)
-    assert status.status == word
-    assert status.revision is None
-    assert status.namespace == "choerodon-devops-prod"
-
-
-def test_status_v2_code_omitted_is_unknown():
-    text = '{"name":"x","info":{"status":{}},"namespace":"ns"}'
-    assert parse_status_json(text, 2).status == "unknown"
-
-
-# ---------------------------------------------------------------------------------------------
 # search
 
 
@@ -238,13 +202,6 @@ def test_error_line_from_golden_usage_error():
     assert error_line(result) == 'Error: "helm get values" requires 1 argument'
 
 
-def test_not_found_both_dialects():
-    v3 = HelmError(CommandResult(["helm", "status", "x"], 1, "", "Error: release: not found\n"))
-    v2 = HelmError(CommandResult(["helm", "status", "x"], 1, "", 'Error: release: "x" not found\n'))
-    other = HelmError(CommandResult(["helm", "status", "x"], 1, "", "Error: Kubernetes cluster unreachable\n"))
-    assert v3.not_found and v2.not_found and not other.not_found
-
-
 def test_command_line_quotes():
     assert command_line(["helm", "upgrade", "a b", "--set", "x=$(rm -rf /)"]) == \
         "helm upgrade 'a b' --set 'x=$(rm -rf /)'"
@@ -286,6 +243,7 @@ def test_dialect_v2_detected_once():
     assert helm.dialect() == 2 and helm.dialect() == 2
     assert fake.calls == [["/opt/bin/helm", "version", "--short", "--client"]]
     assert helm.version_string == "v2.17.0+ga690bad"
+    assert helm.version_output == "Client: v2.17.0+ga690bad\n"  # kept as helm printed it
 
 
 def test_dialect_retries_without_client_on_unknown_flag():
@@ -334,22 +292,18 @@ def test_v3_argv():
     fake = FakeHelm("v3.19.5+g4f8a9d3\n", {
         ("list",): (0, V3_LIST, ""),
         ("get", "values"): (0, "null\n", ""),
-        ("status",): (0, '{"name":"iam-service","info":{"status":"deployed"},"version":2,"namespace":"ns"}', ""),
     })
     helm = client(fake)
     assert [r.name for r in helm.list_releases()] == ["hummingbird", "rocket", "thanos"]
     assert fake.calls[-1] == ["/opt/bin/helm", "list", "-n", "choerodon-devops-prod", "-o", "json", "--all"]
-    helm.list_releases(all_namespaces=True)
-    assert fake.calls[-1] == ["/opt/bin/helm", "list", "-A", "-o", "json", "--all"]
     assert helm.get_values("iam-service") == {}
     assert fake.calls[-1] == ["/opt/bin/helm", "get", "values", "iam-service", "-n", "choerodon-devops-prod",
                               "-o", "json"]
-    assert helm.status("iam-service").revision == 2
-    result = helm.upgrade("iam-service", "c7n/iam-service", version="0.9.0", values_files=["/tmp/v.yaml"],
+    result = helm.write("upgrade", "iam-service", "c7n/iam-service", version="0.9.0", values_files=["/tmp/v.yaml"],
                           timeout_s=600)
     assert result.argv == ["/opt/bin/helm", "upgrade", "iam-service", "c7n/iam-service", "--version", "0.9.0",
                            "-f", "/tmp/v.yaml", "--timeout", "600s", "--namespace", "choerodon-devops-prod"]
-    result = helm.install("notify-service", "c7n/notify-service", version="0.9.0", values_files=["/tmp/v.yaml"],
+    result = helm.write("install", "notify-service", "c7n/notify-service", version="0.9.0", values_files=["/tmp/v.yaml"],
                           timeout_s=90, dry_run=True)
     assert result.argv == ["/opt/bin/helm", "install", "notify-service", "c7n/notify-service", "-n",
                            "choerodon-devops-prod", "--version", "0.9.0", "-f", "/tmp/v.yaml", "--timeout", "90s",
@@ -377,7 +331,7 @@ def test_failed_upgrade_raises_with_argv_and_error():
         ("upgrade",): (1, "", "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress\n"),
     })
     with pytest.raises(HelmError) as err:
-        client(fake).upgrade("iam-service", "c7n/iam-service", version="0.9.0", values_files=[], timeout_s=60)
+        client(fake).write("upgrade", "iam-service", "c7n/iam-service", version="0.9.0", values_files=[], timeout_s=60)
     assert "helm upgrade iam-service c7n/iam-service --version 0.9.0" in str(err.value)
     assert "another operation (install/upgrade/rollback) is in progress" in str(err.value)
     assert err.value.result.exit_code == 1

@@ -1,0 +1,67 @@
+"""How the suite reaches pods and services: HTTP to pod IPs and clusterIPs (`direct`, as the guide's
+curl does) or through the API server's proxy (`proxy`); and one observation of a release's rollout."""
+from __future__ import annotations
+
+from typing import Optional
+
+import requests
+
+from . import probes, rollout
+from .kube import RELEASE_LABEL
+from .plan import Step
+from .report import StepFailed
+from .settings import HttpAccess
+
+
+class ClusterAccess:
+    def __init__(self, kube, http: HttpAccess):
+        self.kube = kube
+        self.http = http
+
+    def pod_health(self, pod, port: int, path: str = "/health") -> probes.Health:
+        """The pod's `/health`; no answer is status UNREACHABLE, never an exception."""
+        if self.http.mode == "proxy":
+            try:
+                status, _headers, body = self.kube.proxy_get(pod.name, port, path, self.http.timeout)
+            except Exception as exc:  # unreachable through the API server
+                return probes.Health(status="UNREACHABLE", error=str(exc))
+            return probes.parse_health(status, body.decode("utf-8", "replace"))
+        if not pod.ip:
+            return probes.Health(status="UNREACHABLE", error="pod has no IP yet")
+        return probes.get_health(f"http://{pod.ip}:{port}{path}", self.http.timeout)
+
+    def service_get(self, service: str, port_name_or_number, path: str = "/") -> tuple[int, str]:
+        """GET through a Service: its clusterIP in direct mode, the API server proxy otherwise."""
+        svc = self.kube.service(service)
+        port = _service_port(svc, port_name_or_number)
+        if self.http.mode == "proxy":
+            status, _h, body = self.kube.proxy_service_get(service, port, path, self.http.timeout)
+            return status, body.decode("utf-8", "replace")
+        resp = requests.get(f"http://{svc.cluster_ip}:{port}{path}", timeout=self.http.timeout,
+                            headers={"Accept": "application/json, text/html;q=0.9, */*;q=0.5"})
+        return resp.status_code, resp.text
+
+    def observe(self, step: Step, release: str, version: str, pods: Optional[list] = None) -> rollout.RolloutState:
+        """One observation of the release (`rollout.observe`): its pods, listed now or the `pods` given."""
+        port = step.health_port
+        probe = (lambda pod: self.pod_health(pod, port)) if port else None
+        pods = self.kube.pods_of_release(release) if pods is None else pods
+        return rollout.observe(pods, probe, release, version, port)
+
+    def pods_by_release(self) -> dict[str, list]:
+        """Every pod carrying a release label, grouped by release: one list call for a whole snapshot."""
+        grouped: dict[str, list] = {}
+        for pod in self.kube.list_pods(RELEASE_LABEL):
+            grouped.setdefault(pod.release, []).append(pod)
+        return grouped
+
+
+def _service_port(svc, wanted) -> int:
+    """The Service's port for the plan's port; a single-port Service may serve it on another number
+    (the sandbox without root serves port 80 on 8080)."""
+    try:
+        return svc.port(wanted)
+    except KeyError:
+        if len(set(svc.ports.values())) == 1:
+            return svc.port()
+        raise StepFailed(f"service {svc.name} has no port {wanted!r} (ports: {svc.ports})") from None

@@ -1,0 +1,81 @@
+"""The wiring: the one place, besides `config/`, that reads an Env (Tempest's clients.py).
+
+It turns the env into the clients (helm, Kubernetes, MySQL admin, the platform session) and into the
+small frozen settings of `settings.py` and `rollout.RolloutPolicy`. Everything else in the library
+takes those and never sees the env; `tests/unit/test_wiring.py` keeps it that way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from .config import Env
+from .helm import HelmClient
+from .kube import KubeClient
+from .mysql import Mysql
+from .platform import PlatformSession
+from .rollout import RolloutPolicy
+from .settings import (FrontOAuthClient, GitlabSsh, HttpAccess, MysqlAppUser, PlanValues,
+                       PlatformCredentials, XwikiSite)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the library takes from the env, as plain frozen values (None: the env gives none)."""
+
+    namespace: str
+    release_pins: dict                       # default release name -> actual name (the env's `releases:`)
+    http: HttpAccess
+    rollout: RolloutPolicy
+    chart_repo: str                          # `helm repo add <chart_repo> <chart_repo_url>`
+    chart_repo_url: str
+    plan_values: Optional[PlanValues]
+    mysql_app: Optional[MysqlAppUser]
+    platform: Optional[PlatformCredentials]
+    front_oauth: Optional[FrontOAuthClient]
+    gitlab: Optional[GitlabSsh]
+    xwiki: Optional[XwikiSite]
+
+
+def settings(env: Env) -> Settings:
+    m, p, t = env.mysql, env.platform, env.timeouts
+    return Settings(
+        namespace=env.namespace,
+        release_pins=dict(env.releases),
+        http=HttpAccess(mode=env.access, timeout=float(t.http)),
+        rollout=RolloutPolicy(timeout=float(t.step), poll_max=float(t.poll_max)),
+        chart_repo=env.helm.repo_name,
+        chart_repo_url=env.helm.repo_url,
+        plan_values=PlanValues(env.placeholders()) if m else None,
+        mysql_app=MysqlAppUser(m.host, m.port, m.user, m.password.get_secret_value()) if m else None,
+        platform=PlatformCredentials(env.gateway_url, p.admin_user, p.admin_password.get_secret_value(),
+                                     p.client_id, p.client_secret.get_secret_value()) if p else None,
+        front_oauth=FrontOAuthClient(p.organization_id, env.front_url,
+                                     p.front_client_secret.get_secret_value()) if p else None,
+        gitlab=GitlabSsh(env.gitlab.ssh_host, env.gitlab.ssh_port) if env.gitlab else None,
+        xwiki=XwikiSite(env.xwiki.host, env.xwiki.data_dir, env.gateway_url or "",
+                        env.xwiki.update_package) if env.xwiki else None,
+    )
+
+
+def helm_client(env: Env) -> HelmClient:
+    return HelmClient(env.helm.binary, namespace=env.namespace, kube_context=env.kube.context,
+                      kubeconfig=env.kube.kubeconfig, tiller_namespace=env.helm.tiller_namespace)
+
+
+def kube_client(env: Env) -> KubeClient:
+    return KubeClient(kubeconfig=env.kube.kubeconfig, context=env.kube.context, namespace=env.namespace)
+
+
+def mysql_admin(env: Env) -> Optional[Mysql]:
+    m = env.mysql
+    if m is None:
+        return None
+    return Mysql(m.host, m.port, m.admin_user, m.admin_password.get_secret_value(), connect_timeout=env.timeouts.http)
+
+
+def platform_session(env: Env, redactor) -> Optional[PlatformSession]:
+    s = settings(env)
+    if s.platform is None:
+        return None
+    return PlatformSession(s.platform, redactor, timeout=s.http.timeout)

@@ -1,0 +1,218 @@
+"""Reading an env file: NAME or path, ``${VAR}`` from the environment or a 0600 secrets file, validation."""
+from __future__ import annotations
+
+import os
+import re
+import stat
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+from pydantic import ValidationError
+
+from .explain import describe_input, dotted_key, explain, fail
+from .model import REQUIRED_FOR_CLUSTER, SECRET_KEYS, ConfigError, Env, display
+
+_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_WHOLE_VAR_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+def list_envs(envs_dir: Path) -> list[str]:
+    """Names of the env files in ``envs_dir`` (sorted, without extension)."""
+    envs_dir = Path(envs_dir)
+    if not envs_dir.is_dir():
+        return []
+    names = {p.stem for p in envs_dir.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()}
+    return sorted(names)
+
+
+def _looks_like_path(name_or_path: str) -> bool:
+    return "/" in name_or_path or os.sep in name_or_path or name_or_path.endswith((".yaml", ".yml"))
+
+
+def resolve_env_path(name_or_path: str, envs_dir: Path) -> Path:
+    """NAME -> envs_dir/NAME.yaml; a path -> that file. ConfigError when there is none."""
+    envs_dir = Path(envs_dir)
+    if _looks_like_path(str(name_or_path)):
+        path = Path(name_or_path).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"env file '{name_or_path}' not found")
+        return path
+    for suffix in (".yaml", ".yml"):
+        path = envs_dir / f"{name_or_path}{suffix}"
+        if path.is_file():
+            return path
+    known = list_envs(envs_dir)
+    raise ConfigError(
+        f"unknown env '{name_or_path}'; known envs: {', '.join(known) if known else '(none)'}"
+        f" (or give a path to a YAML file)"
+    )
+
+
+def read_secrets_file(path: Path) -> dict[str, str]:
+    """Parse a dotenv file (``NAME=value`` lines). Refused when group or others may access it."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise ConfigError(f"secrets file {path}: cannot read it ({exc.strerror})") from exc
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"secrets file {path}: mode {stat.S_IMODE(st.st_mode):04o} lets group/others access it;"
+            f" run: chmod 600 {path}"
+        )
+    out: dict[str, str] = {}
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            # never echo the line: it may hold a secret
+            raise ConfigError(f"secrets file {path}: line {lineno}: expected NAME=value")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        out[key] = value
+    return out
+
+
+def _walk_strings(data: Any, path: tuple = ()):
+    """Yield (path, value) for every string leaf of a YAML tree."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield from _walk_strings(v, path + (k,))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield from _walk_strings(v, path + (i,))
+    elif isinstance(data, str):
+        yield path, data
+
+
+def _set_path(data: Any, path: tuple, value: Any) -> None:
+    for key in path[:-1]:
+        data = data[key]
+    data[path[-1]] = value
+
+
+def load_env(name_or_path: str, envs_dir: Path, environ: Optional[dict[str, str]] = None) -> Env:
+    """Load and validate an env file. ``environ`` defaults to ``os.environ``."""
+    environ = os.environ if environ is None else environ
+    path = resolve_env_path(str(name_or_path), Path(envs_dir))
+    base = path.resolve().parent
+
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise fail(path, [f"{where}YAML syntax error: {problem}"]) from None
+    except yaml.YAMLError as exc:
+        raise fail(path, [f"YAML syntax error: {exc}"]) from None
+    except OSError as exc:
+        raise ConfigError(f"{display(path)}: cannot read it ({exc.strerror})") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise fail(path, [f"expected a mapping of keys at the top level, got {describe_input(raw)}"])
+    raw.setdefault("name", path.stem)
+
+    problems: list[str] = []
+
+    # -- secrets_file first: it feeds the ${VAR} resolution ---------------------------------
+    file_vars: dict[str, str] = {}
+    secrets_file = raw.get("secrets_file")
+    if secrets_file is not None:
+        if not isinstance(secrets_file, str):
+            problems.append(f"key 'secrets_file': expected a path, got {describe_input(secrets_file)}")
+        else:
+            sf = Path(os.path.expanduser(secrets_file))
+            sf = sf if sf.is_absolute() else base / sf
+            raw["secrets_file"] = str(sf)
+            try:
+                file_vars = read_secrets_file(sf)
+            except ConfigError as exc:
+                problems.append(f"key 'secrets_file': {exc}")
+
+    # -- secret keys must be ${NAME} ----------------------------------------------------------
+    secret_vars: dict[str, str] = {}
+    for dotted in sorted(SECRET_KEYS):
+        section, key = dotted.split(".")
+        sect = raw.get(section)
+        if not isinstance(sect, dict) or key not in sect:
+            continue
+        value = sect[key]
+        m = _WHOLE_VAR_RE.match(value) if isinstance(value, str) else None
+        if not m:
+            problems.append(
+                f"key '{dotted}': expected an environment variable reference like"
+                f" ${{C7N_{section.upper()}_{key.upper()}}}; secrets never sit in the file"
+            )
+            sect[key] = ""  # keep the literal out of any later message
+        else:
+            secret_vars[dotted] = m.group(1)
+
+    # -- resolve ${VAR} in every string ------------------------------------------------------
+    for spath, value in list(_walk_strings(raw)):
+        if not _VAR_RE.search(value):
+            continue
+        missing: list[str] = []
+
+        def _sub(m: re.Match) -> str:
+            var = m.group(1)
+            if var in environ:
+                return environ[var]
+            if var in file_vars:
+                return file_vars[var]
+            missing.append(var)
+            return ""
+
+        resolved = _VAR_RE.sub(_sub, value)
+        for var in missing:
+            where = f" or the secrets file {raw['secrets_file']}" if secrets_file else ""
+            problems.append(
+                f"key '{dotted_key(spath)}': environment variable {var} is not set"
+                f" (set it in the environment{where})"
+            )
+        if not missing and dotted_key(spath) in SECRET_KEYS and not resolved:
+            problems.append(f"key '{dotted_key(spath)}': environment variable {secret_vars.get(dotted_key(spath))} is empty")
+        _set_path(raw, spath, resolved)
+
+    # -- relative paths are relative to the env file ---------------------------------------
+    kube = raw.get("kube")
+    if isinstance(kube, dict) and isinstance(kube.get("kubeconfig"), str) and kube["kubeconfig"]:
+        kc = Path(os.path.expanduser(kube["kubeconfig"]))
+        kube["kubeconfig"] = str(kc if kc.is_absolute() else base / kc)
+    helm = raw.get("helm")
+    if isinstance(helm, dict) and isinstance(helm.get("binary"), str):
+        binary = os.path.expanduser(helm["binary"])
+        if "/" in binary and not os.path.isabs(binary):
+            binary = str(base / binary)
+        helm["binary"] = binary
+
+    try:
+        env = Env.model_validate(raw)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            key, what = explain(err)
+            line = f"key '{key}': {what}" if key else what
+            if line not in problems:
+                problems.append(line)
+        raise fail(path, problems) from None
+    if problems:
+        raise fail(path, problems)
+
+    if not env.sandbox:
+        for key in REQUIRED_FOR_CLUSTER:
+            value = getattr(env, key)
+            if value is None or value == []:
+                problems.append(f"key '{key}': required for a real cluster (see envs/prod.yaml)")
+        if problems:
+            raise fail(path, problems)
+
+    env._source = path
+    env._secret_vars = secret_vars
+    return env

@@ -1,0 +1,219 @@
+"""HelmClient: runs helm for one namespace, building every command for the detected dialect."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+from .parsers import (ChartVersion, Release, parse_list_json, parse_repo_list, parse_search_json,
+                      parse_values, parse_version)
+from .results import CommandResult, HelmError, HelmParseError, command_line, error_line
+
+Runner = Callable[[list[str], Optional[dict]], CommandResult]
+
+
+class SubprocessRunner:
+    """The default runner: ``subprocess.run`` with a timeout; never raises for a failed command."""
+
+    def __init__(self, timeout: float = 900.0):
+        self.timeout = timeout
+
+    def __call__(self, argv: list[str], env: Optional[dict] = None, timeout: Optional[float] = None) -> CommandResult:
+        limit = timeout or self.timeout
+        start = time.monotonic()
+        try:
+            proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=limit,
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as exc:
+            out = exc.stdout.decode("utf-8", "replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+            err = exc.stderr.decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+            return CommandResult(list(argv), 124, out,
+                                 f"{err}Error: helm did not finish within {limit:.0f}s and was killed\n",
+                                 time.monotonic() - start)
+        except FileNotFoundError:
+            return CommandResult(list(argv), 127, "", f"Error: helm binary {argv[0]!r} not found\n",
+                                 time.monotonic() - start)
+        except PermissionError:
+            return CommandResult(list(argv), 126, "", f"Error: helm binary {argv[0]!r} is not executable\n",
+                                 time.monotonic() - start)
+        return CommandResult(list(argv), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
+
+
+class HelmClient:
+    """Runs helm for one namespace. Methods return parsed data and raise :class:`HelmError`."""
+
+    def __init__(
+        self,
+        binary: str = "helm",
+        *,
+        namespace: str,
+        kube_context: Optional[str] = None,
+        kubeconfig: Optional[str | os.PathLike] = None,
+        tiller_namespace: str = "kube-system",
+        runner: Optional[Runner] = None,
+        env: Optional[Mapping[str, str]] = None,
+    ):
+        self.binary = str(binary)
+        self.namespace = namespace
+        self.kube_context = kube_context
+        self.kubeconfig = str(kubeconfig) if kubeconfig else None
+        self.tiller_namespace = tiller_namespace
+        self.runner: Runner = runner or SubprocessRunner()
+        self.env = dict(env) if env else None
+        self._dialect: Optional[int] = None
+        self.version_string: Optional[str] = None  # e.g. v2.17.0+ga690bad, as parsed
+        self.version_output: str = ""                # what `helm version` printed
+
+    # -- running -----------------------------------------------------------------------------
+
+    def _environ(self) -> Optional[dict]:
+        if not self.env:
+            return None
+        merged = dict(os.environ)
+        merged.update(self.env)
+        return merged
+
+    def run(self, args: Sequence[str], *, timeout: Optional[float] = None, check: bool = True) -> CommandResult:
+        """Run ``helm ARGS`` (no global flags added). Raises HelmError when check and it fails."""
+        argv = [self.binary, *map(str, args)]
+        if isinstance(self.runner, SubprocessRunner):
+            result = self.runner(argv, self._environ(), timeout=timeout)
+        else:
+            result = self.runner(argv, self._environ())
+        if check and result.exit_code != 0:
+            raise HelmError(result)
+        return result
+
+    def _cluster_flags(self) -> list[str]:
+        flags: list[str] = []
+        if self.kube_context:
+            flags += ["--kube-context", self.kube_context]
+        if self.kubeconfig:
+            flags += ["--kubeconfig", self.kubeconfig]
+        if self.dialect() == 2 and self.tiller_namespace:
+            flags += ["--tiller-namespace", self.tiller_namespace]
+        return flags
+
+    @staticmethod
+    def command_line(argv: Sequence[Any]) -> str:
+        return command_line(argv)
+
+    # -- version -----------------------------------------------------------------------------
+
+    def dialect(self) -> int:
+        """2 or 3 (Helm 4 and later speak the v3 CLI here), detected once and cached."""
+        if self._dialect is None:
+            result = self.run(["version", "--short", "--client"], check=False, timeout=60)
+            if result.exit_code != 0 and "unknown flag" in f"{result.stderr}{result.stdout}":
+                result = self.run(["version", "--short"], check=False, timeout=60)
+            if result.exit_code != 0:
+                raise HelmError(result, f"cannot tell the helm version: `{command_line(result.argv)}`"
+                                        f" exited {result.exit_code}: {error_line(result)}")
+            try:
+                major, full = parse_version(result.stdout or result.stderr)
+            except HelmParseError as exc:
+                raise HelmError(result, str(exc)) from None
+            if major < 2:
+                raise HelmError(result, f"helm {full} is too old: need Helm 2 or 3")
+            self.version_string = full
+            self.version_output = f"{result.stdout}{result.stderr}"
+            self._dialect = 2 if major == 2 else 3
+        return self._dialect
+
+    # -- repositories and charts -------------------------------------------------------------
+
+    def repo_add(self, name: str, url: str) -> CommandResult:
+        return self.run(["repo", "add", name, url])
+
+    def repo_url(self, name: str) -> Optional[str]:
+        """The URL of the configured repository `name`, or None when helm has no such repository."""
+        args = ["repo", "list", "-o", "json"] if self.dialect() >= 3 else ["repo", "list"]
+        result = self.run(args, check=False)
+        if result.exit_code != 0:
+            if "no repositories" in result.stderr:
+                return None
+            raise HelmError(result)
+        return parse_repo_list(result.stdout, self.dialect()).get(name)
+
+    def repo_update(self) -> CommandResult:
+        return self.run(["repo", "update"], timeout=300)
+
+    def search_versions(self, chart_ref: str) -> list[ChartVersion]:
+        """Every version of ``chart_ref`` (``repo/chart``) the repositories offer, as helm lists them."""
+        if self.dialect() >= 3:
+            args = ["search", "repo", chart_ref, "--versions", "-o", "json"]
+        else:
+            args = ["search", chart_ref, "-l", "--output", "json"]
+        found = parse_search_json(self.run(args).stdout, self.dialect())
+        if "/" in chart_ref:
+            found = [c for c in found if c.name == chart_ref]
+        return found
+
+    # -- releases ----------------------------------------------------------------------------
+
+    def list_releases(self) -> list[Release]:
+        """Every release (failed and pending ones too) of the namespace."""
+        if self.dialect() >= 3:
+            args = ["list", "-n", self.namespace, "-o", "json", "--all"]
+        else:
+            args = ["list", "--namespace", self.namespace, "--output", "json", "--all"]
+        return parse_list_json(self.run([*args, *self._cluster_flags()]).stdout, self.dialect())
+
+    def get_values(self, release: str) -> dict:
+        """The release's user-supplied values (what the guide's ``helm get values R`` gives)."""
+        if self.dialect() >= 3:
+            args = ["get", "values", release, "-n", self.namespace, "-o", "json"]
+        else:
+            args = ["get", "values", release, "--output", "json"]
+        return parse_values(self.run([*args, *self._cluster_flags()]).stdout)
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def _timeout_flag(self, timeout_s: int) -> list[str]:
+        seconds = int(timeout_s)
+        return ["--timeout", f"{seconds}s" if self.dialect() >= 3 else str(seconds)]
+
+    @staticmethod
+    def _values_flags(values_files: Sequence[os.PathLike | str]) -> list[str]:
+        flags: list[str] = []
+        for path in values_files:
+            flags += ["-f", str(path)]
+        return flags
+
+    def upgrade_argv(self, release: str, chart_ref: str, *, version: str,
+                     values_files: Sequence[os.PathLike | str] = (), timeout_s: int = 600,
+                     dry_run: bool = False) -> list[str]:
+        """The full argv of an upgrade (also what ``--dry-run`` of the suite prints)."""
+        args = ["upgrade", release, chart_ref, "--version", version, *self._values_flags(values_files),
+                *self._timeout_flag(timeout_s)]
+        if self.dialect() >= 3:
+            args += ["--namespace", self.namespace]
+        if dry_run:
+            args.append("--dry-run")
+        return [self.binary, *args, *self._cluster_flags()]
+
+    def install_argv(self, release: str, chart_ref: str, *, version: str,
+                     values_files: Sequence[os.PathLike | str] = (), timeout_s: int = 600,
+                     dry_run: bool = False) -> list[str]:
+        if self.dialect() >= 3:
+            args = ["install", release, chart_ref, "-n", self.namespace]
+        else:
+            args = ["install", chart_ref, "--name", release, "--namespace", self.namespace]
+        args += ["--version", version, *self._values_flags(values_files), *self._timeout_flag(timeout_s)]
+        if dry_run:
+            args.append("--dry-run")
+        return [self.binary, *args, *self._cluster_flags()]
+
+    def build_argv(self, action: str, release: str, chart_ref: str, **kwargs: Any) -> list[str]:
+        """``upgrade_argv`` or ``install_argv`` by name (``action`` is "upgrade" or "install")."""
+        if action == "upgrade":
+            return self.upgrade_argv(release, chart_ref, **kwargs)
+        if action == "install":
+            return self.install_argv(release, chart_ref, **kwargs)
+        raise ValueError(f"unknown helm action {action!r}: expected 'upgrade' or 'install'")
+
+    def write(self, action: str, release: str, chart_ref: str, **kwargs: Any) -> CommandResult:
+        """Run ``helm upgrade`` or ``helm install`` (``action``) with the argv ``build_argv`` gives."""
+        argv = self.build_argv(action, release, chart_ref, **kwargs)
+        return self.run(argv[1:], timeout=int(kwargs.get("timeout_s", 600)) + 120)

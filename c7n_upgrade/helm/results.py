@@ -1,0 +1,47 @@
+"""What a helm command left behind (argv, exit code, output) and the errors the driver raises."""
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+
+@dataclass
+class CommandResult:
+    argv: list[str]
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration: float = 0.0
+
+
+def error_line(result: CommandResult) -> str:
+    """The ``Error: ...`` line helm printed, or the last non-empty line of its output."""
+    for stream in (result.stderr, result.stdout):
+        for line in (stream or "").splitlines():
+            if line.startswith("Error:"):
+                return line.strip()
+    for stream in (result.stderr, result.stdout):
+        lines = [ln.strip() for ln in (stream or "").splitlines() if ln.strip()]
+        if lines:
+            return lines[-1]
+    return "(no output)"
+
+
+class HelmError(Exception):
+    """A helm command that failed. ``result`` holds argv, exit code and output."""
+
+    def __init__(self, result: CommandResult, message: Optional[str] = None):
+        self.result = result
+        if message is None:
+            message = f"`{command_line(result.argv)}` exited {result.exit_code}: {error_line(result)}"
+        super().__init__(message)
+
+
+class HelmParseError(ValueError):
+    """Helm printed something the parser does not understand."""
+
+
+def command_line(argv: Sequence[Any]) -> str:
+    """The argv as one shell-quoted line, for the report."""
+    return shlex.join(str(a) for a in argv)

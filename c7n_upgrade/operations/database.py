@@ -1,0 +1,42 @@
+"""A new service's database: the guide's CREATE USER / DATABASE / GRANT for what is missing, then verified."""
+from __future__ import annotations
+
+from .. import mysql
+from ..report import StepLog
+from ..settings import MysqlAppUser
+
+
+def ensure_database(admin: mysql.Mysql, app: MysqlAppUser, database: str, log: StepLog, *,
+                    dry_run: bool) -> list[str]:
+    """Create only what is missing (user, database, grant), record the SQL, then verify. Returns the SQL."""
+    with log.step("database", database=database, user=app.user):
+        with log.failing_on(mysql.MysqlError):
+            exists = admin.database_exists(database)
+            granted = exists and admin.has_all_privileges_on(app.user, database)
+        if exists and granted:
+            log.note(f"database {database} exists and {app.user} has all privileges: nothing to create")
+            sql = []
+        elif dry_run:
+            sql = [f"CREATE USER IF NOT EXISTS '{app.user}'@'%' IDENTIFIED BY '******'",
+                   f"CREATE DATABASE IF NOT EXISTS `{database}` DEFAULT CHARACTER SET utf8",
+                   f"GRANT ALL PRIVILEGES ON `{database}`.* TO '{app.user}'@'%'", "FLUSH PRIVILEGES"]
+            log.attach(f"SQL (dry run, not executed) {database}", "\n".join(s + ";" for s in sql), "sql")
+            return sql
+        else:
+            with log.failing_on(mysql.MysqlError):
+                sql = mysql.ensure_app_database(admin, database, app.user, app.password)
+            log.attach(f"SQL {database}", "\n".join(s + ";" for s in sql), "sql")
+        verify_database(admin, app, database, log)
+        return sql
+
+
+def verify_database(admin: mysql.Mysql, app: MysqlAppUser, database: str, log: StepLog) -> None:
+    """The database exists, the app user has ALL PRIVILEGES on it and can log in to it."""
+    with log.failing_on(mysql.MysqlError):
+        if not admin.database_exists(database):
+            raise log.failed(f"database {database} does not exist")
+        if not admin.has_all_privileges_on(app.user, database):
+            raise log.failed(f"user {app.user}@'%' lacks ALL PRIVILEGES on {database}")
+        login = mysql.user_can_login(app.host, app.port, app.user, app.password, database)
+    if login is not True:
+        raise log.failed(f"user {app.user} cannot log in to {database}: {login}")

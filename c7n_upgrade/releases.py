@@ -1,0 +1,72 @@
+"""The plan's releases as helm lists them: their actual names, what helm says of each, their values."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+from .plan import Step
+from .redact import secret_like_values
+from .report import StepFailed
+
+
+@dataclass
+class ReleaseView:
+    """What helm says about a release (None fields when it is absent)."""
+
+    name: str
+    chart_name: Optional[str] = None
+    chart_version: Optional[str] = None
+    status: Optional[str] = None
+    revision: Optional[int] = None
+
+    @property
+    def exists(self) -> bool:
+        return self.status is not None
+
+
+class Releases:
+    """One `helm list` of the namespace, kept until `refresh`; names pinned by the env or found by chart."""
+
+    def __init__(self, helm, pins: Mapping[str, str], redactor):
+        self.helm = helm
+        self.pins = dict(pins)  # default release name -> actual name (the env's `releases:`)
+        self.redactor = redactor
+        self._listed: Optional[list] = None
+
+    def listed(self, refresh: bool = False) -> list:
+        """Releases helm knows in the namespace; uninstalled ones (Helm 2 `list --all`) count as absent."""
+        if self._listed is None or refresh:
+            self._listed = [r for r in self.helm.list_releases() if r.status != "uninstalled"]
+        return self._listed
+
+    def name_of(self, step: Step) -> str:
+        """The actual release name: pinned by the env, else found by chart, else the default."""
+        pinned = self.pins.get(step.release)
+        if pinned:
+            return pinned
+        by_chart = [r for r in self.listed() if r.chart_name == step.chart]
+        if len(by_chart) == 1:
+            return by_chart[0].name
+        if len(by_chart) > 1:
+            exact = [r for r in by_chart if r.name == step.release]
+            if exact:
+                return exact[0].name
+            names = ", ".join(sorted(r.name for r in by_chart))
+            raise StepFailed(f"several releases use chart {step.chart} ({names}); pin one under "
+                             f"'releases: {{{step.release}: NAME}}' in the env file")
+        return step.release
+
+    def view(self, step: Step, refresh: bool = False) -> ReleaseView:
+        name = self.name_of(step)
+        for r in self.listed(refresh):
+            if r.name == name:
+                return ReleaseView(name, r.chart_name, r.chart_version, r.status, r.revision)
+        return ReleaseView(name)
+
+    def values(self, name: str) -> dict:
+        """`helm get values`, with every secret-looking value (passwords, tokens, keys) added to the
+        redactor first, so that no dump or diff of them can show one."""
+        values = self.helm.get_values(name)
+        for secret in secret_like_values(values):
+            self.redactor.add(secret)
+        return values

@@ -1,0 +1,182 @@
+"""A release's rollout: one observation of it, the policy for waiting on it, and the wait.
+
+The rule follows the guide's check, made strict (choerodon-facts.md, trap 3): **every** pod of the
+release is Ready, carries the target `choerodon.io/version` label and answers health UP
+(`probes.Health.up`, the only health verdict); no pod is terminating and no old-version pod is left
+(`RolloutState.done`). A wait passes only once that has held for `settle_observations`
+consecutive observations spanning at least `settle_seconds`, so a flapping service fails its step
+instead of passing on a lucky probe. Pre-flight applies the same `done` to one observation.
+"""
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from .probes import Health
+from .waiters import WaitTimeout, poll
+
+#: how a pod's health is asked: pod -> Health (direct HTTP to the pod, or through the API server)
+HealthProbe = Callable[[Any], Health]
+
+
+@dataclass(frozen=True)
+class RolloutPolicy:
+    """How long and how often to look, and how long "done" must hold. Built by the wiring from the env."""
+
+    timeout: float                  # seconds a step may take (helm call + rollout + health)
+    poll_max: float = 0.5           # the longest pause between two observations
+    interval: float = 0.2           # the first pause, and the pause while confirming a done state
+    backoff: float = 1.3            # each pause grows by this factor up to poll_max
+    settle_observations: int = 3    # consecutive done observations ...
+    settle_seconds: float = 0.6     # ... spanning at least this long
+
+
+@dataclass
+class RolloutState:
+    """One observation of a release during a rollout."""
+
+    release: str = ""
+    target_version: str = ""
+    total: int = 0                                   # pods of the release (terminating included)
+    ready: int = 0                                   # Ready and not terminating
+    on_target_version: int = 0                       # pods labelled with the target version
+    old_version_pods: list[str] = field(default_factory=list)   # "name (version)"
+    deleting_pods: list[str] = field(default_factory=list)
+    health_up: int = 0
+    health_required: bool = True                     # False when the step has no health port
+    health_bodies: dict[str, str] = field(default_factory=dict)  # pod name -> last health body/status
+    pods: list[Any] = field(default_factory=list)    # the PodInfo objects observed
+    errors: list[str] = field(default_factory=list)  # observation problems (probe errors, ...)
+
+    @property
+    def done(self) -> bool:
+        if self.total < 1:
+            return False
+        if self.deleting_pods or self.old_version_pods:
+            return False
+        if self.ready != self.total or self.on_target_version != self.total:
+            return False
+        if self.health_required and self.health_up != self.total:
+            return False
+        return True
+
+    def reasons(self) -> list[str]:
+        """Why the rollout is not done yet (empty when done)."""
+        out: list[str] = []
+        if self.total < 1:
+            out.append("no pod of the release exists")
+        if self.ready != self.total:
+            out.append(f"{self.total - self.ready} pod(s) not ready")
+        if self.on_target_version != self.total:
+            out.append(f"{self.total - self.on_target_version} pod(s) not on version {self.target_version}")
+        if self.old_version_pods:
+            out.append("old-version pod(s) left: " + ", ".join(self.old_version_pods))
+        if self.deleting_pods:
+            out.append("pod(s) terminating: " + ", ".join(self.deleting_pods))
+        if self.health_required and self.total and self.health_up != self.total:
+            out.append(f"health UP on {self.health_up}/{self.total} pod(s)")
+        return out
+
+
+class RolloutNotDone(WaitTimeout):
+    """A rollout did not finish in time; `last` is the last `RolloutState`."""
+
+
+def _ask(probe: HealthProbe, pod: Any) -> Health:
+    """The pod's health; a probe that raises gives status ERROR (an observation never breaks)."""
+    try:
+        return probe(pod)
+    except Exception as exc:
+        return Health("ERROR", error=f"{type(exc).__name__}: {exc}")
+
+
+def _shown(health: Health) -> str:
+    """What the report shows of one answer: the raw body (or its status), and any error."""
+    text = health.text or (json.dumps(health.body) if health.body else "") or health.status
+    if health.error and health.error not in text:
+        text = f"{text} [{health.error}]"
+    return text
+
+
+def observe(
+    pods: list,
+    probe: Optional[HealthProbe],
+    release: str,
+    target_version: str,
+    health_port: Optional[int],
+    health_path: str = "/health",
+    *,
+    max_workers: int = 8,
+) -> RolloutState:
+    """One observation of a release from its pods (listed by `choerodon.io/release`) and their health.
+
+    `probe(pod)` is called for each pod that is not terminating, in parallel when there are several.
+    Health is not required when `health_port` or `probe` is None (steps the guide checks otherwise).
+    """
+    pods = list(pods)
+    state = RolloutState(release=release, target_version=target_version, total=len(pods),
+                         health_required=health_port is not None and probe is not None, pods=pods)
+    for pod in pods:
+        if pod.deleting:
+            state.deleting_pods.append(pod.name)
+        if pod.ready and not pod.deleting:
+            state.ready += 1
+        if pod.version == target_version:
+            state.on_target_version += 1
+        else:
+            state.old_version_pods.append(f"{pod.name} ({pod.version or 'no version label'})")
+    if state.health_required:
+        live = [p for p in pods if not p.deleting]
+        if len(live) > 1:
+            with ThreadPoolExecutor(max_workers=min(max_workers, len(live)), thread_name_prefix="health") as pool:
+                answers = list(pool.map(lambda p: _ask(probe, p), live))
+        else:
+            answers = [_ask(probe, p) for p in live]
+        for pod, health in zip(live, answers):
+            state.health_bodies[pod.name] = _shown(health)
+            if health.up:
+                state.health_up += 1
+            elif health.status == "ERROR":
+                state.errors.append(f"health probe of {pod.name} (port {health_port}, {health_path}): "
+                                    f"{health.error}")
+    return state
+
+
+def wait(
+    observe_once: Callable[[], RolloutState],
+    policy: RolloutPolicy,
+    *,
+    on_progress: Callable[[float, Optional[RolloutState]], None] | None = None,
+    retry_on: tuple[type[BaseException], ...] = (),
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RolloutState:
+    """Observe until the state is `done` and has settled; raise `RolloutNotDone` (last state attached)."""
+    streak = {"count": 0, "since": 0.0}
+
+    def settled(state: RolloutState) -> bool:
+        if not state.done:
+            streak["count"] = 0
+            return False
+        if streak["count"] == 0:
+            streak["since"] = clock()
+        streak["count"] += 1
+        return streak["count"] >= policy.settle_observations and clock() - streak["since"] >= policy.settle_seconds
+
+    try:
+        return poll(observe_once, timeout=policy.timeout, interval=policy.interval, max_interval=policy.poll_max,
+                    backoff=policy.backoff, on_progress=on_progress, until=settled, hurry=lambda s: s.done,
+                    retry_on=retry_on, clock=clock, sleep=sleep)
+    except WaitTimeout as exc:
+        last = exc.last
+        if isinstance(last, RolloutState):
+            why = "; ".join(last.reasons()) or "not done"
+            message = f"release {last.release} not ready after {exc.elapsed:.0f}s: {why}"
+        else:
+            message = f"release not ready after {exc.elapsed:.0f}s (no observation)"
+        if exc.last_error is not None:
+            message += f"; last error: {exc.last_error}"
+        raise RolloutNotDone(exc.elapsed, last, message, last_error=exc.last_error) from None

@@ -1,0 +1,247 @@
+"""One step of the plan: upgrade (or install) its release with the kept values, and prove the rollout.
+
+`ReleaseUpgrade.apply` decides from what it observes, in this order:
+- a release the plan upgrades that helm does not list, one on another chart, one left pending by
+  an interrupted helm call: the step fails, naming what to do;
+- helm lists it at the target and every pod is there, Ready and UP: already upgraded, no helm call;
+- helm lists it at the target, deployed, and the plan's values are already in: no second helm call,
+  the pods are waited for (an earlier run failed while waiting);
+- otherwise: finished hook Jobs of earlier installs are removed, then `helm upgrade`/`install` with
+  the release's current values (0600 file) and the plan's values on top (a second 0600 file);
+  in a dry run the command is recorded instead.
+`wait` then waits for the rollout (`rollout.wait` under the env's `RolloutPolicy`).
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import yaml
+
+from . import helm as helmlib
+from . import i18n, rollout
+from .access import ClusterAccess
+from .kube import KubeError
+from .plan import Step
+from .releases import Releases, ReleaseView
+from .report import StepLog
+from .settings import PlanValues
+
+
+@dataclass
+class UpgradeOutcome:
+    """What `apply` did, with what it observed."""
+
+    action: str                       # upgraded | installed | already-upgraded | waited | dry-run
+    release: str
+    detail: str = ""
+    listed: Optional[ReleaseView] = None           # helm's listing of the release after the action
+    rollout: Optional[rollout.RolloutState] = None  # the pods observed (already-upgraded)
+    command: str = ""                              # dry run: the helm command it would run (redacted)
+
+
+def render_values(values: dict, placeholders: dict) -> dict:
+    """The plan's extra values with {placeholders} filled in from the env (dotted keys kept).
+    A value that is a single placeholder keeps the placeholder's type (a port stays an int)."""
+    out = {}
+    for key, value in values.items():
+        if not isinstance(value, str):
+            out[key] = value
+        elif (whole := re.fullmatch(r"\{(\w+)\}", value)) and whole.group(1) in placeholders:
+            out[key] = placeholders[whole.group(1)]
+        else:
+            out[key] = value.format(**placeholders)
+    return out
+
+
+@dataclass(eq=False, kw_only=True)
+class ReleaseUpgrade:
+    """One step of the plan against one installation (see the module's docstring)."""
+
+    step: Step
+    helm: Any                         # helm.HelmClient (or a fake with its methods)
+    kube: Any                         # kube.KubeClient: hook Jobs, diagnostics
+    releases: Releases
+    access: ClusterAccess
+    policy: rollout.RolloutPolicy
+    chart_repo: str                   # the chart repo's name: `helm upgrade R <chart_repo>/<chart>`
+    plan_values: Optional[PlanValues]
+    log: StepLog
+    dry_run: bool = False
+    total_steps: int = 0
+    outcome: Optional[UpgradeOutcome] = None
+
+    @property
+    def release(self) -> str:
+        return self.releases.name_of(self.step)
+
+    # ---- deciding -------------------------------------------------------------------------
+    def observe_done(self, view: ReleaseView) -> Optional[rollout.RolloutState]:
+        """The observation that proves the step done (helm at the target, deployed, every pod there,
+        Ready and UP), or None."""
+        if not (view.exists and view.chart_version == self.step.version and view.status == "deployed"):
+            return None
+        state = self.access.observe(self.step, view.name, self.step.version)
+        return state if state.done else None
+
+    def _refuse(self, view: ReleaseView) -> None:
+        step, name = self.step, view.name
+        if step.action == "upgrade" and not view.exists:
+            raise self.log.failed(f"release {name} (chart {step.chart}) is not installed in namespace "
+                                  f"{self.helm.namespace}; pin its name under 'releases:' in the env file")
+        if view.exists and view.chart_name and view.chart_name != step.chart:
+            raise self.log.failed(f"release {name} runs chart {view.chart_name}, the plan expects {step.chart}")
+        if view.status and view.status.startswith("pending"):
+            raise self.log.failed(f"release {name} is {view.status}: an earlier helm operation was interrupted. "
+                                  f"Check `helm history {name}`, roll back to the last deployed revision "
+                                  f"(`helm rollback {name} REVISION`), then re-run")
+
+    def _extra_values(self) -> dict:
+        if not self.step.values:
+            return {}
+        if self.plan_values is None:
+            raise self.log.failed(f"step {self.step.number} ({self.step.release}) has values to fill, "
+                                  "and the env file gives no 'mysql' section to fill them")
+        return render_values(self.step.values, self.plan_values.for_step(self.step.database))
+
+    # ---- the helm work --------------------------------------------------------------------
+    def apply(self) -> UpgradeOutcome:
+        step, log = self.step, self.log
+        view = self.releases.view(step, refresh=True)
+        name = view.name
+        self._refuse(view)
+        done = self.observe_done(view)
+        if done is not None:
+            with log.step("already", release=name, new=step.version):
+                pass
+            return self._outcome(UpgradeOutcome("already-upgraded", name, f"{name} already at {step.version}",
+                                                listed=view, rollout=done))
+
+        current = self.releases.values(name) if view.exists else {}
+        extra = helmlib.dotted_to_nested(self._extra_values())
+        diff = helmlib.values_diff(current, helmlib.deep_merge(current, extra))
+        if view.exists and view.chart_version == step.version and view.status == "deployed" and not diff:
+            # helm is done and the values are right; the pods were not (an earlier run failed there):
+            # wait again, no second helm call
+            return self._outcome(UpgradeOutcome("waited", name, f"{name} already at chart {step.version}; "
+                                                "waiting for pods", listed=view))
+        log.attach(f"values diff {name}", diff or "(no change)", "diff")
+
+        action = "upgrade" if view.exists else "install"
+        title = (dict(key="upgrade", release=name, old=view.chart_version or "?", new=step.version)
+                 if view.exists else dict(key="install", release=name, new=step.version))
+        with log.step(**title):
+            self.clear_hook_jobs(name)
+            with contextlib.ExitStack() as stack:
+                files = [stack.enter_context(helmlib.values_file(current))]
+                if extra:
+                    files.append(stack.enter_context(helmlib.values_file(extra)))
+                args = dict(version=step.version, values_files=files, timeout_s=int(self.policy.timeout))
+                chart_ref = f"{self.chart_repo}/{step.chart}"
+                if self.dry_run:
+                    command = log.redact(self.helm.command_line(self.helm.build_argv(action, name, chart_ref, **args)))
+                    log.attach(f"helm command (dry run) {name}", command, "text")
+                    log.progress(f"dry run [{step.number:02d}]: {command}")
+                    return self._outcome(UpgradeOutcome("dry-run", name, command, listed=view, command=command))
+                try:
+                    result = self.helm.write(action, name, chart_ref, **args)
+                except helmlib.HelmError as exc:
+                    log.attach(f"helm {name}", _command_text(self.helm, exc.result), "text")
+                    raise log.failed(f"helm failed for {name}: {helmlib.error_line(exc.result)}") from None
+                log.attach(f"helm {name}", _command_text(self.helm, result), "text")
+        listed = self.releases.view(step, refresh=True)  # what helm says now
+        return self._outcome(UpgradeOutcome("upgraded" if view.exists else "installed", name, listed=listed))
+
+    def _outcome(self, outcome: UpgradeOutcome) -> UpgradeOutcome:
+        self.outcome = outcome
+        return outcome
+
+    def clear_hook_jobs(self, release: str) -> list[str]:
+        """Remove the finished hook Jobs an earlier install left (helm would refuse their names);
+        fail while one still runs. Returns the names removed."""
+        names = [f"{release}-{hook}" for hook in self.step.hooks]
+        if not names:
+            return []
+        existing = self.kube.hook_jobs(names)
+        active = [j for j in existing if not j.finished]
+        if active:
+            raise self.log.failed(f"hook Job(s) {', '.join(j.name for j in active)} still running: helm would "
+                                  "refuse with 'already exists'; wait for them to finish (or investigate), "
+                                  "then re-run")
+        jobs = [j.name for j in existing if j.finished]
+        if not jobs:
+            return []
+        if self.dry_run:
+            self.log.note(f"dry run: would remove finished hook Jobs {', '.join(jobs)}")
+            return []
+        with self.log.step("hook_jobs"):
+            for job in jobs:
+                self.kube.delete_job(job)
+            self.log.attach(f"hook jobs removed ({release})", "\n".join(f"deleted job {j}" for j in jobs))
+            self.log.note(f"{release}: removed finished hook Jobs {', '.join(jobs)}")
+        return jobs
+
+    # ---- waiting --------------------------------------------------------------------------
+    def wait(self) -> rollout.RolloutState:
+        """Wait until every pod of the release is Ready, on the target version and UP, settled."""
+        step, log = self.step, self.log
+        name = self.release
+        timeout = self.policy.timeout
+        started = time.monotonic()
+        last_line = {"t": 0.0, "line": ""}
+
+        def on_progress(elapsed: float, state) -> None:
+            if state is None:
+                return
+            line = i18n.progress(log.lang, n=step.number, total=self.total_steps, release=name,
+                                 ready=state.ready, pods=state.total, version=step.version,
+                                 on_version=state.on_target_version, up=state.health_up,
+                                 elapsed=elapsed, timeout=timeout)
+            now = time.monotonic()
+            what = line.rsplit("(", 1)[0]  # the state without the clock
+            if what != last_line["line"] or now - last_line["t"] > 10:
+                log.progress(line)
+                last_line.update(t=now, line=what)
+
+        with log.step("wait", release=name, new=step.version):
+            try:
+                state = rollout.wait(lambda: self.access.observe(step, name, step.version), self.policy,
+                                     on_progress=on_progress, retry_on=(KubeError,))
+            except rollout.RolloutNotDone as exc:
+                self.attach_diagnostics(name, exc.last)
+                summary = "; ".join(exc.last.reasons()) if exc.last else "no observation"
+                raise log.failed(f"{name} not rolled out to {step.version} after {timeout:.0f}s: {summary}") from None
+            log.attach(f"health {name}", _health_bodies(state), "json")
+            log.note(f"{name}: {state.total} pod(s) on {step.version}, all UP ({time.monotonic() - started:.1f}s)")
+        return state
+
+    def attach_diagnostics(self, release: str, state) -> None:
+        """Pods, their log tails, recent events and the last health bodies: why it did not roll out."""
+        log = self.log
+        lines = []
+        try:
+            for pod in self.kube.pods_of_release(release):
+                lines.append(pod.describe())
+                log.attach(f"log tail {pod.name}", self.kube.pod_log_tail(pod.name, 50))
+        except Exception as exc:  # diagnostics must never hide the real failure
+            lines.append(f"(could not list pods: {exc})")
+        log.attach(f"pods {release}", "\n".join(lines) or "(no pods)")
+        try:
+            log.attach("recent events", "\n".join(self.kube.recent_events(40)))
+        except Exception as exc:
+            log.attach("recent events", f"(could not read events: {exc})")
+        if state is not None:
+            log.attach(f"last health bodies {release}", _health_bodies(state), "json")
+
+
+def _command_text(helm, result) -> str:
+    return (f"$ {helm.command_line(result.argv)}\n(exit {result.exit_code}, {result.duration:.1f}s)\n"
+            f"{result.stdout}{result.stderr}")
+
+
+def _health_bodies(state) -> str:
+    bodies = getattr(state, "health_bodies", None) or {}
+    return yaml.safe_dump(bodies, sort_keys=True, allow_unicode=True) if bodies else "{}"
