@@ -14,14 +14,6 @@ class Cluster(Transport):
         """The API server's gitVersion, e.g. `v1.15.12`."""
         return str(self.version_info().get("gitVersion", ""))
 
-    def server_minor(self) -> int:
-        info = self.version_info()
-        digits = "".join(ch for ch in str(info.get("minor", "")) if ch.isdigit())
-        if digits:
-            return int(digits)
-        parts = str(info.get("gitVersion", "")).lstrip("v").split(".")
-        return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-
     def namespace_exists(self, ns: str | None = None) -> bool:
         ns = ns or self.namespace
         return self._get_or_none(f"/api/v1/namespaces/{quote(ns, safe='')}", resource="namespaces",

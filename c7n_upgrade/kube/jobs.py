@@ -58,10 +58,6 @@ class Jobs(Transport):
         """The Jobs among `names` that exist (finished or not)."""
         return [job for job in (self.get_job(n) for n in names) if job is not None]
 
-    def finished_hook_jobs(self, names: Iterable[str]) -> list[JobInfo]:
-        """The Jobs among `names` that exist and have finished (succeeded >= 1, or Complete/Failed)."""
-        return [job for job in self.hook_jobs(names) if job.finished]
-
     def delete_job(self, name: str) -> JobInfo | None:
         """Delete a finished Job (propagation Background, so its pods go too).
 
