@@ -11,6 +11,7 @@ import yaml
 from c7n_upgrade.helm import dotted_to_nested
 from c7n_upgrade.plan import load_plan
 from c7n_upgrade.sandbox import charts
+from c7n_upgrade.sandbox.runtime.workload import semantic   # empty maps, lists and nulls equal absent fields
 from tests.real_tools import real_tool
 
 PLAN = load_plan("0.8-to-0.9")
@@ -51,16 +52,6 @@ def sandbox_render(chart: charts.Chart, values: dict | None) -> list[dict]:
     computed = charts.deep_merge(chart.values(), values or {})
     return charts.render(chart.name, chart.name, chart.version, computed, NS, chart.health_port,
                          chart.service_port, chart.hooks)
-
-
-def semantic(value):
-    """What the API server keeps: empty maps, lists and nulls are the same as absent fields."""
-    if isinstance(value, dict):
-        kept = {k: semantic(v) for k, v in value.items()}
-        return {k: v for k, v in kept.items() if v not in (None, {}, [])}
-    if isinstance(value, list):
-        return [semantic(v) for v in value]
-    return value
 
 
 def by_object(objects: list[dict]) -> dict:

@@ -271,11 +271,13 @@ class Store:
 
     def _prepare(self, resource, obj, current):
         """Resource-specific defaulting, done under the lock."""
-        if resource == "secrets" and "stringData" in obj:
-            data = obj.setdefault("data", {}) or {}
-            for k, v in (obj.pop("stringData") or {}).items():
-                data[k] = base64.b64encode(str(v).encode()).decode()
-            obj["data"] = data
+        if resource == "secrets":
+            if "stringData" in obj:
+                data = obj.setdefault("data", {}) or {}
+                for k, v in (obj.pop("stringData") or {}).items():
+                    data[k] = base64.b64encode(str(v).encode()).decode()
+                obj["data"] = data
+            obj["type"] = obj.get("type") or "Opaque"   # the API server's default
         elif resource == "services":
             spec = obj.setdefault("spec", {})
             if current is not None and not spec.get("clusterIP"):
