@@ -110,6 +110,24 @@ def test_get_prints_the_columns_of_each_kind(real_kubectl, tmp_path):
     assert re.search(r"Normal\s+ScalingReplicaSet\s+deployment/web\s+Scaled up replica set web-\w{10} to 2", events)
 
 
+def test_get_watch_prints_each_change_in_the_kinds_columns(real_kubectl, live_cluster):
+    real_kubectl("create", "deployment", "web", "--image=nginx:1.19")
+    rolled_out(real_kubectl, "deployment/web")
+    watcher = subprocess.Popen([real_kubectl.binary, "get", "deployment", "web", "-w"], env=real_kubectl.env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(watcher.stdout), daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: len(lines) >= 2, what="the first Table")
+        real_kubectl("scale", "deployment/web", "--replicas=2")
+        wait_for(lambda: any(cells(line)[:4] == ["web", "2/2", "2", "2"] for line in lines), what="2/2 printed")
+    finally:
+        watcher.kill()
+    assert cells(lines[0]) == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    assert all(len(cells(line)) == 5 for line in lines[1:]), lines      # every change in the same columns
+
+
 # ------------------------------------------------------------------------------ describe
 def test_describe_pod_lists_its_events_and_a_down_pods_unhealthy_warning(real_kubectl, live_cluster):
     """iam-service without config-server and register-server answers DOWN: the kubelet's readiness

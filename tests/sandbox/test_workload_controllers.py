@@ -118,6 +118,24 @@ def test_recreate_removes_every_old_pod_before_the_new_ones(live_cluster):
     assert images and all(seen == {"nginx:1.20"} for seen in images), images   # no new pod beside an old one
 
 
+def test_a_paused_deployment_starts_no_new_revision_until_resumed(live_cluster):
+    store = live_cluster.store
+    store.create("deployments.apps", apps("Deployment", "web"), NS)
+    wait_for(lambda: rolled_out_to(store, "web", generation=1, replicas=1), what="rolled out")
+    store.patch("deployments.apps", NS, "web", {"spec": {"paused": True}}, "merge")
+    store.patch("deployments.apps", NS, "web", {"spec": {"template": {"spec": {"containers": [
+        {"name": "web", "image": "nginx:1.20"}]}}}}, "strategic")
+    wait_for(lambda: {c["reason"] for c in store.get("deployments.apps", NS, "web")["status"]["conditions"]}
+             >= {"DeploymentPaused"}, what="the paused condition")
+    assert len(store.list("replicasets.apps", NS)) == 1
+    assert {p["spec"]["containers"][0]["image"] for p in store.list("pods", NS)} == {"nginx:1.19"}
+    store.patch("deployments.apps", NS, "web", {"spec": {"paused": False}}, "merge")
+    wait_for(lambda: rolled_out_to(store, "web", generation=4, replicas=1)
+             and {p["spec"]["containers"][0]["image"] for p in store.list("pods", NS)} == {"nginx:1.20"},
+             what="the rollout after resume")
+    assert len(store.list("replicasets.apps", NS)) == 2
+
+
 def test_deleting_a_deployment_takes_its_replicasets_and_pods(live_cluster):
     store = live_cluster.store
     store.create("deployments.apps", apps("Deployment", "web", replicas=2), NS)

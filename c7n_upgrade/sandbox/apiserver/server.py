@@ -215,8 +215,12 @@ class ApiServer:
         key = rtype.key
         if method == "GET":
             if query.get("watch") in ("true", "1"):
+                render = None
+                if wants_table(headers):   # `kubectl get -w`: each event a one-row Table
+                    render = (lambda obj: table(rtype, [obj], obj["metadata"].get("resourceVersion", ""),
+                                                _included(query)))
                 return 200, {"Content-Type": "application/json"}, watch(self.store, rtype, version, namespace,
-                                                                        query, self._stopping)
+                                                                        query, self._stopping, render)
             items = self.store.list(key, namespace, query.get("labelSelector"), query.get("fieldSelector"))
             if wants_table(headers):
                 return self._json(200, table(rtype, items, self.store.resource_version, _included(query)))

@@ -20,7 +20,8 @@ class Stream:
         self.chunks = chunks
 
 
-def watch(store, rtype, version, namespace, query, stopping: threading.Event) -> Stream:
+def watch(store, rtype, version, namespace, query, stopping: threading.Event, render=None) -> Stream:
+    """render(obj) -> what an event carries (a Table row for `kubectl get -w`); default the object."""
     labels = parse_label_selector(query.get("labelSelector"))
     fields = parse_field_selector(query.get("fieldSelector"))
     timeout = float(query.get("timeoutSeconds") or WATCH_DEFAULT_TIMEOUT)
@@ -40,7 +41,8 @@ def watch(store, rtype, version, namespace, query, stopping: threading.Event) ->
         initial = store.list(rtype.key, namespace, query.get("labelSelector"), query.get("fieldSelector"))
 
     def line(event, obj):
-        return json.dumps({"type": event, "object": present(rtype, version, obj)}).encode() + b"\n"
+        shown = render(obj) if render else present(rtype, version, obj)
+        return json.dumps({"type": event, "object": shown}).encode() + b"\n"
 
     def chunks():
         try:

@@ -82,6 +82,9 @@ class Deployments:
         new = next((rs for rs in sorted(owned, key=revision, reverse=True)
                     if same_template(rs["spec"].get("template"), template)), None)
         old = [rs for rs in owned if rs is not new]
+        if (dep.get("spec") or {}).get("paused"):     # a paused Deployment starts no new revision
+            self._write_status(dep, new, old)
+            return
         newest = max((revision(rs) for rs in old), default=0)
         if new is None:
             new = self._create_replicaset(dep, template, newest + 1, self._initial_replicas(dep, old))
@@ -91,12 +94,11 @@ class Deployments:
         if ((dep.get("metadata") or {}).get("annotations") or {}).get(REVISION) != str(revision(new)):
             self.store.patch("deployments.apps", ns, name, {"metadata": {"annotations": {REVISION: str(revision(new))}}},
                              "merge")
-        if not (dep.get("spec") or {}).get("paused"):
-            if ((dep.get("spec") or {}).get("strategy") or {}).get("type") == "Recreate":
-                self._recreate(dep, new, old)
-            else:
-                self._roll(dep, new, old)
-            self._clean_up(dep, old)
+        if ((dep.get("spec") or {}).get("strategy") or {}).get("type") == "Recreate":
+            self._recreate(dep, new, old)
+        else:
+            self._roll(dep, new, old)
+        self._clean_up(dep, old)
         self._write_status(dep, new, old)
 
     # ------------------------------------------------------------------ ReplicaSets
@@ -201,10 +203,11 @@ class Deployments:
                 pass
 
     # ------------------------------------------------------------------ status
-    def _write_status(self, dep: dict, new: dict, old: list) -> None:
-        new = self.store.get_or_none(RS, new["metadata"]["namespace"], new["metadata"]["name"]) or new
-        sets = [new] + [self.store.get_or_none(RS, rs["metadata"]["namespace"], rs["metadata"]["name"]) or rs
-                        for rs in old]
+    def _write_status(self, dep: dict, new: Optional[dict], old: list) -> None:
+        fresh = [self.store.get_or_none(RS, rs["metadata"]["namespace"], rs["metadata"]["name"]) or rs
+                 for rs in ([new] if new else []) + old]
+        new = fresh[0] if new else {"metadata": {"name": ""}}
+        sets = fresh
         replicas = replicas_of(dep)
         available = sum(_status(rs, "availableReplicas") for rs in sets)
         _, unavailable = surge_and_unavailable(dep)
@@ -214,6 +217,11 @@ class Deployments:
                     and sum(_status(rs, "replicas") for rs in sets) == updated)
         current = (dep.get("status") or {}).get("conditions") or []
         name = new["metadata"]["name"]
+        progressing = condition(current, "Progressing", "True", "NewReplicaSetAvailable" if complete else "ReplicaSetUpdated",
+                                f'ReplicaSet "{name}" has successfully progressed.' if complete
+                                else f'ReplicaSet "{name}" is progressing.')
+        if (dep.get("spec") or {}).get("paused"):
+            progressing = condition(current, "Progressing", "Unknown", "DeploymentPaused", "Deployment is paused")
         status = omit_zero({
             "observedGeneration": dep["metadata"].get("generation", 1),
             "replicas": sum(_status(rs, "replicas") for rs in sets),
@@ -227,9 +235,7 @@ class Deployments:
                       "MinimumReplicasAvailable" if has_minimum else "MinimumReplicasUnavailable",
                       "Deployment has minimum availability." if has_minimum
                       else "Deployment does not have minimum availability."),
-            condition(current, "Progressing", "True", "NewReplicaSetAvailable" if complete else "ReplicaSetUpdated",
-                      f'ReplicaSet "{name}" has successfully progressed.' if complete
-                      else f'ReplicaSet "{name}" is progressing.'),
+            progressing,
         ]
         write_status(self.store, "deployments.apps", dep, status)
 
