@@ -256,3 +256,24 @@ def test_a_log_follower_that_leaves_is_let_go(live_cluster):
     assert len(streaming()) == 1                # the server is still following the log
     client.close()
     wait_for(lambda: not streaming(), timeout=10, what="the server to notice the client left")
+
+
+def test_the_sandbox_helms_wait_returns_once_the_rollout_is_done(tmp_path):
+    """The sandbox's own `helm upgrade --wait` waits as `kubectl rollout status` does: every pod new and
+    Ready, the old one gone (a stale status from before the upgrade does not count)."""
+    from c7n_upgrade.sandbox.runtime import Runtime
+    from tests.sandbox.test_helm_cli import HelmHarness
+
+    box = HelmHarness(tmp_path, 3)
+    runtime = Runtime(box.store, tmp_path, PLAN, NS, start_delay=(0.3, 0.4), readiness_interval=0.05).start()
+    try:
+        box.helm("repo", "add", "c7n", box.repo_url, ok=True)
+        box.install("register-server", "go-register-server", "0.8.0", "--wait", ok=True)
+        before = {p["metadata"]["name"] for p in box.store.list("pods", NS)}
+        box.upgrade("register-server", "go-register-server", "0.9.0", "--wait", "--timeout", "60s", ok=True)
+        pods = box.store.list("pods", NS)
+        assert pods and not before & {p["metadata"]["name"] for p in pods}
+        assert all(ready(p) and p["metadata"]["labels"]["choerodon.io/version"] == "0.9.0" for p in pods)
+    finally:
+        runtime.stop()
+        box.server.stop()

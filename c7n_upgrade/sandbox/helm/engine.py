@@ -88,19 +88,17 @@ def _run_hooks(api: KubeApi, jobs: list[dict]) -> Optional[dict]:
 
 
 def _wait_ready(api: KubeApi, deployment: dict, timeout: float) -> bool:
+    """--wait: until the Deployment has rolled out (its controller saw this spec, every replica is
+    updated and available, no old pod is left), as `kubectl rollout status` reads its status."""
     ns, name = deployment["metadata"]["namespace"], deployment["metadata"]["name"]
     replicas = deployment["spec"]["replicas"]
-    selector = f"choerodon.io/release={name}"
     deadline = time.monotonic() + timeout
     while True:
-        status = (api.get_or_none("deployments.apps", ns, name) or {}).get("status") or {}
-        if "readyReplicas" in status or "updatedReplicas" in status:
-            ready = min(status.get("readyReplicas", 0), status.get("updatedReplicas", 0)) >= replicas
-        else:
-            pods = api.list("pods", ns, selector)
-            ready = sum(1 for p in pods if any(c.get("type") == "Ready" and c.get("status") == "True"
-                                              for c in (p.get("status") or {}).get("conditions") or [])) >= replicas
-        if ready:
+        current = api.get_or_none("deployments.apps", ns, name) or {"metadata": {}}
+        status = current.get("status") or {}
+        if (status.get("observedGeneration", 0) >= current["metadata"].get("generation", 1)
+                and status.get("updatedReplicas", 0) >= replicas and status.get("replicas", 0) <= replicas
+                and status.get("availableReplicas", 0) >= replicas):
             return True
         if time.monotonic() >= deadline:
             return False
