@@ -4,6 +4,7 @@ bootstrapped, upgrades them with `--wait` (which polls the Deployment's ReplicaS
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -27,7 +28,8 @@ def helm_env(sb) -> dict:
     home = sb.dir / "helm-home"
     return {"HELM_CONFIG_HOME": str(home / "config"), "HELM_CACHE_HOME": str(home / "cache"),
             "HELM_DATA_HOME": str(home / "data"), "HELM_REPOSITORY_CONFIG": str(home / "repositories.yaml"),
-            "HELM_REPOSITORY_CACHE": str(home / "repository-cache"), "KUBECONFIG": str(sb.dir / "kubeconfig")}
+            "HELM_REPOSITORY_CACHE": str(home / "repository-cache"), "KUBECONFIG": str(sb.dir / "kubeconfig"),
+            "KUBECACHEDIR": str(home / "kube-cache")}
 
 
 def api_url(sb) -> str:
@@ -76,7 +78,7 @@ def helm_binary():
 
 def test_real_helm_upgrade_wait_rolls_the_pods_and_rollback_restores_them(tmp_path, helm_binary):
     with ObservedSandbox(tmp_path / "sandbox", "--helm-binary", str(helm_binary)) as sb:
-        env = helm_env(sb)
+        env = dict(os.environ, **helm_env(sb))
 
         def helm(*args, timeout=180):
             result = subprocess.run([str(helm_binary), *args], env=env, capture_output=True, text=True,

@@ -31,4 +31,4 @@ def tables(output: str) -> dict[tuple, list[list[str]]]:
 
 def rolled_out(kubectl, what: str) -> str:
     """`kubectl rollout status WHAT` (it fails the test when the rollout does not finish in 60 s)."""
-    return kubectl("rollout", "status", what, "--timeout=60s").stdout
+    return kubectl("rollout", "status", what, "--timeout=60s", timeout=90).stdout

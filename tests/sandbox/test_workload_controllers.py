@@ -4,6 +4,7 @@ DaemonSets run pods; kubectl reads them as it reads a real cluster's. Also the s
 Table printing, and `logs -f` letting go of a client that left."""
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import urllib.request
@@ -235,6 +236,20 @@ def test_the_scale_subresource_is_an_autoscaling_v1_scale(live_cluster):
     resources = requests.get(f"{url}/apis/apps/v1", timeout=10).json()["resources"]
     entry = next(r for r in resources if r["name"] == "deployments/scale")
     assert (entry["group"], entry["version"], entry["kind"]) == ("autoscaling", "v1", "Scale")
+
+
+def test_a_watch_from_a_listed_version_gets_the_change_made_in_between(live_cluster):
+    """What `kubectl rollout status` and helm's hook wait do: list, then watch from the list's version;
+    a status written between the two calls must reach the watch (else they wait until their timeout)."""
+    store = live_cluster.store
+    store.create("configmaps", {"metadata": {"name": "c1"}, "data": {"a": "1"}}, NS)
+    path = f"{live_cluster.url}/api/v1/namespaces/{NS}/configmaps"
+    listed = requests.get(path, timeout=10).json()["metadata"]["resourceVersion"]
+    store.patch("configmaps", NS, "c1", {"data": {"a": "2"}}, "merge")
+    with requests.get(path, params={"watch": "1", "resourceVersion": listed, "timeoutSeconds": "1"},
+                      stream=True, timeout=10) as resp:
+        events = [json.loads(line) for line in resp.iter_lines() if line]
+    assert [(e["type"], e["object"]["data"]["a"]) for e in events] == [("MODIFIED", "2")]
 
 
 def test_a_log_follower_that_leaves_is_let_go(live_cluster):
