@@ -25,6 +25,7 @@ from c7n_upgrade.plan import PLANS_DIR, load_plan
 from . import charts, faults as faults_mod, xwiki
 from .gitlab import SshBanner, ssh_banner_on_free_loopback
 from .apiserver import ApiServer, Store, write_kubeconfig
+from .process import real_helm_environment
 from .runtime import Runtime, can_bind_privileged
 
 log = logging.getLogger("c7n_upgrade.sandbox")
@@ -272,9 +273,9 @@ class SimulatedCluster:
         self._say(f"env file:   {self.env_file}   (pytest suites/ --env {self.env_file})")
         self._say(f"helm:       {self.helm_binary or bindir / 'helm'}   (export KUBECONFIG={self.kubeconfig})")
         if self.helm_binary:
+            exports = " ".join(f"{k}={v}" for k, v in real_helm_environment(self.dir).items())
             self._say("            a real helm keeps its repositories in its own config: to keep the sandbox's "
-                      f"out of yours, export HELM_REPOSITORY_CONFIG={self.dir / 'helm-home' / 'repositories.yaml'} "
-                      f"HELM_REPOSITORY_CACHE={self.dir / 'helm-home' / 'cache'}")
+                      f"out of yours, export {exports}")
 
     def _pod_log(self, namespace, name, tail=None, follow=False):
         """The API server's log_provider: the pod's log text, or with follow its chunks (None: unknown pod)."""

@@ -15,6 +15,7 @@ import requests
 import yaml
 
 from c7n_upgrade.plan import load_plan
+from c7n_upgrade.sandbox.process import real_helm_environment
 from tests.e2e.harness import ROOT, ObservedSandbox, run_suite
 from tests.real_tools import real_tool
 
@@ -25,11 +26,8 @@ NS = PLAN.namespace
 
 def helm_env(sb) -> dict:
     """Real helm's own config, cache and repositories inside the sandbox dir (not the user's)."""
-    home = sb.dir / "helm-home"
-    return {"HELM_CONFIG_HOME": str(home / "config"), "HELM_CACHE_HOME": str(home / "cache"),
-            "HELM_DATA_HOME": str(home / "data"), "HELM_REPOSITORY_CONFIG": str(home / "repositories.yaml"),
-            "HELM_REPOSITORY_CACHE": str(home / "repository-cache"), "KUBECONFIG": str(sb.dir / "kubeconfig"),
-            "KUBECACHEDIR": str(home / "kube-cache")}
+    return {**real_helm_environment(sb.dir), "KUBECONFIG": str(sb.dir / "kubeconfig"),
+            "KUBECACHEDIR": str(sb.dir / "helm-home" / "kube-cache")}
 
 
 def api_url(sb) -> str:
