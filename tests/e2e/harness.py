@@ -83,6 +83,15 @@ class Run:
     output: str
     alluredir: Path
     junit: Path
+    run_dir: Path | None = None  # the run's own directory (under the runs dir the harness gives it)
+
+    def outcome(self) -> dict:
+        """The run's outcome.json."""
+        return json.loads((self.run_dir / "outcome.json").read_text())
+
+    def flat_output(self) -> str:
+        """The output with every run of whitespace made one space (the summary wraps its lines)."""
+        return " ".join(self.output.split())
 
     def outcomes(self) -> dict[str, str]:
         """nodeid -> passed/failed/skipped, with skip reasons, from the JUnit XML."""
@@ -108,27 +117,35 @@ class Run:
 
     def all_text(self) -> str:
         parts = [self.output]
-        for path in self.alluredir.iterdir():
-            if path.is_file():
-                parts.append(path.read_text(errors="replace"))
+        for directory in (self.alluredir, self.run_dir):
+            for path in (directory.rglob("*") if directory and directory.is_dir() else []):
+                if path.is_file():
+                    parts.append(path.read_text(errors="replace"))
         return "\n".join(parts)
 
 
 def run_suite(tmp: Path, *args: str, env_extra: dict | None = None, ci: bool = False,
-              timeout: float = 600) -> Run:
-    """`pytest suites/... ARGS` in a subprocess, with its own allure dir and JUnit file."""
+              timeout: float = 600, cwd: Path = ROOT, runs: Path | None = None) -> Run:
+    """`pytest suites/... ARGS` in a subprocess, with a JUnit file; the run keeps its results in its own
+    directory under `runs` (default: a runs/ dir of this call's own, never the repo's reports/)."""
     tmp.mkdir(parents=True, exist_ok=True)
     n = len(list(tmp.glob("run-*")))
     base = tmp / f"run-{n}"
     base.mkdir()
-    alluredir, junit = base / "allure-results", base / "junit.xml"
-    argv = [sys.executable, "-m", "pytest", *args, f"--alluredir={alluredir}", f"--junitxml={junit}",
+    runs = runs or base / "runs"
+    junit = base / "junit.xml"
+    argv = [sys.executable, "-m", "pytest", *args, f"--junitxml={junit}",
             "-p", "no:cacheprovider", "-o", "junit_family=xunit2", "-rA"]
-    proc = subprocess.run(argv, cwd=ROOT, env=_env(env_extra, ci=ci), capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    before = set(runs.iterdir()) if runs.is_dir() else set()
+    proc = subprocess.run(argv, cwd=cwd, env=_env({"C7N_RUNS_DIR": str(runs), **(env_extra or {})}, ci=ci),
+                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     output = proc.stdout + proc.stderr
     (base / "output.txt").write_text(output)
-    return Run(proc.returncode, output, alluredir, junit)
+    new = sorted(set(runs.iterdir()) - before) if runs.is_dir() else []
+    run_dir = new[-1] if new else None
+    explicit = next((a.split("=", 1)[1] for a in args if a.startswith("--alluredir=")), None)
+    alluredir = Path(explicit) if explicit else (run_dir / "allure-results" if run_dir else base / "allure-results")
+    return Run(proc.returncode, output, alluredir, junit, run_dir)
 
 
 def walk_steps(node):
