@@ -154,7 +154,8 @@ SUMMARY = {
         "w_test": "during: {test}",
         # what comes next
         "next": "Next: {text}",
-        "n_share": "share the report: ./run python -m c7n_upgrade.share --run {run}",
+        "n_share": "share this run's report (one HTML file) with the command below.",
+        "h_nothing": "NOTHING RAN: no test of the suite was run",
         "n_failed": ("fix step {n} ({release}): the reason is above, and this run's report holds the step's "
                      "attachments (pods, events, log tails, health bodies). Then re-run the same command: "
                      "finished steps are observed again and pass as already upgraded, and it resumes at step {n}."),
@@ -238,7 +239,8 @@ SUMMARY = {
         "w_wait": "在等待 pod 时（helm 已完成）",
         "w_test": "在「{test}」期间",
         "next": "下一步：{text}",
-        "n_share": "分享报告：./run python -m c7n_upgrade.share --run {run}",
+        "n_share": "用下面的命令分享本次运行的报告（一个 HTML 文件）。",
+        "h_nothing": "未运行：本次没有运行套件的任何测试",
         "n_failed": ("修复步骤 {n}（{release}）：原因见上文，本次运行的报告中有该步骤的附件（pod、事件、日志、健康检查返回）。"
                      "然后重新运行同一命令：已完成的步骤会重新观察并通过（已是目标版本），从步骤 {n} 继续。"),
         "n_failed_sandbox": ("本次运行的沙箱是为它启动的，现已停止，重新运行同一命令会启动新的 0.8 沙箱，而不是继续{fault}。"

@@ -46,7 +46,8 @@ def test_a_successful_run_says_so_and_lists_what_it_could_not_verify(upgraded):
     assert run.outcome()["outcome"] == "upgraded"
     assert f"XWiki steps 4–6 on {sb.env_data()['xwiki']['host']}: import Choerodon-wiki-0.9.0-update.xar" in flat
     assert "delete /bin/view/ConfluenceTest" in flat and "restart XWiki" in flat
-    assert f"Next: share the report: ./run python -m c7n_upgrade.share --run {run.run_dir.name}" in flat
+    assert "Next: share this run's report (one HTML file) with the command below." in flat
+    assert f"  $ ./run python -m c7n_upgrade.share --run {run.run_dir.name}" in run.output.splitlines()
 
 
 def test_helm_writes_follow_the_guide_order(upgraded):

@@ -223,5 +223,8 @@ def test_xwiki_checkpoint_fails_with_the_guides_instructions(sandbox08):
     gateway = sb.env_data()["gateway_url"]
     assert f"oidc.endpoint.logout={gateway}/oauth/logout" in run.output  # the guide's step, with this gateway
     assert "Choerodon-wiki-0.9.0-update.rar" in run.output and "重启XWiki" in run.output
+    xwiki = sb.env_data()["xwiki"]  # the env's host and data dir, not the guide's /data/data
+    assert f"在XWiki所在主机 {xwiki['host']} 的数据目录 {xwiki['data_dir']} 下" in run.output
+    assert f"编辑 {xwiki['data_dir']}/xwiki.properties" in run.output and "/data/data/" not in run.output
     assert "what to do (the guide's XWiki steps)" in attachment_names(run)
     assert len(sb.writes()) == writes_before
