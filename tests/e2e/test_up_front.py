@@ -96,3 +96,27 @@ def test_the_suite_and_the_projects_tests_never_share_a_session(sandbox08):
                                     "the project's own tests (tests/), not both" in errors[0]
         assert "Next: " in proc.stderr
     assert not runs.exists() or not os.listdir(runs)  # refused before a run began
+
+
+def test_a_failed_run_of_a_fresh_sandbox_does_not_promise_a_resume(tmp_path):
+    """`--env sandbox` starts a sandbox for the run and stops it after: its Next line says how to
+    rehearse a resume instead of "re-run the same command" (which would start a fresh 0.8 one)."""
+    run = run_suite(tmp_path, "suites/upgrade/test_01_register_server.py", "--env", "sandbox",
+                    "--sandbox-fault", "register-server=helm-fail", "--sandbox-dir", str(tmp_path / "sb"),
+                    "--allow-upgrade-in-ci")
+    assert run.exit_code == 1, run.output[-3000:]
+    flat = run.flat_output()
+    assert "Outcome: FAILED at step 1 (register-server)" in flat
+    assert ("Next: this run's sandbox was started for it and is stopped now, so the same command would start a "
+            "fresh 0.8 sandbox, not resume (step 1 failed on the fault you injected: register-server=helm-fail).") in flat
+    assert "`./run python -m c7n_upgrade.sandbox up --dir D [--fault R=KIND]`" in flat
+    assert "re-run the same command" not in flat
+
+
+def test_run_installs_nothing_for_a_command_that_starts_no_sandbox(tmp_path):
+    """`./run` sets up the venv only; the sandbox's MariaDB is seen to when a sandbox starts."""
+    proc = subprocess.run([str(ROOT / "run"), "python", "-c", "import os; print(os.getcwd())"], cwd=tmp_path,
+                          env=_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(tmp_path)  # and in the caller's directory
+    assert "mariadb" not in (proc.stdout + proc.stderr).lower()

@@ -158,3 +158,21 @@ def test_share_picks_the_latest_run_with_results_or_the_one_named(tmp_path):
     name = share.report_name(share.properties(older / "allure-results"))
     assert name == "Choerodon 0.8 → 0.9 (prod): FAILED at step 11 (devops-service)"
     assert share.report_name({}) == share.REPORT_NAME
+
+
+# ---- MariaDB, only when a sandbox starts --------------------------------------------------------
+def test_mariadb_is_installed_only_when_missing_and_its_script_speaks_for_itself(tmp_path, monkeypatch):
+    from fixtures import mariadb
+
+    script = tmp_path / "ensure.sh"
+    script.write_text("echo ran > '%s'\necho 'Install them as root:  apt-get install -y mariadb-server' >&2\nexit 1\n"
+                      % (tmp_path / "ran"))
+    monkeypatch.setattr(mariadb, "SCRIPT", script)
+    said = []
+    monkeypatch.setattr(mariadb, "_found", lambda name: True)
+    mariadb.ensure_mariadb(said.append)
+    assert said == [] and not (tmp_path / "ran").exists()
+    monkeypatch.setattr(mariadb, "_found", lambda name: False)
+    with pytest.raises(RuntimeError, match="needs the MariaDB server binaries .*apt-get install -y mariadb-server"):
+        mariadb.ensure_mariadb(said.append)
+    assert (tmp_path / "ran").exists() and "scripts/ensure-mariadb.sh" in said[0]
