@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -152,8 +153,15 @@ def properties(results: Path) -> dict[str, str]:
         for line in path.read_text(encoding="utf-8").splitlines():
             if "=" in line and not line.lstrip().startswith("#"):
                 key, value = line.split("=", 1)
-                out[key.strip()] = value.strip().replace("\\\\", "\\")
+                out[key.strip()] = _unescape(value.strip())
     return out
+
+
+def _unescape(value: str) -> str:
+    """A Java properties value: `\\uXXXX` escapes (UTF-16, surrogate pairs included) and `\\\\`."""
+    text = re.sub(r"\\(u[0-9a-fA-F]{4}|\\)", lambda m: "\\" if m.group(1) == "\\" else
+                  chr(int(m.group(1)[1:], 16)), value)
+    return text.encode("utf-16", "surrogatepass").decode("utf-16")
 
 
 def report_name(props: dict[str, str]) -> str:

@@ -176,3 +176,13 @@ def test_mariadb_is_installed_only_when_missing_and_its_script_speaks_for_itself
     with pytest.raises(RuntimeError, match="needs the MariaDB server binaries .*apt-get install -y mariadb-server"):
         mariadb.ensure_mariadb(said.append)
     assert (tmp_path / "ran").exists() and "scripts/ensure-mariadb.sh" in said[0]
+
+
+def test_a_chinese_outcome_survives_environment_properties(tmp_path):
+    """Java properties files are ISO-8859-1 unless read otherwise: the outcome goes in as \\uXXXX escapes
+    and share reads it back as it was."""
+    headline = "失败于步骤 4（iam-service）"
+    (tmp_path / "environment.properties").write_text(
+        f"env=prod\nplan.title=Choerodon 0.8 → 0.9\noutcome={reporting._prop(headline)}\n", encoding="utf-8")
+    assert "\\u5931" in (tmp_path / "environment.properties").read_text()
+    assert share.report_name(share.properties(tmp_path)) == f"Choerodon 0.8 → 0.9 (prod): {headline}"
