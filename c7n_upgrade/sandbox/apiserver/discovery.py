@@ -5,7 +5,8 @@ from __future__ import annotations
 from .errors import not_found
 from .resources import BUILTIN_TYPES
 
-ALL_CATEGORY = {"pods", "services", "deployments", "replicasets", "jobs"}
+ALL_CATEGORY = {"pods", "services", "deployments", "replicasets", "jobs", "daemonsets", "statefulsets",
+                "replicationcontrollers"}
 VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 SUBRESOURCE_VERBS = {"status": ["get", "patch", "update"], "log": ["get"],
                      "proxy": ["create", "delete", "get", "patch", "update"]}

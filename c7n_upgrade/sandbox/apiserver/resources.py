@@ -53,6 +53,25 @@ BUILTIN_TYPES = (
     ResourceType("customresourcedefinitions", "apiextensions.k8s.io", "CustomResourceDefinition", False,
                  versions=(("v1", 16, 999), ("v1beta1", 0, 21)),
                  short_names=("crd", "crds"), subresources=("status",), generation=True),
+    # the kinds every cluster serves (nodes, service accounts, endpoints) and the other workloads
+    ResourceType("nodes", "", "Node", False, short_names=("no",), subresources=("status",)),
+    ResourceType("serviceaccounts", "", "ServiceAccount", True, short_names=("sa",)),
+    ResourceType("endpoints", "", "Endpoints", True, short_names=("ep",), singular="endpoints"),
+    ResourceType("replicationcontrollers", "", "ReplicationController", True, short_names=("rc",),
+                 subresources=("status",), generation=True),
+    ResourceType("daemonsets", "apps", "DaemonSet", True,
+                 versions=(("v1", 9, 999), ("v1beta2", 8, 15)),
+                 short_names=("ds",), subresources=("status",), generation=True),
+    ResourceType("statefulsets", "apps", "StatefulSet", True,
+                 versions=(("v1", 9, 999), ("v1beta2", 8, 15), ("v1beta1", 0, 15)),
+                 short_names=("sts",), subresources=("status",), generation=True),
+    # stored, not enforced: the sandbox authorizes every request (docs/sandbox.md)
+    *(ResourceType(plural, "rbac.authorization.k8s.io", kind, namespaced, versions=(("v1", 8, 999), ("v1beta1", 0, 21)))
+      for plural, kind, namespaced in (("roles", "Role", True), ("rolebindings", "RoleBinding", True),
+                                       ("clusterroles", "ClusterRole", False),
+                                       ("clusterrolebindings", "ClusterRoleBinding", False))),
+    ResourceType("apiservices", "apiregistration.k8s.io", "APIService", False,
+                 versions=(("v1", 10, 999), ("v1beta1", 0, 21)), subresources=("status",)),
 )
 
 
