@@ -28,7 +28,7 @@ def proxy(store, rtype, namespace, name_port, path, method, raw_query, headers, 
         target_port = ports[0][number_key] if ports else 80
     if not host or host == "None" or target_port is None:
         raise HttpError(503, "ServiceUnavailable", f"no endpoints available for {rtype.plural[:-1]} {name!r}")
-    upstream_path = path + ("?" + raw_query if raw_query else "")     # still percent-encoded
+    upstream_path = path + ("?" + raw_query if raw_query else "")     # path encoded again, query as sent
     forward = {k: v for k, v in headers.items()
                if k.lower() in ("content-type", "accept", "authorization-upstream")}
     try:
