@@ -34,7 +34,8 @@ from .errors import AlreadyExists, BadRequest, Conflict, Invalid, NotFound
 from .history import Change, History, Watcher
 from .pagination import decode_continue, encode_continue
 from .patches import PATCH_FUNCTIONS
-from .resources import BUILTIN_TYPES, CRD_KEY, ResourceType, custom_resource_type, default_crd, now_rfc3339
+from .resources import (BUILTIN_TYPES, CRD_KEY, ResourceType, custom_resource_type, default_crd, default_pod,
+                        now_rfc3339)
 from .selectors import fields_match, labels_match, parse_field_selector, parse_label_selector
 
 log = logging.getLogger(__name__)
@@ -364,6 +365,8 @@ class Store:
             spec.setdefault("type", "ClusterIP")
             if not obj.get("status"):
                 obj["status"] = {"loadBalancer": {}}
+        elif resource == "pods":
+            default_pod(obj, created=current is None)
         elif resource == "namespaces":
             obj.setdefault("status", {"phase": "Active"})
             obj.setdefault("spec", {"finalizers": ["kubernetes"]})

@@ -9,13 +9,18 @@ from typing import Any, Callable, Optional
 
 from .. import behaviours
 from ..faults import Fault
+from .barepods import BarePods
+from .containers import container_of
 from .deployments import Deployments
+from .endpoints import Endpoints
 from .faultwatch import FaultWatch
 from .jobs import Jobs
 from .loop import ControlLoop
+from .node import register_node
 from .pods import Kubelet, PodInfo, can_bind_privileged
 from .readiness import probe_pods
 from .releases import ReleaseWatch
+from .serviceaccounts import ServiceAccounts
 from .services import Services
 from .xwiki_operator import XWikiOperator
 
@@ -28,7 +33,8 @@ class Runtime:
     sandbox_dir: D (faults.json); plan: the Plan; namespace: the plan namespace.
     mysql_admin: {host, port, user, password} of the MariaDB server (None: no MySQL, the gateway
     keeps OAuth clients and devops check logs in memory). mysql_proxy: the TcpProxy clients use
-    (db-down makes it refuse). release_names: {default: actual}.
+    (db-down makes it refuse). release_names: {default: actual}. kube_minor: the node's kubelet version.
+    It is also the API server's `pods` (exec_in_pod, pod_address) for exec and port-forward.
     """
 
     def __init__(self, store, sandbox_dir, plan, namespace: str, *,
@@ -37,7 +43,8 @@ class Runtime:
                  release_names: Optional[dict] = None, start_delay: tuple[float, float] = (0.3, 0.8),
                  readiness_interval: float = 0.15, job_delay: float = 0.3,
                  privileged_ports: Optional[bool] = None, bootstrapped: bool = False,
-                 xwiki_operator: Optional[Callable[[], Any]] = None, xwiki_after_step: int = 10):
+                 xwiki_operator: Optional[Callable[[], Any]] = None, xwiki_after_step: int = 10,
+                 kube_minor: int = 15):
         self.store, self.plan, self.namespace = store, plan, namespace
         self.release_names = dict(release_names or {})
         # what the behaviours use: MySQL, the platform's credentials
@@ -58,6 +65,11 @@ class Runtime:
                                        new_pod_fault=self.fault_for_release)
         self.services = Services(store, self.kubelet)
         self.jobs = Jobs(store, self.loop, delay=job_delay)
+        self.kube_minor = kube_minor
+        self.bare_pods = BarePods(store, self.kubelet, {s.chart: s.health_port for s in (plan.steps if plan else [])},
+                                  start_delay=start_delay)
+        self.endpoints = Endpoints(store, self.loop)
+        self.service_accounts = ServiceAccounts(store)
         self.faults = FaultWatch(Path(sandbox_dir) if sandbox_dir is not None else None)
         self.releases = ReleaseWatch(armed=bootstrapped)
         self.xwiki = XWikiOperator(self.kubelet, plan, namespace, xwiki_operator, after_step=xwiki_after_step) \
@@ -70,8 +82,9 @@ class Runtime:
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "Runtime":
         self.faults.reload(force=True)
+        register_node(self.store, self.kube_minor)
         self.store.subscribe(self._on_store_event)
-        for resource in ("services", "deployments.apps", "jobs.batch"):  # adopt what is already there
+        for resource in ("namespaces", "pods", "services", "deployments.apps", "jobs.batch"):  # what is there
             try:
                 for obj in self.store.list(resource):
                     self.loop.submit(self._handle, "ADDED", resource, obj)
@@ -123,17 +136,24 @@ class Runtime:
                 self.deployments.deleted((ns, name))
             else:
                 self.deployments.reconcile(ns, name)
-        elif plural == "pods" and event_type == "DELETED":
-            pod = self.kubelet.forget(ns, name)
-            if pod is not None:
-                self.deployments.reconcile(*pod.deployment)
+        elif plural == "pods":
+            if event_type == "DELETED":
+                pod = self.kubelet.forget(ns, name)
+                if pod is not None and pod.deployment:
+                    self.deployments.reconcile(*pod.deployment)
+            elif event_type == "ADDED":
+                self.bare_pods.adopt(obj)
+            self.endpoints.on_event(event_type, resource, obj)
         elif plural == "services":
             if event_type == "DELETED":
                 self.services.deleted((ns, name))
             else:
                 self.services.ensure(obj)
+            self.endpoints.on_event(event_type, resource, obj)
         elif plural == "jobs" and event_type == "ADDED":
             self.jobs.added(obj)
+        elif plural in ("namespaces", "serviceaccounts"):
+            self.service_accounts.on_event(event_type, resource, obj)
 
     # ------------------------------------------------------------------ readiness loop
     def _readiness_loop(self) -> None:
@@ -142,7 +162,8 @@ class Runtime:
                 self.faults.reload()
                 self._update_mysql_gate()
                 for key in probe_pods(self.kubelet, lambda pod: behaviours.health(self, pod)):
-                    self.loop.submit(self.deployments.reconcile, *key)
+                    if key:
+                        self.loop.submit(self.deployments.reconcile, *key)
                 if self.xwiki is not None:
                     self.xwiki.check()
             except Exception:
@@ -186,7 +207,7 @@ class Runtime:
 
     def ready_pods(self, chart: Optional[str], namespace: Optional[str] = None) -> list[PodInfo]:
         ns = namespace or self.namespace
-        return [p for p in self.kubelet.live_pods() if p.ready and p.namespace == ns
+        return [p for p in self.kubelet.live_pods() if p.ready and p.namespace == ns and p.service
                 and (chart is None or p.service == chart)]
 
     def crd_exists(self, name: str) -> bool:
@@ -202,6 +223,24 @@ class Runtime:
     def pod_log(self, namespace: str, name: str, tail: Optional[int] = None) -> Optional[str]:
         """The pod's log (None when the runtime does not know the pod); for ApiServer's log_provider."""
         return self.kubelet.pod_log(namespace, name, tail)
+
+    def exec_in_pod(self, namespace: str, name: str, container: str, command: list[str],
+                    stdin: Optional[Callable[[], bytes]] = None) -> tuple[int, bytes, bytes]:
+        """Run one of the commands the sandbox answers in a running container (containers.py); any
+        other exits 126 with a message. For the API server's exec."""
+        pod, obj = self.kubelet.pod(namespace, name), self.store.get_or_none("pods", namespace, name)
+        if pod is None or pod.deleted or obj is None:
+            return 126, b"", f"sandbox: pod {namespace}/{name} is not running\n".encode()
+        code, out, err, _ = container_of(self.store, obj, container, pod.ip).run(command, stdin)
+        return code, out, err
+
+    def pod_address(self, namespace: str, name: str, port: int) -> Optional[tuple[str, int]]:
+        """Where the pod listens for `port` (ports below 1024 served 8000 higher without root);
+        None when the pod does not run. For the API server's port-forward."""
+        pod = self.kubelet.pod(namespace, name)
+        if pod is None or pod.deleted or pod.started_at is None:
+            return None
+        return pod.ip, self.kubelet.bind_port(port)
 
     def all_ready(self, namespace: Optional[str] = None) -> bool:
         """Every Deployment in the namespace has all its replicas Ready and no pod left over."""

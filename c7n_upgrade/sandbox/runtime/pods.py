@@ -66,7 +66,7 @@ class PodInfo:
     ports: list            # container ports, first = main port
     metrics_port: Optional[int]
     version: str           # the chart version the pod really runs (the template's label)
-    deployment: tuple      # (namespace, name)
+    deployment: Optional[tuple]   # (namespace, name); None: not a Deployment's pod (barepods.py)
     template_hash: str
     after_bootstrap: bool
     spec: dict
@@ -79,6 +79,7 @@ class PodInfo:
     log: collections.deque = field(default_factory=lambda: collections.deque(maxlen=500))
     last_health: Optional[dict] = None
     unhealthy_reported: bool = False
+    probe: bool = True     # readiness follows its health (a generic container has no probe)
 
     @property
     def key(self) -> tuple:
@@ -156,6 +157,19 @@ class Kubelet:
         with self._lock:
             return [p for p in self._pods.values() if not p.deleted
                     and (deployment is None or p.deployment == deployment)]
+
+    def pod(self, namespace: str, name: str) -> Optional[PodInfo]:
+        with self._lock:
+            return self._pods.get((namespace, name))
+
+    def knows(self, namespace: str, name: str) -> bool:
+        """The kubelet runs (or is creating) this pod."""
+        return self.pod(namespace, name) is not None
+
+    def track(self, pod: PodInfo) -> None:
+        """Run a pod whose object exists already (barepods.py); its listeners are bound, not started."""
+        with self._lock:
+            self._pods[pod.key] = pod
 
     def ready_pods_matching(self, namespace: str, selector: dict) -> list[PodInfo]:
         with self._lock:
