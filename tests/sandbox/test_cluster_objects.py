@@ -1,69 +1,16 @@
 """The cluster's own objects and the kubelet for pods the runtime did not create, through the official
-client against an API server with a runtime (no MariaDB): one Ready node, a `default` ServiceAccount
-in every namespace, Endpoints from Services and Ready pods, Services' status, bare pods' phases,
-exec (`kubernetes.stream.stream`) and port-forward (`kubernetes.stream.portforward`)."""
+client (and kubectl 1.32) against an API server with a runtime: one Ready node, a `default`
+ServiceAccount in every namespace, Endpoints from Services and Ready pods, Services' status, bare
+pods' phases."""
 from __future__ import annotations
 
-import json
-import time
-
 import pytest
-from kubernetes import client, watch
+from kubernetes import watch
 from kubernetes.client.rest import ApiException
-from kubernetes.stream import portforward, stream
 
-from c7n_upgrade.plan import load_plan
-from c7n_upgrade.sandbox.apiserver import ApiServer, Store, write_kubeconfig
-from c7n_upgrade.sandbox.runtime import Runtime
+from .running_cluster import NS, cluster, kubeconfig, phase, pod, wait_for  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.sandbox
-
-PLAN = load_plan("0.8-to-0.9")
-NS = PLAN.namespace
-REGISTER_IMAGE = "registry.cn-hangzhou.aliyuncs.com/choerodon-tools/go-register-server:0.9.0"
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    """(CoreV1Api, store, runtime) over an API server whose pods the runtime runs; tmp_path/kubeconfig."""
-    store = Store()
-    runtime = Runtime(store, tmp_path, PLAN, NS, start_delay=(0.05, 0.1), readiness_interval=0.05).start()
-    server = ApiServer(store, pods=runtime, log_provider=runtime.pod_log)
-    api = client.ApiClient(client.Configuration(host=server.start()))
-    write_kubeconfig(str(tmp_path / "kubeconfig"), server.url, NS)
-    yield client.CoreV1Api(api), store, runtime
-    api.close()
-    server.stop()
-    runtime.stop()
-
-
-@pytest.fixture
-def kubeconfig(cluster, tmp_path):
-    """The cluster's kubeconfig: conftest's `kubectl` fixture (the system kubectl, 1.32) runs against it."""
-    return str(tmp_path / "kubeconfig")
-
-
-def wait_for(check, what, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what} (last: {value!r})")
-        time.sleep(0.05)
-
-
-def pod(name, command=None, image="registry.example/tools/busybox:1.36", labels=None, policy=None, **container):
-    spec = {"containers": [{"name": "main", "image": image, **({"command": command} if command else {}),
-                            **container}]}
-    if policy:
-        spec["restartPolicy"] = policy
-    return {"metadata": {"name": name, "labels": labels or {}}, "spec": spec}
-
-
-def phase(core, name):
-    return (core.read_namespaced_pod(name, NS).status.phase or "")
 
 
 # ---------------------------------------------------------------- node, service accounts, services
@@ -178,88 +125,6 @@ def test_a_pod_for_another_node_stays_pending(cluster):
     wait_for(lambda: phase(core, "here") == "Succeeded", "the pod on the sandbox's node ran")
     elsewhere = core.read_namespaced_pod("elsewhere", NS)
     assert (elsewhere.status.phase, elsewhere.status.qos_class, elsewhere.status.pod_ip) == ("Pending", "BestEffort", None)
-
-
-# ---------------------------------------------------------------- exec and port-forward
-
-def test_exec_env_returns_the_pods_environment(cluster):
-    core, _, _ = cluster
-    core.create_namespaced_config_map(NS, {"metadata": {"name": "settings"},
-                                           "data": {"level": "debug", "app.yml": "port: 8080\n"}})
-    shell = pod("shell", ["sleep", "infinity"],
-                env=[{"name": "GREETING", "value": "hello world"},
-                     {"name": "LEVEL", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "level"}}},
-                     {"name": "MY_POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
-                volumeMounts=[{"name": "config", "mountPath": "/etc/app"}])
-    shell["spec"]["volumes"] = [{"name": "config", "configMap": {"name": "settings"}}]
-    core.create_namespaced_pod(NS, shell)
-    wait_for(lambda: phase(core, "shell") == "Running", "the pod runs")
-    out = stream(core.connect_get_namespaced_pod_exec, "shell", NS, command=["env"],
-                 stderr=True, stdin=False, stdout=True, tty=False)
-    env = dict(line.split("=", 1) for line in out.splitlines())
-    assert env["GREETING"] == "hello world" and env["LEVEL"] == "debug" and env["MY_POD"] == "shell"
-    assert env["HOSTNAME"] == "shell" and "PATH" in env
-    assert stream(core.connect_get_namespaced_pod_exec, "shell", NS, command=["cat", "/etc/app/app.yml"],
-                  stderr=True, stdin=False, stdout=True, tty=False) == "port: 8080\n"
-
-
-def test_exec_exit_codes_unknown_commands_and_stdin(cluster):
-    core, _, _ = cluster
-    core.create_namespaced_pod(NS, pod("shell", ["sleep", "infinity"]))
-    wait_for(lambda: phase(core, "shell") == "Running", "the pod runs")
-
-    def run(command, stdin=None):
-        ws = stream(core.connect_get_namespaced_pod_exec, "shell", NS, command=command, stderr=True,
-                    stdin=stdin is not None, stdout=True, tty=False, _preload_content=False)
-        if stdin is not None:
-            ws.write_stdin(stdin)
-            ws.close_channel(0)
-        ws.run_forever(timeout=20)
-        return ws.returncode, ws.read_stdout(), ws.read_stderr()
-
-    assert run(["true"]) == (0, "", "")
-    assert run(["false"])[0] == 1
-    code, _, err = run(["ls", "/"])
-    assert code == 126 and "cannot run 'ls /'" in err and "the sandbox's containers answer only" in err
-    assert run(["sh", "-c", "cat /nope"]) == (1, "", "cat: /nope: No such file or directory\n")
-    assert run(["cat"], stdin="piped\n") == (0, "piped\n", "")
-    with pytest.raises(ApiException) as missing:
-        stream(core.connect_get_namespaced_pod_exec, "nope", NS, command=["true"], stdout=True, tty=False)
-    assert "404" in str(missing.value)
-
-
-def test_port_forward_answers_the_pods_health_endpoint(cluster):
-    core, _, _ = cluster
-    core.create_namespaced_pod(NS, pod("register", image=REGISTER_IMAGE, ports=[{"containerPort": 8000}]))
-    wait_for(lambda: phase(core, "register") == "Running", "the pod runs")
-    forward = portforward(core.connect_get_namespaced_pod_portforward, "register", NS, ports="8000,9999")
-    sock = forward.socket(8000)
-    sock.sendall(b"GET /health HTTP/1.1\r\nHost: register\r\nConnection: close\r\n\r\n")
-    answer = b""
-    while chunk := sock.recv(65536):
-        answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.0 200") and json.loads(body) == {"status": "UP"}
-    assert wait_for(lambda: forward.error(9999), "the error of the port nothing listens on")
-    assert "failed to connect to localhost:9999" in forward.error(9999)
-    sock.close()
-    forward.socket(9999).close()
-
-
-# ---------------------------------------------------------------- the same through kubectl 1.32
-
-def test_kubectl_exec_runs_what_the_sandbox_answers_and_refuses_the_rest(cluster, kubectl):
-    core, _, _ = cluster
-    core.create_namespaced_pod(NS, pod("shell", ["sleep", "infinity"], env=[{"name": "GREETING", "value": "hi"}]))
-    wait_for(lambda: phase(core, "shell") == "Running", "the pod runs")
-    env = kubectl("exec", "shell", "--", "env", check=False)
-    assert env.returncode == 0 and "GREETING=hi\n" in env.stdout and "HOSTNAME=shell\n" in env.stdout
-    piped = kubectl("exec", "-i", "shell", "--", "cat", input="through stdin\n", check=False)
-    assert (piped.returncode, piped.stdout) == (0, "through stdin\n")
-    refused = kubectl("exec", "shell", "--", "ls", "/", check=False)
-    assert refused.returncode == 126
-    assert "the sandbox's containers answer only" in refused.stderr
-    assert "command terminated with exit code 126" in refused.stderr
 
 
 def test_kubectl_gets_nodes_service_accounts_and_endpoints(cluster, kubectl):

@@ -22,7 +22,7 @@ from .openapi import openapi, openapi_v2
 from .request import Request
 from .verbs import resource_request
 from .watch import Stream
-from .websocket import Upgrade, WebSocket
+from .websocket import Upgrade
 
 MAX_CONNECTIONS = 128        # like --max-requests-inflight: beyond it, 429 and Retry-After
 IDLE_TIMEOUT = 120.0         # an idle keep-alive connection is closed after this many seconds
@@ -235,7 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
             payload = go_json(status_object(500, "InternalError", f"sandbox apiserver error: {exc!r}"))
         self.api.log_request_line(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {self.command} {self.path} {code}")
         if isinstance(payload, Upgrade):
-            return self._websocket(payload)
+            return self._upgrade(payload)
         self.send_response(code)
         for k, v in headers.items():
             if k.lower() not in ("content-length", "transfer-encoding", "connection"):
@@ -263,7 +263,8 @@ class _Handler(BaseHTTPRequestHandler):
                 close()
         self.close_connection = True
 
-    def _websocket(self, upgrade: Upgrade):
+    def _upgrade(self, upgrade: Upgrade):
+        """101 Switching Protocols, then the stream owns the connection (websocket or SPDY)."""
         self.send_response(101)
         for k, v in upgrade.headers.items():
             if v:
@@ -271,11 +272,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.flush()
         self.connection.settimeout(STREAM_IDLE_TIMEOUT)
-        ws = WebSocket(self.connection, self.rfile, upgrade.headers.get("Sec-WebSocket-Protocol", ""))
         try:
-            upgrade.run(ws)
+            upgrade.run(self.connection, self.rfile)
         except Exception:
-            ws.close(1011)
+            pass          # the stream's own error handling has told the client what it could
         self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve

@@ -1,5 +1,6 @@
 """RFC 6455 websockets, server side, enough for the Kubernetes streaming protocols: the handshake,
-framing (client frames masked, ours not), ping/pong and the closing handshake."""
+framing (client frames masked, ours not), ping/pong and the closing handshake; and the 101 answer
+(Upgrade) that hands a connection over to a websocket or SPDY."""
 from __future__ import annotations
 
 import base64
@@ -21,10 +22,10 @@ class Closed(Exception):
 
 
 class Upgrade:
-    """An answer that switches the connection to a websocket: the HTTP handler sends the 101 with
-    these headers, then `run(ws)` owns the connection until it returns."""
+    """An answer that switches protocols (websocket or SPDY): the HTTP handler sends the 101 with these
+    headers, then `run(sock, rfile)` owns the connection until it returns."""
 
-    def __init__(self, headers: dict, run: Callable[["WebSocket"], None]):
+    def __init__(self, headers: dict, run: Callable[[socket.socket, object], None]):
         self.headers, self.run = headers, run
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -25,6 +26,8 @@ from .services import Services
 from .xwiki_operator import XWikiOperator
 
 log = logging.getLogger("c7n_upgrade.sandbox.runtime")
+
+EXEC_START_SECONDS = 0.15
 
 
 class Runtime:
@@ -231,6 +234,9 @@ class Runtime:
         pod, obj = self.kubelet.pod(namespace, name), self.store.get_or_none("pods", namespace, name)
         if pod is None or pod.deleted or obj is None:
             return 126, b"", f"sandbox: pod {namespace}/{name} is not running\n".encode()
+        # the process starts as a container runtime's exec does, not at once: kubectl's websocket
+        # executor registers its streams only after the handshake, and drops output that comes first
+        time.sleep(EXEC_START_SECONDS)
         code, out, err, _ = container_of(self.store, obj, container, pod.ip).run(command, stdin)
         return code, out, err
 
