@@ -4,15 +4,21 @@ port-forward) and kubectl 1.20 (SPDY)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import urllib.request
 
 import pytest
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 from kubernetes.stream import portforward, stream
 
+from c7n_upgrade.sandbox.apiserver import ApiServer, Store
+from c7n_upgrade.sandbox.runtime import Runtime
+
 from ..real_tools import real_tool
-from .running_cluster import NS, REGISTER_IMAGE, cluster, kubeconfig, phase, pod, running, wait_for  # noqa: F401
+from .running_cluster import (NS, PLAN, REGISTER_IMAGE, cluster, kubeconfig, phase, pod, running,  # noqa: F401
+                              wait_for)
 
 pytestmark = pytest.mark.sandbox
 
@@ -102,7 +108,6 @@ def test_kubectl_exec_runs_what_the_sandbox_answers_and_refuses_the_rest(cluster
 # ---------------------------------------------------------------- port-forward with kubectl; kubectl 1.20
 
 def kubectl_env(kubeconfig, tmp_path) -> dict:
-    import os
     return dict(os.environ, KUBECONFIG=kubeconfig, KUBECACHEDIR=str(tmp_path / "kube-cache"), HOME=str(tmp_path))
 
 
@@ -144,3 +149,16 @@ def test_kubectl_1_20_exec_over_spdy(cluster, kubeconfig, tmp_path):
     assert run("-i", "shell", "--", "cat", input="over spdy\n").stdout == "over spdy\n"
     refused = run("shell", "--", "ls")
     assert refused.returncode == 126 and "the sandbox's containers answer only" in refused.stderr
+
+
+def test_the_pod_proxy_reaches_a_port_the_sandbox_serves_higher_without_root(tmp_path):
+    store = Store()
+    runtime = Runtime(store, tmp_path, PLAN, NS, start_delay=(0.05, 0.1), privileged_ports=False).start()
+    with ApiServer(store, pods=runtime) as server:
+        core = client.CoreV1Api(client.ApiClient(client.Configuration(host=server.url)))
+        core.create_namespaced_pod(NS, pod("front", image="registry.example/choerodon/choerodon-front:0.9.0",
+                                           ports=[{"containerPort": 80}]))
+        running(core, "front")
+        page = core.connect_get_namespaced_pod_proxy_with_path("front:80", NS, "index.html", _preload_content=False)
+        assert page.status == 200 and b"<html" in page.data.lower()
+    runtime.stop()

@@ -34,7 +34,7 @@ def resource_request(api, req: Request, group: str, version: str, rest: list[str
         raise not_found()
     if sub == "proxy":
         return proxy(api.store, rtype, namespace, name, req.path_after(consumed + 3), req.method, req.raw_query,
-                     req.headers, req.body)
+                     req.headers, req.body, bound_port=api.pods.bound_port if api.pods else None)
     if len(rest) > 3 or (sub is None and len(rest) > 2):
         raise not_found()
     if name is None:

@@ -248,6 +248,10 @@ class Runtime:
             return None
         return pod.ip, self.kubelet.bind_port(port)
 
+    def bound_port(self, port: int) -> int:
+        """The port pods and services really listen on for `port` (for the API server's proxy)."""
+        return self.kubelet.bind_port(port)
+
     def all_ready(self, namespace: Optional[str] = None) -> bool:
         """Every Deployment in the namespace has all its replicas Ready and no pod left over."""
         return self.deployments.all_ready(namespace or self.namespace)
