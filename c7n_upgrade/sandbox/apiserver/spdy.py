@@ -89,7 +89,7 @@ class Session:
     """The server side of one SPDY connection over a byte stream: read_exact(n) -> bytes (Closed at
     the end), write(bytes). serve() reads frames until the connection ends."""
 
-    def __init__(self, read_exact: Callable[[int], bytes], write: Callable[[bytes], None], max_streams: int = 64):
+    def __init__(self, read_exact: Callable[[int], bytes], write: Callable[[bytes], None], max_streams: int = 32):
         self._read, self._write = read_exact, write
         self._write_lock = threading.Lock()
         self._inflate = zlib.decompressobj(zdict=DICTIONARY)
@@ -124,7 +124,8 @@ class Session:
         if kind == SYN_STREAM:
             stream_id = struct.unpack(">I", payload[:4])[0] & 0x7FFFFFFF
             headers = self._headers(payload[10:])
-            if len([s for s in self.streams.values() if not (s.remote_closed and s.local_closed)]) >= self.max_streams:
+            self.streams = {i: s for i, s in self.streams.items() if not (s.remote_closed and s.local_closed)}
+            if len(self.streams) >= self.max_streams:
                 self._control_frame(RST_STREAM, 0, struct.pack(">II", stream_id, RST_REFUSED))
                 return
             stream = Stream(self, stream_id, headers)
