@@ -37,7 +37,10 @@ def watch(store, rtype, version, namespace, query, stopping: threading.Event,
           client_gone: Callable[[], bool] = lambda: False, bookmark_interval: float = 60.0) -> Stream:
     labels = parse_label_selector(query.get("labelSelector"))
     fields = parse_field_selector(query.get("fieldSelector"), rtype)
-    timeout = float(query.get("timeoutSeconds") or random.uniform(*DEFAULT_TIMEOUT))
+    try:             # 0 or none: the server's own (a random time, as --min-request-timeout gives)
+        timeout = float(query.get("timeoutSeconds") or 0) or random.uniform(*DEFAULT_TIMEOUT)
+    except ValueError:
+        raise BadRequest(f"invalid timeoutSeconds: {query.get('timeoutSeconds')!r}") from None
     since = _since(query.get("resourceVersion"), query.get("sendInitialEvents"))
     bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
     try:
@@ -110,7 +113,7 @@ def _since(resource_version, send_initial_events):
         rv = int(resource_version)
     except ValueError:
         raise BadRequest(f'resourceVersion: Invalid value: "{resource_version}": '
-                         "strconv.ParseUint: parsing: invalid syntax") from None
+                         f'strconv.ParseUint: parsing "{resource_version}": invalid syntax') from None
     if rv < 0:
         raise BadRequest(f'resourceVersion: Invalid value: "{resource_version}": must be non-negative')
     return rv
