@@ -248,7 +248,9 @@ class SimulatedCluster:
             oauth_client_id="client", oauth_client_secret=self.secrets["C7N_OAUTH_CLIENT_SECRET"],
             release_names=self.release_names, privileged_ports=self.privileged,
             xwiki_operator=self.apply_xwiki_manual_steps if self.xwiki_operator else None,
+            kube_minor=self.kube_minor,
         ).start()
+        self.api.pods = self.runtime       # exec and port-forward
         if not self.privileged:
             self._say("not root: service ports below 1024 are served 8000 higher "
                       "(choerodon-front: service port 80 served on 8080)")

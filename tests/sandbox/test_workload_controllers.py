@@ -14,6 +14,7 @@ import requests
 
 from c7n_upgrade.plan import load_plan
 from c7n_upgrade.sandbox import charts
+from c7n_upgrade.sandbox.apiserver.server import CONNECTION_THREAD
 from tests.sandbox.kubectl_output import rolled_out, tables, wait_for
 
 pytestmark = pytest.mark.sandbox
@@ -261,7 +262,7 @@ def test_a_log_follower_that_leaves_is_let_go(live_cluster):
     host, port = urllib.request.urlparse(url).hostname, urllib.request.urlparse(url).port
 
     def streaming() -> list[threading.Thread]:
-        return [t for t in threading.enumerate() if "process_request_thread" in t.name]
+        return [t for t in threading.enumerate() if t.name == CONNECTION_THREAD]
 
     assert not streaming()
     client = socket.create_connection((host, port), timeout=10)

@@ -9,8 +9,10 @@ ALL_CATEGORY = {"pods", "services", "deployments", "replicasets", "jobs", "repli
                 "daemonsets"}
 VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 SUBRESOURCE_VERBS = {"status": ["get", "patch", "update"], "log": ["get"],
-                     "proxy": ["create", "delete", "get", "patch", "update"]}
-SUBRESOURCE_KINDS = {"log": "Pod", "proxy": None, "scale": "Scale"}   # proxy kind: <Kind>ProxyOptions
+                     "proxy": ["create", "delete", "get", "patch", "update"],
+                     "exec": ["create", "get"], "portforward": ["create", "get"]}
+SUBRESOURCE_KINDS = {"log": "Pod", "proxy": None, "scale": "Scale",   # proxy kind: <Kind>ProxyOptions
+                     "exec": "PodExecOptions", "portforward": "PodPortForwardOptions"}
 SUBRESOURCE_GROUP_VERSIONS = {"scale": ("autoscaling", "v1")}      # the scale client reads these
 BUILTIN_KEYS = {t.key for t in BUILTIN_TYPES}
 

@@ -7,8 +7,9 @@ import http.client
 from .errors import HttpError
 
 
-def proxy(store, rtype, namespace, name_port, path, method, raw_query, headers, body):
-    """(status, headers, bytes) of the upstream's answer; 503 when there is nowhere to go."""
+def proxy(store, rtype, namespace, name_port, path, method, raw_query, headers, body, bound_port=None):
+    """(status, headers, bytes) of the upstream's answer; 503 when there is nowhere to go.
+    bound_port(port): where the runtime really listens for a port (below 1024, 8000 higher without root)."""
     name, _, port = name_port.partition(":")
     if port.count(":"):                       # scheme:name:port
         name, _, port = port.partition(":")
@@ -28,7 +29,9 @@ def proxy(store, rtype, namespace, name_port, path, method, raw_query, headers, 
         target_port = ports[0][number_key] if ports else 80
     if not host or host == "None" or target_port is None:
         raise HttpError(503, "ServiceUnavailable", f"no endpoints available for {rtype.plural[:-1]} {name!r}")
-    upstream_path = path + ("?" + raw_query if raw_query else "")     # still percent-encoded
+    if bound_port is not None:
+        target_port = bound_port(int(target_port))
+    upstream_path = path + ("?" + raw_query if raw_query else "")     # path encoded again, query as sent
     forward = {k: v for k, v in headers.items()
                if k.lower() in ("content-type", "accept", "authorization-upstream")}
     try:

@@ -35,7 +35,8 @@ class ResourceType:
 
 
 BUILTIN_TYPES = (
-    ResourceType("pods", "", "Pod", True, short_names=("po",), subresources=("status", "log", "proxy")),
+    ResourceType("pods", "", "Pod", True, short_names=("po",),
+                 subresources=("status", "log", "proxy", "exec", "portforward")),
     ResourceType("services", "", "Service", True, short_names=("svc",), subresources=("status", "proxy")),
     ResourceType("namespaces", "", "Namespace", False, short_names=("ns",), subresources=("status",)),
     ResourceType("events", "", "Event", True, short_names=("ev",)),
@@ -47,7 +48,7 @@ BUILTIN_TYPES = (
     ResourceType("replicasets", "apps", "ReplicaSet", True,
                  versions=(("v1", 9, 999), ("v1beta2", 8, 15)),
                  short_names=("rs",), subresources=("status", "scale"), generation=True),
-    # the workload kinds the runtime runs pods for (issue 11; issue 12 owns the registry)
+    # the other workload kinds the runtime runs pods for
     ResourceType("replicationcontrollers", "", "ReplicationController", True, short_names=("rc",),
                  subresources=("status", "scale"), generation=True),
     ResourceType("statefulsets", "apps", "StatefulSet", True,
@@ -62,6 +63,17 @@ BUILTIN_TYPES = (
     ResourceType("customresourcedefinitions", "apiextensions.k8s.io", "CustomResourceDefinition", False,
                  versions=(("v1", 16, 999), ("v1beta1", 0, 21)),
                  short_names=("crd", "crds"), subresources=("status",), generation=True),
+    # the kinds every cluster serves (nodes, service accounts, endpoints)
+    ResourceType("nodes", "", "Node", False, short_names=("no",), subresources=("status",)),
+    ResourceType("serviceaccounts", "", "ServiceAccount", True, short_names=("sa",)),
+    ResourceType("endpoints", "", "Endpoints", True, short_names=("ep",), singular="endpoints"),
+    # stored, not enforced: the sandbox authorizes every request (docs/sandbox.md)
+    *(ResourceType(plural, "rbac.authorization.k8s.io", kind, namespaced, versions=(("v1", 8, 999), ("v1beta1", 0, 21)))
+      for plural, kind, namespaced in (("roles", "Role", True), ("rolebindings", "RoleBinding", True),
+                                       ("clusterroles", "ClusterRole", False),
+                                       ("clusterrolebindings", "ClusterRoleBinding", False))),
+    ResourceType("apiservices", "apiregistration.k8s.io", "APIService", False,
+                 versions=(("v1", 10, 999), ("v1beta1", 0, 21)), subresources=("status",)),
 )
 
 
@@ -117,6 +129,35 @@ def default_crd(crd: dict) -> None:
         ],
         "storedVersions": [v["name"] for v in spec.get("versions", []) if v.get("storage")],
     }
+
+
+def default_pod(pod: dict, created: bool) -> None:
+    """What the real server fills in on a pod: its defaults and, on create, status Pending with the QoS class."""
+    spec = pod.setdefault("spec", {})
+    for key, value in (("restartPolicy", "Always"), ("dnsPolicy", "ClusterFirst"), ("schedulerName", "default-scheduler"),
+                       ("serviceAccountName", "default"), ("terminationGracePeriodSeconds", 30),
+                       ("securityContext", {}), ("enableServiceLinks", True), ("priority", 0)):
+        spec.setdefault(key, value)
+    spec.setdefault("serviceAccount", spec["serviceAccountName"])
+    containers = spec.get("containers") or []
+    for c in containers:
+        image = c.get("image", "")
+        latest = ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest")
+        c.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
+        c.setdefault("terminationMessagePath", "/dev/termination-log")
+        c.setdefault("terminationMessagePolicy", "File")
+        c.setdefault("resources", {})
+    if created and not pod.get("status"):      # (a status sent along is kept: the runtime writes its own)
+        pod["status"] = {"phase": "Pending", "qosClass": _qos_class(containers)}
+
+
+def _qos_class(containers: list) -> str:
+    resources = [c.get("resources") or {} for c in containers]
+    if not any(r.get("requests") or r.get("limits") for r in resources):
+        return "BestEffort"
+    guaranteed = all((r.get("limits") or {}).get(k) and (r.get("requests") or r.get("limits") or {}).get(k)
+                     == r["limits"][k] for r in resources for k in ("cpu", "memory"))
+    return "Guaranteed" if guaranteed else "Burstable"
 
 
 def present(rtype: ResourceType, version: str, obj: dict) -> dict:

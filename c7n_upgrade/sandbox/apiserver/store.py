@@ -5,13 +5,16 @@ Resources are keyed by plural and group: "pods", "deployments.apps", "jobs.batch
 ("<plural>.<group>") to the known resource types while it exists.
 
 Semantics kept from the real API server:
-- server-set metadata: uid, resourceVersion (one global increasing counter),
-  creationTimestamp (RFC 3339, 'Z'), namespace, generation (bumped on spec change);
+- server-set metadata: uid, resourceVersion (one global increasing counter, shared by lists and
+  watches), creationTimestamp (RFC 3339, 'Z'), namespace, generation (bumped on spec change);
+- a bounded history of changes (history.py): watches resume from a resourceVersion, continue tokens
+  page through the list as it was; older than the history -> 410 Expired;
+- preconditions: a uid (or resourceVersion) that does not match the stored object -> 409 Conflict;
 - objects live in a namespace that must exist (the defaults exist from the start);
 - replace/patch of the main resource never changes `status` of a resource that has a
   status subresource; update_status changes only `status`;
 - Secrets: `stringData` is folded into base64 `data` on write;
-- Services get `spec.clusterIP` from 127.10.0.0/16 when not set.
+- Services get `spec.clusterIP` from 127.10.0.0/16 when not set, and `status.loadBalancer: {}`.
 """
 from __future__ import annotations
 
@@ -25,16 +28,36 @@ import random
 import threading
 import uuid
 
+from typing import NamedTuple, Optional
+
 from .defaults import apply_defaults
 from .errors import AlreadyExists, BadRequest, Conflict, Invalid, NotFound
+from .history import Change, History, Watcher
+from .pagination import decode_continue, encode_continue
 from .patches import PATCH_FUNCTIONS
-from .resources import BUILTIN_TYPES, CRD_KEY, ResourceType, custom_resource_type, default_crd, now_rfc3339
+from .resources import (BUILTIN_TYPES, CRD_KEY, ResourceType, custom_resource_type, default_crd, default_pod,
+                        now_rfc3339)
 from .selectors import fields_match, labels_match, parse_field_selector, parse_label_selector
 
 log = logging.getLogger(__name__)
 
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "choerodon-devops-prod")
+HISTORY_SIZE = 5000     # changes kept for watches and continue tokens (the real watch cache keeps minutes)
+
+
+class Page(NamedTuple):
+    """One answer to a list: the items, the list's resourceVersion, and where the next page starts."""
+    items: list
+    resource_version: str
+    continue_token: str = ""
+    remaining: Optional[int] = None
+
+
+def sort_key(key: tuple) -> str:
+    """The order of a list: by the storage key, namespace/name (as etcd sorts its keys)."""
+    ns, name = key
+    return f"{ns}/{name}" if ns else name
 
 
 def _writes(method):
@@ -57,8 +80,10 @@ def _keep_status(rtype, obj, current) -> None:
 
 
 class Store:
-    def __init__(self, namespaces=DEFAULT_NAMESPACES):
+    def __init__(self, namespaces=DEFAULT_NAMESPACES, history_size: int = HISTORY_SIZE):
         self._lock = threading.RLock()
+        self._history = History(history_size)
+        self._watchers: list[Watcher] = []
         self._dispatch_lock = threading.Lock()
         self._events = collections.deque()
         self._subscribers = []
@@ -106,15 +131,34 @@ class Store:
             return None
 
     def list(self, resource, namespace=None, label_selector=None, field_selector=None) -> list[dict]:
+        return self.list_page(resource, namespace, label_selector, field_selector).items
+
+    def list_page(self, resource, namespace=None, label_selector=None, field_selector=None,
+                  limit: int = 0, continue_token: str = "") -> Page:
+        """A list (of at most `limit` items when > 0), from where `continue_token` says, as the
+        objects were at the token's resourceVersion. 410 Expired when that is older than the history."""
         rtype = self.resource_type(resource)
         labels = parse_label_selector(label_selector)
-        fields = parse_field_selector(field_selector)
+        fields = parse_field_selector(field_selector, rtype)
+        start = ""
         with self._lock:
-            items = [o for (ns, _), o in sorted(self._objects[resource].items())
-                     if (namespace is None or not rtype.namespaced or ns == namespace)
-                     and labels_match(o["metadata"].get("labels"), labels)
-                     and fields_match(o, fields)]
-            return copy.deepcopy(items)
+            if continue_token:
+                rv, start = decode_continue(continue_token)
+                objects = self._history.state_at(rv, resource, self._objects[resource])
+            else:
+                rv, objects = self._last_rv, self._objects[resource]
+            keys = sorted((k for k in objects if sort_key(k) >= start), key=sort_key)
+            matched = [objects[k] for k in keys
+                       if (namespace is None or not rtype.namespaced or k[0] == namespace)
+                       and labels_match(objects[k]["metadata"].get("labels"), labels)
+                       and fields_match(objects[k], fields)]
+            items = copy.deepcopy(matched[:limit] if limit > 0 else matched)
+        if not (0 < limit < len(matched)):
+            return Page(items, str(rv))
+        last = items[-1]["metadata"]
+        token = encode_continue(rv, sort_key((last.get("namespace", ""), last["name"])) + "\x00")
+        remaining = None if labels or fields else len(matched) - limit
+        return Page(items, str(rv), token, remaining)
 
     # -- writes
 
@@ -160,8 +204,9 @@ class Store:
             return self._update(resource, rtype, current, obj, dry_run)
 
     @_writes
-    def update_status(self, resource, namespace, name, status, resource_version=None, dry_run=False) -> dict:
-        """Replace only `status`; Conflict if resource_version is given and stale."""
+    def update_status(self, resource, namespace, name, status, resource_version=None, uid=None,
+                      dry_run=False) -> dict:
+        """Replace only `status`; Conflict if resource_version or uid is given and does not match."""
         rtype = self.resource_type(resource)
         with self._lock:
             current = self._current(resource, self._ns(rtype, namespace), name)
@@ -169,6 +214,8 @@ class Store:
             obj["status"] = copy.deepcopy(status)
             if resource_version:
                 obj["metadata"]["resourceVersion"] = resource_version
+            if uid:
+                obj["metadata"]["uid"] = uid
             return self._update(resource, rtype, current, obj, dry_run)
 
     @_writes
@@ -195,11 +242,13 @@ class Store:
             return self._update(resource, rtype, current, patched, dry_run)
 
     @_writes
-    def delete(self, resource, namespace, name, dry_run=False) -> dict:
+    def delete(self, resource, namespace, name, dry_run=False, preconditions: Optional[dict] = None) -> dict:
+        """preconditions: DeleteOptions.preconditions ({uid, resourceVersion}); 409 when one does not hold."""
         rtype = self.resource_type(resource)
         with self._lock:
             ns = self._ns(rtype, namespace)
             obj = self._current(resource, ns, name)
+            _check_delete_preconditions(rtype, obj, preconditions or {})
             if dry_run:
                 return copy.deepcopy(obj)
             if resource == "namespaces":     # cascade: everything in the namespace goes too
@@ -211,6 +260,32 @@ class Store:
             return copy.deepcopy(obj)
 
     # -- watching
+
+    def watch(self, resource, since: Optional[int]) -> tuple[list, Watcher]:
+        """Start watching `resource`, atomically with what the watch starts from: the current objects
+        (as ADDED changes) when `since` is None, else the changes after resourceVersion `since`
+        (410 Expired when the history no longer reaches back to it). Close with unwatch()."""
+        self.resource_type(resource)
+        with self._lock:
+            if since is None:
+                start = [Change(int(o["metadata"]["resourceVersion"]), "ADDED", resource, k, o, None)
+                         for k, o in sorted(self._objects[resource].items(), key=lambda item: sort_key(item[0]))]
+            else:
+                start = self._history.since(since, resource)
+            watcher = Watcher(resource)
+            self._watchers.append(watcher)
+            return start, watcher
+
+    def unwatch(self, watcher: Watcher) -> None:
+        with self._lock:
+            watcher.closed = True
+            if watcher in self._watchers:
+                self._watchers.remove(watcher)
+
+    def quiet_resource_version(self, watcher: Watcher) -> Optional[str]:
+        """The current resourceVersion when `watcher` has nothing pending (what a bookmark may carry)."""
+        with self._lock:
+            return str(self._last_rv) if watcher.idle() else None
 
     def subscribe(self, callback):
         """callback(event_type, resource, obj) after each change, outside the store lock, in order."""
@@ -255,6 +330,11 @@ class Store:
         name = cur_meta["name"]
         if meta.get("name") != name:
             raise BadRequest(f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})")
+        if meta.get("uid") and meta["uid"] != cur_meta["uid"]:
+            raise Conflict(f'Operation cannot be fulfilled on {resource} "{name}": StorageError: invalid object, '
+                           f"Code: 4, Key: {_storage_key(rtype, cur_meta)}, ResourceVersion: 0, AdditionalErrorMsg: "
+                           f"Precondition failed: UID in precondition: {meta['uid']}, UID in object meta: "
+                           f"{cur_meta['uid']}", resource, name)
         rv = meta.get("resourceVersion")
         if rv and rv != cur_meta["resourceVersion"]:
             raise Conflict(f'Operation cannot be fulfilled on {resource} "{name}": the object has been modified; '
@@ -285,6 +365,10 @@ class Store:
             if not spec.get("clusterIP"):
                 spec["clusterIP"] = self._allocate_cluster_ip()
             spec.setdefault("type", "ClusterIP")
+            if not obj.get("status"):
+                obj["status"] = {"loadBalancer": {}}
+        elif resource == "pods":
+            default_pod(obj, created=current is None)
         elif resource == "namespaces":
             obj.setdefault("status", {"phase": "Active"})
             obj.setdefault("spec", {"finalizers": ["kubernetes"]})
@@ -306,18 +390,30 @@ class Store:
         rv = next(self._rv)
         self._last_rv = rv
         obj["metadata"]["resourceVersion"] = str(rv)
+        old = self._objects[resource].get(key)
         self._objects[resource][key] = obj
         if resource == CRD_KEY:
             self._register_crd(obj)
-        self._events.append((event, resource, copy.deepcopy(obj)))
+        self._record(Change(rv, event, resource, key, obj, old))
 
     def _remove(self, resource, key):
-        obj = self._objects[resource].pop(key)
+        old = self._objects[resource].pop(key)
         rv = next(self._rv)
         self._last_rv = rv
         if resource == CRD_KEY:
-            self._unregister_crd(obj)
-        self._events.append(("DELETED", resource, copy.deepcopy(obj)))
+            self._unregister_crd(old)
+        last = copy.deepcopy(old)             # a DELETED event carries the deletion's resourceVersion
+        last["metadata"]["resourceVersion"] = str(rv)
+        self._record(Change(rv, "DELETED", resource, key, last, old))
+
+    def _record(self, change: Change):
+        """Under the lock: into the history, to the resource's watchers, and queued for subscribers."""
+        self._history.append(change)
+        for watcher in self._watchers:
+            if watcher.resource == change.resource:
+                watcher.push(change)
+        self._watchers = [w for w in self._watchers if not w.overflowed]
+        self._events.append((change.type, change.resource, copy.deepcopy(change.obj)))
 
     def _register_crd(self, crd):
         rtype = custom_resource_type(crd)
@@ -351,3 +447,26 @@ class Store:
             with self._lock:
                 if not self._events:
                     return
+
+
+def _check_delete_preconditions(rtype, obj, preconditions: dict) -> None:
+    """What rest.BeforeDelete answers: 409 on the object's kind when a precondition does not hold."""
+    meta, qualified = obj["metadata"], f"{rtype.kind}.{rtype.group}" if rtype.group else rtype.kind
+    uid, rv = preconditions.get("uid"), preconditions.get("resourceVersion")
+    if uid is not None and uid != meta.get("uid"):
+        raise Conflict(f'Operation cannot be fulfilled on {qualified} "{meta["name"]}": the UID in the precondition '
+                       f"({uid}) does not match the UID in record ({meta.get('uid')}). The object might have been "
+                       "deleted and then recreated", qualified, meta["name"])
+    if rv is not None and rv != meta.get("resourceVersion"):
+        raise Conflict(f'Operation cannot be fulfilled on {qualified} "{meta["name"]}": the ResourceVersion in the '
+                       f"precondition ({rv}) does not match the ResourceVersion in record "
+                       f"({meta.get('resourceVersion')}). The object might have been modified", qualified, meta["name"])
+
+
+def _storage_key(rtype, meta) -> str:
+    """The object's etcd key, as storage errors name it."""
+    prefix = {"services": "services/specs", "endpoints": "services/endpoints"}.get(rtype.key, rtype.plural)
+    if rtype.group and rtype.key not in {t.key for t in BUILTIN_TYPES}:
+        prefix = f"{rtype.group}/{rtype.plural}"
+    ns = f"{meta['namespace']}/" if meta.get("namespace") else ""
+    return f"/registry/{prefix}/{ns}{meta['name']}"

@@ -4,26 +4,34 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .. import behaviours
 from ..faults import Fault
+from .barepods import BarePods
+from .containers import container_of
 from .daemonsets import DaemonSets
 from .deployments import Deployments, previous_version
+from .endpoints import Endpoints
 from .faultwatch import FaultWatch
 from .jobs import Jobs
 from .loop import ControlLoop
+from .node import register_node
 from .pods import LABEL_RELEASE, LABEL_SERVICE, Kubelet, PodInfo, can_bind_privileged
 from .readiness import probe_pods
 from .releases import ReleaseWatch
 from .replicasets import ReplicaSets
+from .serviceaccounts import ServiceAccounts
 from .services import Services
 from .statefulsets import StatefulSets
 from .workload import controller_of
 from .xwiki_operator import XWikiOperator
 
 log = logging.getLogger("c7n_upgrade.sandbox.runtime")
+
+EXEC_START_SECONDS = 0.15
 
 
 class Runtime:
@@ -32,7 +40,8 @@ class Runtime:
     sandbox_dir: D (faults.json); plan: the Plan; namespace: the plan namespace.
     mysql_admin: {host, port, user, password} of the MariaDB server (None: no MySQL, the gateway
     keeps OAuth clients and devops check logs in memory). mysql_proxy: the TcpProxy clients use
-    (db-down makes it refuse). release_names: {default: actual}.
+    (db-down makes it refuse). release_names: {default: actual}. kube_minor: the node's kubelet version.
+    It is also the API server's `pods` (exec_in_pod, pod_address) for exec and port-forward.
     """
 
     def __init__(self, store, sandbox_dir, plan, namespace: str, *,
@@ -41,7 +50,8 @@ class Runtime:
                  release_names: Optional[dict] = None, start_delay: tuple[float, float] = (0.3, 0.8),
                  readiness_interval: float = 0.15, job_delay: float = 0.3,
                  privileged_ports: Optional[bool] = None, bootstrapped: bool = False,
-                 xwiki_operator: Optional[Callable[[], Any]] = None, xwiki_after_step: int = 10):
+                 xwiki_operator: Optional[Callable[[], Any]] = None, xwiki_after_step: int = 10,
+                 kube_minor: int = 15):
         self.store, self.plan, self.namespace = store, plan, namespace
         self.release_names = dict(release_names or {})
         # what the behaviours use: MySQL, the platform's credentials
@@ -71,6 +81,11 @@ class Runtime:
                              "statefulsets": "StatefulSet", "daemonsets": "DaemonSet"}
         self.services = Services(store, self.kubelet)
         self.jobs = Jobs(store, self.loop, delay=job_delay)
+        self.kube_minor = kube_minor
+        self.bare_pods = BarePods(store, self.kubelet, {s.chart: s.health_port for s in (plan.steps if plan else [])},
+                                  start_delay=start_delay)
+        self.endpoints = Endpoints(store, self.loop)
+        self.service_accounts = ServiceAccounts(store)
         self.faults = FaultWatch(Path(sandbox_dir) if sandbox_dir is not None else None)
         self.releases = ReleaseWatch(armed=bootstrapped)
         self.xwiki = XWikiOperator(self.kubelet, plan, namespace, xwiki_operator, after_step=xwiki_after_step) \
@@ -83,9 +98,10 @@ class Runtime:
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "Runtime":
         self.faults.reload(force=True)
+        register_node(self.store, self.kube_minor)
         self.store.subscribe(self._on_store_event)
-        for resource in ("services", "deployments.apps", "replicasets.apps", "replicationcontrollers",
-                         "statefulsets.apps", "daemonsets.apps", "jobs.batch"):  # adopt what is already there
+        for resource in ("namespaces", "services", "deployments.apps", "replicasets.apps", "replicationcontrollers",
+                         "statefulsets.apps", "daemonsets.apps", "jobs.batch", "pods"):  # adopt what is already there
             try:
                 for obj in self.store.list(resource):
                     self.loop.submit(self._handle, "ADDED", resource, obj)
@@ -142,17 +158,24 @@ class Runtime:
             ref = controller_of(obj)
             if ref is not None and ref.get("kind") == "Deployment":
                 self.deployments.reconcile(ns, ref["name"])
-        elif plural == "pods" and event_type == "DELETED":
-            pod = self.kubelet.forget(ns, name, meta.get("uid", ""))
-            if pod is not None:
-                self.reconcile_owner(pod.owner)
+        elif plural == "pods":
+            if event_type == "DELETED":
+                pod = self.kubelet.forget(ns, name, meta.get("uid", ""))
+                if pod is not None and pod.owner:
+                    self.reconcile_owner(pod.owner)
+            elif event_type == "ADDED":
+                self.bare_pods.adopt(obj)
+            self.endpoints.on_event(event_type, resource, obj)
         elif plural == "services":
             if event_type == "DELETED":
                 self.services.deleted((ns, name))
             else:
                 self.services.ensure(obj)
+            self.endpoints.on_event(event_type, resource, obj)
         elif plural == "jobs" and event_type == "ADDED":
             self.jobs.added(obj)
+        elif plural in ("namespaces", "serviceaccounts"):
+            self.service_accounts.on_event(event_type, resource, obj)
 
     # ------------------------------------------------------------------ readiness loop
     def _readiness_loop(self) -> None:
@@ -161,7 +184,8 @@ class Runtime:
                 self.faults.reload()
                 self._update_mysql_gate()
                 for owner in probe_pods(self.kubelet, lambda pod: behaviours.health(self, pod)):
-                    self.loop.submit(self.reconcile_owner, owner)
+                    if owner:
+                        self.loop.submit(self.reconcile_owner, owner)
                 if self.xwiki is not None:
                     self.xwiki.check()
             except Exception:
@@ -220,7 +244,7 @@ class Runtime:
 
     def ready_pods(self, chart: Optional[str], namespace: Optional[str] = None) -> list[PodInfo]:
         ns = namespace or self.namespace
-        return [p for p in self.kubelet.live_pods() if p.ready and p.namespace == ns
+        return [p for p in self.kubelet.live_pods() if p.ready and p.namespace == ns and p.service
                 and (chart is None or p.service == chart)]
 
     def crd_exists(self, name: str) -> bool:
@@ -239,6 +263,31 @@ class Runtime:
         if follow:
             return self.kubelet.follow_log(namespace, name, tail)
         return self.kubelet.pod_log(namespace, name, tail)
+
+    def exec_in_pod(self, namespace: str, name: str, container: str, command: list[str],
+                    stdin: Optional[Callable[[], bytes]] = None) -> tuple[int, bytes, bytes]:
+        """Run one of the commands the sandbox answers in a running container (containers.py); any
+        other exits 126 with a message. For the API server's exec."""
+        pod, obj = self.kubelet.pod(namespace, name), self.store.get_or_none("pods", namespace, name)
+        if pod is None or pod.deleted or obj is None:
+            return 126, b"", f"sandbox: pod {namespace}/{name} is not running\n".encode()
+        # the process starts as a container runtime's exec does, not at once: kubectl's websocket
+        # executor registers its streams only after the handshake, and drops output that comes first
+        time.sleep(EXEC_START_SECONDS)
+        code, out, err, _ = container_of(self.store, obj, container, pod.ip).run(command, stdin)
+        return code, out, err
+
+    def pod_address(self, namespace: str, name: str, port: int) -> Optional[tuple[str, int]]:
+        """Where the pod listens for `port` (ports below 1024 served 8000 higher without root);
+        None when the pod does not run. For the API server's port-forward."""
+        pod = self.kubelet.pod(namespace, name)
+        if pod is None or pod.deleted or pod.started_at is None:
+            return None
+        return pod.ip, self.kubelet.bind_port(port)
+
+    def bound_port(self, port: int) -> int:
+        """The port pods and services really listen on for `port` (for the API server's proxy)."""
+        return self.kubelet.bind_port(port)
 
     def all_ready(self, namespace: Optional[str] = None) -> bool:
         """Every Deployment in the namespace has rolled out: all replicas updated and available, no old pod."""

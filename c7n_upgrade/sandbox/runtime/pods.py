@@ -64,7 +64,7 @@ class PodInfo:
     ports: list            # container ports, first = main port
     metrics_port: Optional[int]
     version: str           # the chart version the pod really runs (the template's label)
-    owner: tuple           # (kind, namespace, name) of its controller (ReplicaSet, StatefulSet, ...)
+    owner: Optional[tuple]   # (kind, namespace, name) of its controller (ReplicaSet, ...); None: a bare pod
     revision: str          # the owner's template revision it runs (pod-template-hash / controller-revision-hash)
     after_bootstrap: bool
     spec: dict
@@ -79,6 +79,7 @@ class PodInfo:
     log_count: int = 0     # lines ever logged (`logs -f` follows it)
     last_health: Optional[dict] = None
     unhealthy_reported: bool = False
+    probe: bool = True     # readiness follows its health (a generic container has no probe)
 
     @property
     def key(self) -> tuple:
@@ -157,6 +158,19 @@ class Kubelet:
         with self._lock:
             return [p for p in self._pods.values() if not p.deleted and (owner is None or p.owner == owner)]
 
+    def pod(self, namespace: str, name: str) -> Optional[PodInfo]:
+        with self._lock:
+            return self._pods.get((namespace, name))
+
+    def knows(self, namespace: str, name: str) -> bool:
+        """The kubelet runs (or is creating) this pod."""
+        return self.pod(namespace, name) is not None
+
+    def track(self, pod: PodInfo) -> None:
+        """Run a pod whose object exists already (barepods.py); its listeners are bound, not started."""
+        with self._lock:
+            self._pods[pod.key] = pod
+
     def ready_pods_matching(self, namespace: str, selector: dict) -> list[PodInfo]:
         with self._lock:
             return [p for p in self._pods.values() if p.ready and not p.deleted and p.namespace == namespace
@@ -221,10 +235,12 @@ class Kubelet:
         return follow()
 
     # ------------------------------------------------------------------ logs and events
-    def log(self, pod: PodInfo, line: str) -> None:
+    def log(self, pod: PodInfo, line: str, stamped: bool = True) -> None:
+        """Append a line to the pod's log (stamped: the kubelet's and services' lines; a container's
+        own output as it wrote it)."""
         stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
         with self._log_appended:
-            pod.log.append(f"{stamp} {line}")
+            pod.log.append(f"{stamp} {line}" if stamped else line)
             pod.log_count += 1
             self._log_appended.notify_all()
 

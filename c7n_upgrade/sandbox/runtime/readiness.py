@@ -15,8 +15,8 @@ def _failing(body: dict) -> list[str]:
 
 def probe_pods(kubelet: Kubelet, health: Callable[[PodInfo], tuple[int, dict]]) -> set[tuple]:
     """Probe every started pod once; write Ready changes. Returns the owners (kind, namespace, name)
-    whose pods changed."""
-    pods = [p for p in kubelet.live_pods() if p.started_at is not None]
+    whose pods changed (None for a bare pod)."""
+    pods = [p for p in kubelet.live_pods() if p.started_at is not None and p.probe]
     changed = set()
     for pod in pods:
         code, body = health(pod)
