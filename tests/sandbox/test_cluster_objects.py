@@ -8,6 +8,7 @@ import pytest
 from kubernetes import watch
 from kubernetes.client.rest import ApiException
 
+from .kubectl_output import cells
 from .running_cluster import NS, cluster, kubeconfig, phase, pod, wait_for  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.sandbox
@@ -141,3 +142,13 @@ def test_kubectl_gets_nodes_service_accounts_and_endpoints(cluster, kubectl):
     assert wait_for(lambda: kubectl("get", "endpoints", "web", "-o", f"jsonpath={jsonpath}").stdout == f"{ip}:8080",
                     "the pod in the endpoints")
     assert kubectl("get", "endpoints", "--no-headers").stdout.split()[0] == "web"     # (columns: tables.py)
+
+
+def test_kubectl_prints_nodes_and_service_accounts_in_their_columns(cluster, kubectl):
+    """`kubectl get nodes -o wide` and `get sa` show the printers' columns, not only NAME and AGE."""
+    header, node = (cells(line) for line in kubectl("get", "nodes", "-o", "wide").stdout.splitlines())
+    assert header == ["NAME", "STATUS", "ROLES", "AGE", "VERSION", "INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE",
+                      "KERNEL-VERSION", "CONTAINER-RUNTIME"]
+    assert node[:3] == ["sandbox-node", "Ready", "master"] and node[4:7] == ["v1.15.12", "127.0.0.1", "<none>"]
+    listing = wait_for(lambda: kubectl("get", "sa", "-n", NS).stdout.splitlines(), "the default account")
+    assert [cells(line)[:2] for line in listing] == [["NAME", "SECRETS"], ["default", "0"]]

@@ -155,6 +155,31 @@ def _event_cells(ev):
             ev["metadata"].get("name")]
 
 
+def _node_status(obj) -> str:
+    """Ready / NotReady / Unknown, with SchedulingDisabled when cordoned (printNode)."""
+    ready = next((c for c in _status(obj).get("conditions") or [] if c.get("type") == "Ready"), None)
+    status = ["Unknown" if ready is None else "Ready" if ready.get("status") == "True" else "NotReady"]
+    if _spec(obj).get("unschedulable"):
+        status.append("SchedulingDisabled")
+    return ",".join(status)
+
+
+def _node_roles(obj) -> str:
+    labels = obj["metadata"].get("labels") or {}
+    roles = {k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/") and k.split("/", 1)[1]}
+    if labels.get("kubernetes.io/role"):
+        roles.add(labels["kubernetes.io/role"])
+    return ",".join(sorted(roles)) or "<none>"
+
+
+def _node_address(obj, kind: str) -> str:
+    return next((a.get("address") for a in _status(obj).get("addresses") or [] if a.get("type") == kind), "<none>")
+
+
+def _node_info(obj, key: str, missing: str = "<unknown>") -> str:
+    return (_status(obj).get("nodeInfo") or {}).get(key) or missing
+
+
 def _col(name, type_="string", priority=0, fmt=""):
     return (name, type_, priority, fmt)
 
@@ -215,6 +240,15 @@ PRINTERS = {
                    lambda o: [_status(o).get("phase", "Active"), age(o["metadata"].get("creationTimestamp"))]),
     "customresourcedefinitions.apiextensions.k8s.io": (
         (_col("Created At", "date", fmt="date-time"),), lambda o: [o["metadata"].get("creationTimestamp")]),
+    "nodes": ((_col("Status"), _col("Roles"), AGE, _col("Version"), _col("Internal-IP", priority=WIDE),
+               _col("External-IP", priority=WIDE), _col("OS-Image", priority=WIDE),
+               _col("Kernel-Version", priority=WIDE), _col("Container-Runtime", priority=WIDE)),
+              lambda o: [_node_status(o), _node_roles(o), age(o["metadata"].get("creationTimestamp")),
+                         _node_info(o, "kubeletVersion", ""), _node_address(o, "InternalIP"),
+                         _node_address(o, "ExternalIP"), _node_info(o, "osImage"), _node_info(o, "kernelVersion"),
+                         _node_info(o, "containerRuntimeVersion")]),
+    "serviceaccounts": ((_col("Secrets", "integer"), AGE),
+                        lambda o: [len(o.get("secrets") or []), age(o["metadata"].get("creationTimestamp"))]),
     "endpoints": ((_col("Endpoints"), AGE),
                   lambda o: [",".join(f"{a.get('ip')}:{p.get('port')}" for s in o.get("subsets") or []
                                       for a in s.get("addresses") or [] for p in s.get("ports") or []) or "<none>",
