@@ -30,13 +30,12 @@ import uuid
 
 from typing import NamedTuple, Optional
 
-from .defaults import apply_defaults
+from .defaults import apply_defaults, default_pod
 from .errors import AlreadyExists, BadRequest, Conflict, Invalid, NotFound
 from .history import Change, History, Watcher
 from .pagination import decode_continue, encode_continue
 from .patches import PATCH_FUNCTIONS
-from .resources import (BUILTIN_TYPES, CRD_KEY, ResourceType, custom_resource_type, default_crd, default_pod,
-                        now_rfc3339)
+from .resources import BUILTIN_TYPES, CRD_KEY, ResourceType, custom_resource_type, default_crd, now_rfc3339
 from .selectors import fields_match, labels_match, parse_field_selector, parse_label_selector
 
 log = logging.getLogger(__name__)
