@@ -87,7 +87,7 @@ class Mysql:
                 host=self.host,
                 port=self.port,
                 user=self.user,
-                password=self.password,
+                password=self.password.encode("utf-8"),  # PyMySQL would send a str as latin-1
                 database=database,
                 connect_timeout=self.connect_timeout,
                 read_timeout=60,

@@ -72,11 +72,40 @@ def read_secrets_file(path: Path) -> dict[str, str]:
         if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
             # never echo the line: it may hold a secret
             raise ConfigError(f"secrets file {path}: line {lineno}: expected NAME=value")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        out[key] = value
+        try:
+            out[key] = dotenv_value(value)
+        except ValueError as exc:
+            raise ConfigError(f"secrets file {path}: line {lineno}: {exc}") from None
     return out
+
+
+_DOTENV_ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "r": "\r", "t": "\t", "$": "$"}
+
+
+def dotenv_value(raw: str) -> str:
+    """The value of a dotenv ``NAME=value`` line: ``'literal'``, ``"with \\n \\" \\\\ escapes"``
+    (as python-dotenv reads them), or bare text without its surrounding spaces."""
+    raw = raw.strip()
+    if len(raw) >= 2 and raw[0] == raw[-1] == "'":
+        return raw[1:-1]
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        out, chars = [], iter(raw[1:-1])
+        for ch in chars:
+            if ch == "\\":
+                nxt = next(chars, "")
+                if nxt not in _DOTENV_ESCAPES:
+                    raise ValueError("unknown escape in a double-quoted value (use \\\\ for a backslash)")
+                out.append(_DOTENV_ESCAPES[nxt])
+            else:
+                out.append(ch)
+        return "".join(out)
+    return raw
+
+
+def dotenv_line(name: str, value: str) -> str:
+    """``NAME="value"`` with the escapes `dotenv_value` reads back: any text survives the round trip."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return f'{name}="{escaped}"\n'
 
 
 def _walk_strings(data: Any, path: tuple = ()):

@@ -41,12 +41,9 @@ class ObservedSandbox(SandboxProcess):
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
     def secrets(self) -> dict[str, str]:
-        out = {}
-        for line in (self.dir / "secrets.env").read_text().splitlines():
-            if "=" in line and not line.startswith("#"):
-                key, value = line.split("=", 1)
-                out[key.replace("export ", "").strip()] = value.strip().strip("'\"")
-        return out
+        from c7n_upgrade.config import read_secrets_file
+
+        return read_secrets_file(self.dir / "secrets.env")
 
     def env_data(self) -> dict:
         return yaml.safe_load(self.env_file.read_text())
@@ -64,7 +61,7 @@ class ObservedSandbox(SandboxProcess):
 
         m = self.env_data()["mysql"]
         return pymysql.connect(host=m["host"], port=int(m["port"]), user="root",
-                               password=self.secrets()["C7N_MYSQL_ROOT_PASSWORD"], database=database,
+                               password=self.secrets()["C7N_MYSQL_ROOT_PASSWORD"].encode(), database=database,
                                connect_timeout=5)
 
     def databases(self) -> set[str]:

@@ -316,3 +316,33 @@ def test_empty_secret_variable_is_an_error(tmp_path, clean_environ):
     with pytest.raises(ConfigError) as err:
         load_env(str(minimal(tmp_path)), ENVS)
     assert "key 'platform.admin_password': environment variable C7N_ADMIN_PASSWORD is empty" in str(err.value)
+
+
+def test_secrets_file_values_of_any_text_round_trip(tmp_path, clean_environ):
+    """The sandbox writes secrets.env with dotenv_line; quotes, backslashes, `$`, `#`, spaces at both
+    ends, a newline and non-ASCII text come back unchanged, through the env file's ${VAR}."""
+    from c7n_upgrade.config import dotenv_line, read_secrets_file
+
+    hostile = {"C7N_MYSQL_ROOT_PASSWORD": "@Choerodon'2019 \"q\" `id` $HOME \\ 50% ;#é",
+               "C7N_MYSQL_PASSWORD": "  !lead and trail 密码  ", "C7N_ADMIN_PASSWORD": "%pass*word&\nsecond line",
+               "C7N_OAUTH_CLIENT_SECRET": "*star\\n'\"", "C7N_FRONT_CLIENT_SECRET": "&amp;中文#"}
+    secrets_file = tmp_path / "secrets.env"
+    secrets_file.write_text("".join(dotenv_line(k, v) for k, v in hostile.items()), encoding="utf-8")
+    os.chmod(secrets_file, 0o600)
+    assert read_secrets_file(secrets_file) == hostile
+    env = load_env(str(minimal(tmp_path)), ENVS)
+    assert env.mysql.admin_password.get_secret_value() == hostile["C7N_MYSQL_ROOT_PASSWORD"]
+    assert env.platform.admin_password.get_secret_value() == hostile["C7N_ADMIN_PASSWORD"]
+
+
+def test_secrets_file_bare_and_single_quoted_values(tmp_path):
+    from c7n_upgrade.config import read_secrets_file
+
+    path = tmp_path / "s.env"
+    path.write_text("A=bare value \nB='single \\n kept'\nexport C=\"x\"\n", encoding="utf-8")
+    os.chmod(path, 0o600)
+    assert read_secrets_file(path) == {"A": "bare value", "B": "single \\n kept", "C": "x"}
+    path.write_text('A="bad \\q escape"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="line 1: unknown escape") as exc:
+        read_secrets_file(path)
+    assert "bad" not in str(exc.value)

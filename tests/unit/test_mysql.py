@@ -178,3 +178,16 @@ def test_error_when_server_refuses(server):
         assert not result and "2003" in result
     finally:
         proxy.stop()
+
+
+@pytest.mark.parametrize("password", ["pässwörd-latin1-ÿ", "密码-CJK-パスワード", "  spaces '\"\\`$;#  "])
+def test_a_password_of_any_unicode_text_logs_in(server, admin, password):
+    """PyMySQL sends a str password as latin-1: 'é' gave Access denied, CJK a UnicodeEncodeError."""
+    user = "u" + secrets.token_hex(4)
+    admin.query(f"CREATE USER '{user}'@'%%' IDENTIFIED BY %s", (password,))
+    try:
+        assert user_can_login(server.host, server.port, user, password) is True
+        refused = user_can_login(server.host, server.port, user, password + "x")
+        assert not refused and "Access denied" in refused
+    finally:
+        admin.query(f"DROP USER '{user}'@'%'")
