@@ -31,7 +31,7 @@ class RolloutPolicy:
     interval: float = 0.2           # the first pause, and the pause while confirming a done state
     backoff: float = 1.3            # each pause grows by this factor up to poll_max
     settle_observations: int = 3    # consecutive done observations ...
-    settle_seconds: float = 0.6     # ... spanning at least this long
+    settle_seconds: float = 10.0    # ... spanning at least this long (the env's timeouts.settle)
 
 
 @dataclass

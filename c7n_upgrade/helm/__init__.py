@@ -14,7 +14,8 @@ removed after use: never ``--set``, so no password shows up in ``ps`` or in a sh
 
 ``parsers.py`` holds pure functions of helm's output, tested on golden files.
 """
-from .client import HelmClient, SubprocessRunner
+from .client import HelmClient
+from .runner import SubprocessRunner
 from .parsers import (ChartVersion, Release, normalize_status, parse_list_json, parse_repo_list,
                       parse_search_json, parse_values, parse_version, split_chart)
 from .results import CommandResult, HelmError, HelmParseError, command_line, error_line

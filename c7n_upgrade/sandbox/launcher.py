@@ -385,7 +385,8 @@ class SimulatedCluster:
                          "client_id": "client", "client_secret": "${C7N_OAUTH_CLIENT_SECRET}",
                          "organization_id": 1, "front_client_secret": "${C7N_FRONT_CLIENT_SECRET}"},
             "xwiki": {"host": "local://", "data_dir": str(self.xwiki_data)},
-            "timeouts": {"step": 120, "http": 5},
+            # a short settle window keeps the project's many sandbox runs fast (the flap tests use the default)
+            "timeouts": {"step": 120, "http": 5, "settle": 1},
             "secrets_file": "secrets.env",
         }
         header = ("# Written by `python -m c7n_upgrade.sandbox up` once every 0.8 service was up.\n"

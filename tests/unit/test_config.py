@@ -1,6 +1,7 @@
 """Env files: the contract in shared/design.md ("Env file") and the template envs/prod.yaml."""
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 from pathlib import Path
@@ -346,3 +347,44 @@ def test_secrets_file_bare_and_single_quoted_values(tmp_path):
     with pytest.raises(ConfigError, match="line 1: unknown escape") as exc:
         read_secrets_file(path)
     assert "bad" not in str(exc.value)
+
+
+def test_a_billion_laughs_env_file_is_refused_quickly_naming_the_file(tmp_path, clean_environ):
+    lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 10)]
+    path = write(tmp_path / "laughs.yaml", "\n".join(lines) + "\nname: x\n")
+    with pytest.raises(ConfigError, match=r"laughs\.yaml: its YAML expands to more than \d+ values"):
+        load_env(str(path), ENVS)
+
+
+def test_a_huge_env_file_is_refused_naming_the_file(tmp_path, clean_environ):
+    path = tmp_path / "huge.yaml"
+    path.write_text("name: x\n" + "#" * (2 << 20) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"huge\.yaml: \d+ bytes; an env file may have at most"):
+        load_env(str(path), ENVS)
+
+
+def test_a_few_anchors_are_fine(tmp_path, clean_environ):
+    write_secrets(tmp_path / "secrets.env")
+    path = minimal(tmp_path)
+    path.write_text(path.read_text().replace("kafka: [127.0.0.1:9092]", "kafka: &k [127.0.0.1:9092]")
+                    .replace("zookeeper: [127.0.0.1:2181]", "zookeeper: *k"))
+    assert load_env(str(path), ENVS).zookeeper == ["127.0.0.1:9092"]
+
+
+@pytest.mark.parametrize("user", ["choerodon'@'%'; DROP DATABASE iam_service; --", "a b", "x`y", "", "u" * 81])
+def test_a_mysql_user_that_would_go_into_sql_is_refused_at_load(tmp_path, clean_environ, user):
+    write_secrets(tmp_path / "secrets.env")
+    path = minimal(tmp_path)
+    path.write_text(path.read_text().replace("  user: choerodon\n", f"  user: {json.dumps(user)}\n"))
+    with pytest.raises(ConfigError) as exc:
+        load_env(str(path), ENVS)
+    assert "t.yaml: key 'mysql.user': expected a MySQL user name" in str(exc.value)
+
+
+def test_new_timeouts_and_backup_keys(tmp_path, clean_environ):
+    write_secrets(tmp_path / "secrets.env")
+    env = load_env(str(minimal(tmp_path)), ENVS)
+    t = env.timeouts
+    assert (t.helm, t.kube, t.sql, t.settle, t.backup) == (120, 30, 60, 10, 1800)
+    assert env.backup.skip_reason is None

@@ -70,9 +70,10 @@ def test_progress_line_in_both_languages():
 
 
 def test_policy_defaults_are_the_settled_rule():
-    """3 observations over 0.6 s, starting at 0.2 s and backing off by 1.3 (the env gives timeout, poll_max)."""
+    """3 observations over 10 s (a 3 s DOWN / 3 s UP flap cannot hold that long), starting at 0.2 s and
+    backing off by 1.3 (the env gives timeout, poll_max, settle)."""
     p = RolloutPolicy(timeout=600)
-    assert (p.settle_observations, p.settle_seconds, p.interval, p.backoff, p.poll_max) == (3, 0.6, 0.2, 1.3, 0.5)
+    assert (p.settle_observations, p.settle_seconds, p.interval, p.backoff, p.poll_max) == (3, 10.0, 0.2, 1.3, 0.5)
 
 
 # --------------------------------------------------------------------------- one observation
