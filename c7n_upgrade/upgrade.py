@@ -72,6 +72,7 @@ class ReleaseUpgrade:
     log: StepLog
     dry_run: bool = False
     total_steps: int = 0
+    values_dir: Optional[str] = None  # the run's private directory for values files (None: the temp dir)
     outcome: Optional[UpgradeOutcome] = None
 
     @property
@@ -136,9 +137,9 @@ class ReleaseUpgrade:
         with log.step(**title):
             self.clear_hook_jobs(name)
             with contextlib.ExitStack() as stack:
-                files = [stack.enter_context(helmlib.values_file(current))]
+                files = [stack.enter_context(helmlib.values_file(current, self.values_dir))]
                 if extra:
-                    files.append(stack.enter_context(helmlib.values_file(extra)))
+                    files.append(stack.enter_context(helmlib.values_file(extra, self.values_dir)))
                 args = dict(version=step.version, values_files=files, timeout_s=int(self.policy.timeout))
                 chart_ref = f"{self.chart_repo}/{step.chart}"
                 if self.dry_run:

@@ -89,3 +89,25 @@ def test_a_write_asks_before_it_runs(tmp_path):
     with pytest.raises(RuntimeError, match="lock lost before helm upgrade iam"):
         client.write("upgrade", "iam", "c7n/iam-service", version="0.9.0")
     assert "upgrade" not in calls.read_text()
+
+
+def test_values_live_in_a_private_dir_and_a_killed_runs_dir_is_removed_later(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from c7n_upgrade.helm import private_values_dir, remove_leftover_values_dirs, values_file
+
+    mine = private_values_dir(tmp_path)
+    assert stat.S_IMODE(mine.stat().st_mode) == 0o700 and str(os.getpid()) in mine.name
+    with values_file({"env": {"open": {"SPRING_DATASOURCE_PASSWORD": "pw"}}}, mine) as path:
+        assert path.parent == mine and stat.S_IMODE(path.stat().st_mode) == 0o600
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    killed = tmp_path / f"c7n-upgrade-values-{dead.pid}-abc"
+    killed.mkdir()
+    (killed / "c7n-values-1.yaml").write_text("password: pw\n")
+    other = tmp_path / "c7n-upgrade-values-notapid"
+    other.mkdir()
+    assert remove_leftover_values_dirs(tmp_path) == [killed]
+    assert not killed.exists() and mine.exists() and other.exists()
