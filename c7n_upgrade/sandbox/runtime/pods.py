@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import random
+import re
 import socket
 import threading
 import time
@@ -51,6 +52,14 @@ def can_bind_privileged() -> bool:
         s.close()
 
 
+def running_version(image: str, label: str) -> str:
+    """The version a pod really runs: its image's tag when that is a version (an image pinned to 0.8.0
+    runs 0.8.0 whatever the chart's label says), else the label."""
+    last = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    tag = last.rsplit(":", 1)[1] if ":" in last else ""
+    return tag if re.fullmatch(r"\d+\.\d+\.\d+([.-][\w.]+)?", tag) else label
+
+
 def _rand5() -> str:
     return "".join(random.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
 
@@ -65,7 +74,7 @@ class PodInfo:
     env: dict
     ports: list            # container ports, first = main port
     metrics_port: Optional[int]
-    version: str           # the chart version the pod really runs (the template's label)
+    version: str           # the version the pod really runs (its image's tag, else the template's label)
     deployment: tuple      # (namespace, name)
     template_hash: str
     after_bootstrap: bool
@@ -261,7 +270,7 @@ class Kubelet:
         first = containers[0]
         ports = [int(p["containerPort"]) for p in first.get("ports") or [] if p.get("containerPort")]
         env = {e.get("name"): e.get("value", "") for e in first.get("env") or [] if e.get("name")}
-        true_version = labels.get(LABEL_VERSION, "")
+        true_version = running_version(first.get("image", ""), labels.get(LABEL_VERSION, ""))
         start = PodStart(version_label=true_version, previous_version=previous_version,
                          start_delay=random.uniform(*self.start_delay))
         if fault is not None:
