@@ -11,15 +11,15 @@ Each creates only what is missing, verifies what is present, records what it did
 `StepLog` and fails the step with a clear reason. They take clients and settings, never the env.
 """
 from .crd import ensure_crd
-from .database import ensure_database, verify_database
+from .database import app_user_state, ensure_database, verify_database
 from .eureka import Registry, check_registered
 from .front import check_front_page
 from .gitlab import check_gitlab_ssh, tcp_reachable
 from .platform_api import ensure_oauth_client, oauth_client_body, oauth_client_problems, smooth_upgrade, wiki_home_page
-from .xwiki import XWIKI_INSTRUCTIONS, xwiki_checkpoint
+from .xwiki import XWIKI_INSTRUCTIONS, xwiki_checkpoint, xwiki_site_problems
 
 __all__ = [
-    "Registry", "XWIKI_INSTRUCTIONS", "check_front_page", "check_gitlab_ssh", "check_registered", "ensure_crd",
+    "Registry", "XWIKI_INSTRUCTIONS", "app_user_state", "check_front_page", "check_gitlab_ssh", "check_registered", "ensure_crd",
     "ensure_database", "ensure_oauth_client", "oauth_client_body", "oauth_client_problems", "smooth_upgrade",
-    "tcp_reachable", "verify_database", "wiki_home_page", "xwiki_checkpoint",
+    "tcp_reachable", "verify_database", "wiki_home_page", "xwiki_checkpoint", "xwiki_site_problems",
 ]
