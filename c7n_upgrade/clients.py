@@ -16,7 +16,8 @@ from .kube import KubeClient
 from .mysql import Mysql
 from .platform import PlatformSession
 from .rollout import RolloutPolicy
-from .settings import (FrontOAuthClient, GitlabSsh, HttpAccess, MysqlAppUser, PlanValues,
+from .mysqldump import DumpTool
+from .settings import (BackupPolicy, FrontOAuthClient, GitlabSsh, HttpAccess, MysqlAppUser, PlanValues,
                        PlatformCredentials, XwikiSite)
 
 
@@ -36,6 +37,7 @@ class Settings:
     front_oauth: Optional[FrontOAuthClient]
     gitlab: Optional[GitlabSsh]
     xwiki: Optional[XwikiSite]
+    backup: BackupPolicy
 
 
 def settings(env: Env) -> Settings:
@@ -56,6 +58,7 @@ def settings(env: Env) -> Settings:
         gitlab=GitlabSsh(env.gitlab.ssh_host, env.gitlab.ssh_port) if env.gitlab else None,
         xwiki=XwikiSite(env.xwiki.host, env.xwiki.data_dir, env.gateway_url or "",
                         env.xwiki.update_package) if env.xwiki else None,
+        backup=BackupPolicy(timeout=float(t.backup), skip_reason=env.backup.skip_reason),
     )
 
 
@@ -87,6 +90,15 @@ def mysql_admin(env: Env) -> Optional[Mysql]:
         return None
     return Mysql(m.host, m.port, m.admin_user, m.admin_password.get_secret_value(), connect_timeout=env.timeouts.http,
                  sql_timeout=env.timeouts.sql)
+
+
+def dump_tool(env: Env) -> Optional[DumpTool]:
+    """The MySQL client tools, logging in as the env's admin (the backup before the first write)."""
+    m = env.mysql
+    if m is None:
+        return None
+    return DumpTool(m.host, m.port, m.admin_user, m.admin_password.get_secret_value(), environ=child_environ(env),
+                    timeout=env.timeouts.backup)
 
 
 def platform_session(env: Env, redactor) -> Optional[PlatformSession]:

@@ -18,6 +18,7 @@ TITLES = {
         "oauth_client": "Create or verify the OAuth client {name}",
         "hook_jobs": "Remove finished hook Jobs left by earlier installs",
         "repo": "Add and update the chart repo {name}",
+        "backup": "Back up the databases {databases} and prove each dump restores",
     },
     "zh": {
         "upgrade": "升级 {release} {old} → {new}",
@@ -35,6 +36,7 @@ TITLES = {
         "oauth_client": "创建或验证 client {name}",
         "hook_jobs": "删除旧安装留下的已完成 Job",
         "repo": "添加Choerodon Chart仓库 {name}",
+        "backup": "备份数据库 {databases} 并验证每个备份可恢复",
     },
 }
 
