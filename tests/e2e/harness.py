@@ -69,6 +69,18 @@ class ObservedSandbox(SandboxProcess):
             cur.execute("SHOW DATABASES")
             return {row[0] for row in cur.fetchall()}
 
+    def pin_image(self, release: str, chart_version: str, tag: str) -> None:
+        """Re-deploy `release` at `chart_version` with its values plus `image.tag: TAG`, as an operator
+        who once pinned the image would have (hooks skipped: an earlier hook Job may still be there)."""
+        helm = str(self.dir / "bin" / "helm")
+        values = json.loads(subprocess.run([helm, "get", "values", release, "--output", "json"],
+                                           capture_output=True, text=True, check=True).stdout)
+        values["image"] = {"tag": tag}
+        pinned = self.dir / f"pinned-{release}.yaml"
+        pinned.write_text(yaml.safe_dump(values))
+        subprocess.run([helm, "upgrade", release, f"c7n/{release}", "--version", chart_version, "-f", str(pinned),
+                        "--no-hooks"], capture_output=True, check=True, timeout=60)
+
     def writes(self) -> list[list[str]]:
         """helm calls that change something: upgrade and install."""
         return [c["argv"] for c in self.helm_calls() if c["argv"][:1] in (["upgrade"], ["install"])]
@@ -114,6 +126,31 @@ class Run:
 def run_suite(tmp: Path, *args: str, env_extra: dict | None = None, ci: bool = False,
               timeout: float = 600) -> Run:
     """`pytest suites/... ARGS` in a subprocess, with its own allure dir and JUnit file."""
+    return start_suite(tmp, *args, env_extra=env_extra, ci=ci).finish(timeout)
+
+
+@dataclass
+class RunningSuite:
+    """A suite run in progress (`start_suite`): its process, and the Run once it has finished."""
+
+    proc: subprocess.Popen
+    base: Path
+
+    def finish(self, timeout: float = 600) -> Run:
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+            (self.base / "output.txt").write_text(out + err)
+            raise
+        output = out + err
+        (self.base / "output.txt").write_text(output)
+        return Run(self.proc.returncode, output, self.base / "allure-results", self.base / "junit.xml")
+
+
+def start_suite(tmp: Path, *args: str, env_extra: dict | None = None, ci: bool = False) -> RunningSuite:
+    """`pytest suites/... ARGS` started in a subprocess (signal it, then `finish()` it)."""
     tmp.mkdir(parents=True, exist_ok=True)
     n = len(list(tmp.glob("run-*")))
     base = tmp / f"run-{n}"
@@ -121,11 +158,9 @@ def run_suite(tmp: Path, *args: str, env_extra: dict | None = None, ci: bool = F
     alluredir, junit = base / "allure-results", base / "junit.xml"
     argv = [sys.executable, "-m", "pytest", *args, f"--alluredir={alluredir}", f"--junitxml={junit}",
             "-p", "no:cacheprovider", "-o", "junit_family=xunit2", "-rA"]
-    proc = subprocess.run(argv, cwd=ROOT, env=_env(env_extra, ci=ci), capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
-    output = proc.stdout + proc.stderr
-    (base / "output.txt").write_text(output)
-    return Run(proc.returncode, output, alluredir, junit)
+    proc = subprocess.Popen(argv, cwd=ROOT, env=_env(env_extra, ci=ci), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    return RunningSuite(proc, base)
 
 
 def walk_steps(node):
