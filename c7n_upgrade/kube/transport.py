@@ -158,6 +158,7 @@ class Transport:
         raise_for_status: bool = True,
         name: str | None = None,
         guarded: bool = True,
+        trips_breaker: bool = True,
     ) -> Response:
         if guarded and self.before_write is not None and verb not in ("get", "list", "watch"):
             self.before_write(f"{verb} {resource}/{name}" if name else f"{verb} {resource}")
@@ -180,10 +181,10 @@ class Transport:
             )
             data = raw.read()
         except (urllib3.exceptions.ReadTimeoutError, socket.timeout, TimeoutError):
-            raise self._hung(verb, resource, limit) from None
+            raise self._hung(verb, resource, limit, trips_breaker) from None
         except urllib3.exceptions.MaxRetryError as exc:
             if isinstance(exc.reason, (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ConnectTimeoutError)):
-                raise self._hung(verb, resource, limit) from None
+                raise self._hung(verb, resource, limit, trips_breaker) from None
             raise ClusterUnreachable(f"cannot reach the Kubernetes API server at {self.api_server_url}: {exc.reason}") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise ClusterUnreachable(f"cannot reach the Kubernetes API server at {self.api_server_url}: {exc}") from None
@@ -194,10 +195,11 @@ class Transport:
             self._raise(resp, verb, resource, namespace, name)
         return resp
 
-    def _hung(self, verb: str, resource: str, limit: float) -> KubeTimeout:
-        """The API server accepted and did not answer: trip the breaker, so the next requests fail at once."""
+    def _hung(self, verb: str, resource: str, limit: float, trips_breaker: bool = True) -> KubeTimeout:
+        """No answer in time: trip the breaker (the API server hung), so the next requests fail at once."""
         message = f"the Kubernetes API server at {self.api_server_url} did not answer {verb} {resource} within {limit:g}s"
-        self.breaker.trip(message)
+        if trips_breaker:
+            self.breaker.trip(message)
         return KubeTimeout(message)
 
     def _raise(self, resp: Response, verb: str, resource: str, namespace: str | None, name: str | None) -> None:

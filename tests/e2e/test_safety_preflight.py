@@ -8,15 +8,14 @@ One sandbox left at 0.8; every run here is refused, read-only, or stopped before
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import threading
 
 import pytest
 import yaml
 
 from tests.e2e.harness import ROOT, ObservedSandbox, run_suite
+from tests.hanging import Unanswering
 
 pytestmark = pytest.mark.slow
 STEP_1 = "suites/upgrade/test_01_register_server.py"
@@ -119,29 +118,6 @@ def test_a_helm_write_that_hangs_is_stopped_with_progress_shown(sandbox08):
     assert "helm upgrade register-server: still running after" in run.output
     assert "did not finish within 7s and was stopped (helm hung)" in run.output
     assert run.outcomes()["suites/upgrade/test_01_register_server.py::test_rollout"].startswith("skipped: blocked")
-
-
-class Unanswering:
-    """A TCP server on loopback that accepts and never answers (counts the connections); closed by the test."""
-
-    def __init__(self):
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.accepted = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted.append(conn)
-
-    def close(self):
-        self.sock.close()
-        for conn in self.accepted:
-            conn.close()
 
 
 def test_an_api_server_that_never_answers_stops_the_run_naming_it(sandbox08, tmp_path):
