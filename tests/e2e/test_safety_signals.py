@@ -39,7 +39,8 @@ def wait_for(what: str, check, timeout: float = 90):
 
 
 def values_files(tmpdir: Path) -> list[Path]:
-    return sorted(tmpdir.glob("c7n-upgrade-values-*/c7n-values-*.yaml"))
+    """The run's values files, wherever under its temp dir they are."""
+    return sorted(tmpdir.rglob("c7n-values-*.yaml"))
 
 
 def processes_mentioning(text: str) -> list[int]:
@@ -72,7 +73,7 @@ def test_a_signal_mid_step_ends_the_run_like_ctrl_c(tmp_path, signum):
     assert said in run.output
     summaries = sorted(ROOT.glob(f"reports/runs/*-sandbox-{sandbox_dir.name}/summary.txt"))
     assert summaries and said in summaries[-1].read_text()
-    assert not list(tmpdir.glob("c7n-upgrade-values-*")), "values files left behind"
+    assert not list(tmpdir.iterdir()), "values files (or their directory) left behind"
     log = (sandbox_dir / "logs" / "apiserver.log").read_text()
     assert "DELETE /api/v1/namespaces/choerodon-devops-prod/configmaps/c7n-upgrade-lock" in log, "lock not released"
     assert (sandbox_dir / "up.log").read_text().rstrip().endswith("sandbox: stopped")
@@ -122,7 +123,7 @@ def test_a_killed_runs_values_are_removed_and_its_lock_reported_stale(sandbox08,
     run = run_suite(base, STEP_1, "--env", str(sb.env_file), "--allow-upgrade-in-ci", env_extra={"TMPDIR": str(tmpdir)})
     assert run.exit_code == 1
     assert f"removed {left[0].parent}: values files of an earlier run that was killed" in run.output
-    assert not list(tmpdir.glob("c7n-upgrade-values-*"))
+    assert not list(tmpdir.iterdir()), "the killed run's values files are still there"
     assert f"(pid {running.proc.pid}) is no longer running on this host" in run.output
     command = f"Break it on purpose: pytest {STEP_1} --env {sb.env_file} --allow-upgrade-in-ci "
     assert re.search(re.escape(command) + r"[^\n]* --break-lock\.", run.output)  # the command as this run was given
