@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from c7n_upgrade.sandbox.charts import IMAGE_REGISTRY
-from tests.e2e.harness import ObservedSandbox, run_suite
+from tests.e2e.harness import ROOT, ObservedSandbox, run_suite
 
 pytestmark = pytest.mark.slow
 HOSTILE = {
@@ -74,6 +74,13 @@ def test_the_whole_upgrade_passes_with_latin1_and_cjk_mysql_passwords(hostile):
         assert outcomes[test] == "passed", test
 
 
+def _run_dirs(run) -> list[Path]:
+    """The files in the run's directory under reports/runs/ (named after the env)."""
+    name = re.search(r"upgrade summary \((\S+), namespace", run.output)
+    found = sorted((ROOT / "reports" / "runs").glob(f"*-{name.group(1)}")) if name else []
+    return [p for d in found[-1:] for p in d.iterdir()]
+
+
 def _run_dir(run) -> Path:
     found = re.search(r"Database backup \(before the first write\): (\S+)", run.output)
     assert found, "the summary does not say where the backup is"
@@ -82,10 +89,10 @@ def _run_dir(run) -> Path:
 
 def test_no_secret_in_any_output_in_any_form(hostile):
     _sb, run, _base, _env, _envs = hostile
-    run_dir = _run_dir(run)
     texts = {"terminal": run.output, "junit": run.junit.read_text(encoding="utf-8")}
     texts |= {p.name: p.read_text(encoding="utf-8", errors="replace") for p in run.alluredir.iterdir() if p.is_file()}
-    texts["summary.txt"] = (run_dir / "summary.txt").read_text(encoding="utf-8")
+    texts |= {f"run dir {p.name}": p.read_text(encoding="utf-8", errors="replace")
+              for p in _run_dirs(run) if p.is_file()}  # the run's own files (summary.txt), not the dumps
     assert len(texts) > 50 and "******" in run.all_text()  # the values backups and diffs were masked
     leaks = {(name, var, form) for name, text in texts.items() for var, secret in HOSTILE.items()
              for form in recognisable(secret) if form in text}
@@ -190,3 +197,5 @@ def test_an_old_image_under_the_new_label_fails_the_post_upgrade_proof(hostile):
                     env_extra=HOSTILE)
     assert run.outcomes()["suites/post_upgrade/test_01_releases.py::test_release_at_target[iam-service]"] == "failed"
     assert "running an image not tagged 0.9.0" in run.output and "iam-service:0.8.0" in run.output
+    assert "on 0.9.0 1/1" in run.output  # the label said 0.9.0: only the image and the service tell
+    assert re.search(r"iam-service-\S+ says 0\.8\.0 at /info", run.output)

@@ -141,12 +141,12 @@ def test_a_run_whose_lock_is_broken_stops_before_its_next_write(sandbox08):
         assert holder["c7n-upgrade/pid"] == str(a.proc.pid)
         b = run_suite(base, "suites/upgrade/test_15_wiki_service.py", "--env", str(sb.env_file),
                       "--allow-upgrade-in-ci", "--break-lock")
-        assert f"--break-lock: took the upgrade lock from '{holder['c7n-upgrade/owner']}'" in b.output
         run_a = a.finish(timeout=180)
     finally:
         sb.fault("--clear", "register-server")
+    assert not [w for w in sb.writes() if w[:2] == ["upgrade", "config-server"]], "A wrote after losing its lock"
     outcomes = run_a.outcomes()
     assert outcomes["suites/upgrade/test_01_register_server.py::test_rollout"] == "passed"
     assert outcomes["suites/upgrade/test_02_config_server.py::test_upgrade"] == "failed"
     assert "stopping before helm upgrade config-server: another run may be upgrading now" in run_a.output
-    assert not [w for w in sb.writes() if w[:2] == ["upgrade", "config-server"]]
+    assert f"--break-lock: took the upgrade lock from '{holder['c7n-upgrade/owner']}'" in b.output

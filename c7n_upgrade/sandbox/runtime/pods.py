@@ -270,8 +270,9 @@ class Kubelet:
         first = containers[0]
         ports = [int(p["containerPort"]) for p in first.get("ports") or [] if p.get("containerPort")]
         env = {e.get("name"): e.get("value", "") for e in first.get("env") or [] if e.get("name")}
-        true_version = running_version(first.get("image", ""), labels.get(LABEL_VERSION, ""))
-        start = PodStart(version_label=true_version, previous_version=previous_version,
+        label = labels.get(LABEL_VERSION, "")
+        true_version = running_version(first.get("image", ""), label)  # the label stays the template's
+        start = PodStart(version_label=label, previous_version=previous_version,
                          start_delay=random.uniform(*self.start_delay))
         if fault is not None:
             fault.on_pod_create(start)
