@@ -183,9 +183,14 @@ class Transport:
         except (urllib3.exceptions.ReadTimeoutError, socket.timeout, TimeoutError):
             raise self._hung(verb, resource, limit, trips_breaker) from None
         except urllib3.exceptions.MaxRetryError as exc:
-            if isinstance(exc.reason, (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ConnectTimeoutError)):
+            if isinstance(exc.reason, urllib3.exceptions.ReadTimeoutError):
                 raise self._hung(verb, resource, limit, trips_breaker) from None
-            raise ClusterUnreachable(f"cannot reach the Kubernetes API server at {self.api_server_url}: {exc.reason}") from None
+            unreachable = f"cannot reach the Kubernetes API server at {self.api_server_url}: {exc.reason}"
+            # NewConnectionError (refused, no route) is a ConnectTimeoutError too, for urllib3's history
+            if isinstance(exc.reason, urllib3.exceptions.ConnectTimeoutError) and \
+                    not isinstance(exc.reason, urllib3.exceptions.NewConnectionError) and trips_breaker:
+                self.breaker.trip(unreachable)  # no SYN-ACK within the limit: each attempt would cost it again
+            raise ClusterUnreachable(unreachable) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise ClusterUnreachable(f"cannot reach the Kubernetes API server at {self.api_server_url}: {exc}") from None
         except ApiException as exc:  # TLS problems come back as ApiException(status=0)

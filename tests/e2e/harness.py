@@ -49,9 +49,11 @@ class ObservedSandbox(SandboxProcess):
         return yaml.safe_load(self.env_file.read_text())
 
     def env_with(self, name: str, **overrides) -> Path:
-        """A copy of env.yaml beside it with top-level keys overridden (e.g. timeouts)."""
+        """A copy of env.yaml beside it with top-level keys overridden; a mapping is merged into the
+        env's (`timeouts={"step": 12}` keeps the sandbox's other timeouts, its short settle window too)."""
         data = self.env_data()
-        data.update(overrides)
+        for key, value in overrides.items():
+            data[key] = {**data[key], **value} if isinstance(value, dict) and isinstance(data.get(key), dict) else value
         path = self.dir / f"{name}.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         return path
