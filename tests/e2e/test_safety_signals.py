@@ -64,10 +64,18 @@ def test_a_signal_mid_step_ends_the_run_like_ctrl_c(tmp_path, signum):
     running = start_suite(tmp_path, STEP_1, "--env", "sandbox", "--sandbox-dir", str(sandbox_dir),
                           "--sandbox-fault", "register-server=helm-hang:120", "--allow-upgrade-in-ci",
                           env_extra={"TMPDIR": str(tmpdir)})
-    wait_for("the values files of the helm upgrade", lambda: values_files(tmpdir))
-    assert processes_mentioning(str(sandbox_dir / "mysql")), "mariadbd of the run's sandbox"
-    running.proc.send_signal(signum)
-    run = running.finish(timeout=120)
+    try:
+        wait_for("the values files of the helm upgrade", lambda: values_files(tmpdir))
+        assert processes_mentioning(str(sandbox_dir / "mysql")), "mariadbd of the run's sandbox"
+        running.proc.send_signal(signum)
+        run = running.finish(timeout=120)
+        _check_ended_like_ctrl_c(run, signum, sandbox_dir, tmpdir)
+    finally:  # a run that did not stop its sandbox: stop it here, by its pid
+        for pid in processes_mentioning(f"up\0--dir\0{sandbox_dir}\0"):
+            os.kill(pid, signal.SIGTERM)
+
+
+def _check_ended_like_ctrl_c(run, signum, sandbox_dir: Path, tmpdir: Path) -> None:
     assert run.exit_code == 2, run.output[-3000:]  # pytest's "interrupted"
     said = f"the run was interrupted by {signum.name} during step 1 (register-server)"
     assert said in run.output
