@@ -134,8 +134,9 @@ def pytest_argv(*args: str, alluredir: Path) -> list:
 def run_pytest(work: Path, label: str, *args: str, timeout: float = 900.0, stamp: bool = False) -> ChildRun:
     base = work / label
     base.mkdir(parents=True, exist_ok=True)
+    # the run's own directory goes under the benchmark's work dir, never the repo's reports/runs/
     run = run_child(pytest_argv(*args, alluredir=base / "allure-results"), timeout=timeout,
-                    output=base / "output.txt", stamp=stamp)
+                    output=base / "output.txt", stamp=stamp, env=child_env({"C7N_RUNS_DIR": str(base / "runs")}))
     run.alluredir = base / "allure-results"  # type: ignore[attr-defined]
     return run
 

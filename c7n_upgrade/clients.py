@@ -76,7 +76,19 @@ def child_environ(env: Env, environ: Optional[Mapping[str, str]] = None) -> dict
 def helm_client(env: Env) -> HelmClient:
     return HelmClient(env.helm.binary, namespace=env.namespace, kube_context=env.kube.context,
                       kubeconfig=env.kube.kubeconfig, tiller_namespace=env.helm.tiller_namespace,
-                      timeout=env.timeouts.helm, environ=child_environ(env))
+                      env=helm_tls_environment(env), timeout=env.timeouts.helm, environ=child_environ(env))
+
+
+def helm_tls_environment(env: Env) -> dict:
+    """Helm 2's own variables for a TLS Tiller: the files reach helm without a flag on its command line."""
+    tls = env.helm.tls
+    if tls is None:
+        return {}
+    out = {"HELM_TLS_ENABLE": "true", "HELM_TLS_CA_CERT": tls.ca_cert, "HELM_TLS_CERT": tls.cert,
+           "HELM_TLS_KEY": tls.key, "HELM_TLS_VERIFY": "true" if tls.verify else "false"}
+    if tls.hostname:
+        out["HELM_TLS_HOSTNAME"] = tls.hostname
+    return out
 
 
 def kube_client(env: Env) -> KubeClient:

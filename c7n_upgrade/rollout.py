@@ -52,6 +52,7 @@ class RolloutState:
     health_up: int = 0
     health_required: bool = True                     # False when the step has no health port
     health_bodies: dict[str, str] = field(default_factory=dict)  # pod name -> last health body/status
+    not_up: dict[str, str] = field(default_factory=dict)         # pods whose answer was not UP -> its status
     pods: list[Any] = field(default_factory=list)    # the PodInfo objects observed
     errors: list[str] = field(default_factory=list)  # observation problems (probe errors, ...)
 
@@ -85,6 +86,10 @@ class RolloutState:
         if self.health_required and self.total and self.health_up != self.total:
             out.append(f"health UP on {self.health_up}/{self.total} pod(s)")
         return out
+
+    def not_ready(self) -> list[str]:
+        """The pods not Ready or terminating, as "name (version)", for a line that names them."""
+        return [f"{p.name} ({p.version or 'no version label'})" for p in self.pods if not p.ready or p.deleting]
 
 
 class RolloutNotDone(WaitTimeout):
@@ -148,10 +153,37 @@ def observe(
             state.health_bodies[pod.name] = _shown(health)
             if health.up:
                 state.health_up += 1
-            elif health.status == "ERROR":
+                continue
+            state.not_up[pod.name] = health.status
+            if health.status == "ERROR":
                 state.errors.append(f"health probe of {pod.name} (port {health_port}, {health_path}): "
                                     f"{health.error}")
     return state
+
+
+def confirm(
+    observe_once: Callable[[], RolloutState],
+    policy: RolloutPolicy,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RolloutState:
+    """The settled observation a `wait` ends with, without waiting for a rollout: the state must be
+    `done` in `settle_observations` consecutive observations spanning `settle_seconds`. The first
+    observation that is not done raises `RolloutNotDone` (a dry run's and a resume's read-only verdict)."""
+    start = clock()
+    count = 0
+    while True:
+        state = observe_once()
+        elapsed = clock() - start
+        if not state.done:
+            why = "; ".join(state.reasons()) or "not done"
+            raise RolloutNotDone(elapsed, state, f"release {state.release} is not rolled out to "
+                                                 f"{state.target_version}: {why}")
+        count += 1
+        if count >= policy.settle_observations and elapsed >= policy.settle_seconds:
+            return state
+        sleep(policy.interval)
 
 
 def wait(

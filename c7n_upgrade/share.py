@@ -1,16 +1,24 @@
-"""Turn Allure results into one self-contained HTML file that opens from file://.
+"""Turn a suite run's Allure results into one self-contained HTML file that opens from file://.
 
-    python -m c7n_upgrade.share [--results reports/allure-results] [--out reports/upgrade-report.html]
-                                [--report-dir reports/allure-report] [--no-history]
+    python -m c7n_upgrade.share [--run NAME|PATH] [--runs-dir reports/runs]
+    python -m c7n_upgrade.share --results DIR [--out FILE] [--report-dir DIR] [--no-history]
+
+Which results: by default the latest suite run under reports/runs/ that holds test results (each
+run has its own directory there, see README "Where the results are"); `--run` names another (its
+directory name, or a path); `--results` takes any Allure results dir (e.g. a run's `--alluredir`).
 
 What it does:
 1. finds the Allure 2 generator, installing it on demand with scripts/install-allure.sh
    (npm `allure-commandline`, pinned, into .tools/allure; it needs Java to run);
-2. copies the results into a scratch dir, adding the previous report's history/ so that the
-   trend widgets and each test's history show earlier runs (Allure 2 keeps history this way);
-3. generates the browsable report dir (`--report-dir`, which keeps history/ for the next run);
-4. generates the single file with `allure generate --single-file` and writes it to `--out`;
-5. prints the path of the HTML file on stdout (progress goes to stderr).
+2. copies the results into a scratch dir, adding the history of the env's earlier reports
+   (reports/history/<env>/, beside the runs dir) so that the trends show earlier runs of the same env;
+3. generates the browsable report dir (in the run's directory: allure-report/) and updates the
+   env's history from it (only from the newest run shared: re-sharing a run never counts it twice);
+4. generates the single file with `allure generate --single-file`: in the run's directory
+   (upgrade-report.html), copied to reports/upgrade-report.html, the latest report shared;
+5. names the report after the run's outcome (`Choerodon 0.8 → 0.9 (prod): FAILED at step 11
+   (devops-service)`, from environment.properties) and prints the HTML file's path on stdout
+   (progress goes to stderr).
 
 Allure 2, not 3: only Allure 2 honours the categories.json the suite writes.
 Exit status: 0 when the file was written, 2 on bad input, 1 when the generator failed.
@@ -19,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTALL_SCRIPT = ROOT / "scripts" / "install-allure.sh"
+REPORTS = ROOT / "reports"
 REPORT_NAME = "Choerodon upgrade report"
 
 
@@ -98,12 +108,14 @@ def _generate(allure: str, source: Path, out: Path, single_file: bool, name: str
 
 
 def build(results: Path, out: Path, report_dir: Path | None, *, keep_history: bool = True,
-          allure: str | None = None, name: str = REPORT_NAME, lang: str = "en") -> Path:
-    """Generate `out` (single HTML file) and, when given, the browsable `report_dir`. Returns `out`."""
+          allure: str | None = None, name: str = REPORT_NAME, lang: str = "en",
+          history: Path | None = None) -> Path:
+    """Generate `out` (single HTML file) and, when given, the browsable `report_dir`. Returns `out`.
+    The trend's history comes from `history` when given, else from `report_dir`/history."""
     results = Path(results)
     if not results.is_dir():
         raise ShareError(f"no Allure results at {results}: run the suite first "
-                         "(pytest writes them to reports/allure-results)")
+                         "(each run writes them to reports/runs/<run>/allure-results)")
     if not any(p.name.endswith(("-result.json", "-container.json")) for p in results.iterdir()):
         raise ShareError(f"{results} holds no Allure result files (*-result.json): run the suite first")
     allure = allure or find_allure()
@@ -113,8 +125,9 @@ def build(results: Path, out: Path, report_dir: Path | None, *, keep_history: bo
         tmp_path = Path(tmp)
         stage = tmp_path / "results"
         stage.mkdir()
-        history = report_dir / "history" if (keep_history and report_dir is not None) else None
-        n = _stage(results, history, stage)
+        if history is None and keep_history and report_dir is not None:
+            history = report_dir / "history"
+        n = _stage(results, history if keep_history else None, stage)
         if n:
             _log(f"history: {n} files from {history}")
         if report_dir is not None:
@@ -132,25 +145,122 @@ def build(results: Path, out: Path, report_dir: Path | None, *, keep_history: bo
     return out
 
 
+def properties(results: Path) -> dict[str, str]:
+    """environment.properties of a results dir (the suite writes env, plan and the run's outcome there)."""
+    path = Path(results) / "environment.properties"
+    out = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if "=" in line and not line.lstrip().startswith("#"):
+                key, value = line.split("=", 1)
+                out[key.strip()] = _unescape(value.strip())
+    return out
+
+
+def _unescape(value: str) -> str:
+    """A Java properties value: `\\uXXXX` escapes (UTF-16, surrogate pairs included) and `\\\\`."""
+    text = re.sub(r"\\(u[0-9a-fA-F]{4}|\\)", lambda m: "\\" if m.group(1) == "\\" else
+                  chr(int(m.group(1)[1:], 16)), value)
+    return text.encode("utf-16", "surrogatepass").decode("utf-16")
+
+
+def report_name(props: dict[str, str]) -> str:
+    """The report's title, its first screen: the plan, the env and the run's outcome."""
+    if not props.get("outcome"):
+        return REPORT_NAME
+    title = props.get("plan.title") or props.get("plan") or "Choerodon upgrade"
+    env = f" ({props['env']})" if props.get("env") else ""
+    return f"{title}{env}: {props['outcome']}"
+
+
+def _has_results(results: Path) -> bool:
+    return results.is_dir() and any(p.name.endswith("-result.json") for p in results.iterdir())
+
+
+def pick_run(runs_dir: Path, run: str | None) -> Path:
+    """The run directory to build: the one named (a name under `runs_dir`, or a path), else the latest
+    that holds test results (run directories are named `<UTC time>-<env>`, so their names sort by time)."""
+    if run:
+        path = Path(run)
+        for candidate in (path, runs_dir / run):
+            if candidate.is_dir():
+                return candidate
+        names = sorted(p.name for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []
+        raise ShareError(f"no run {run!r} in {runs_dir}" + (f"; the latest are: {', '.join(names[-5:])}" if names
+                                                            else ""))
+    if not runs_dir.is_dir():
+        raise ShareError(f"no Allure results at {runs_dir}: run the suite first (each run keeps its results "
+                         "in a directory of its own there)")
+    for path in sorted((p for p in runs_dir.iterdir() if p.is_dir()), key=lambda p: p.name, reverse=True):
+        if _has_results(path / "allure-results"):
+            return path
+        _log(f"skipping {path.name}: no test results (see its run.log)")
+    raise ShareError(f"no Allure results at {runs_dir}: no suite run there holds test results; run the suite first")
+
+
+def share_run(run_dir: Path, *, reports: Path = REPORTS, keep_history: bool = True, allure: str | None = None,
+              name: str | None = None, lang: str = "en") -> Path:
+    """Build a run's report in its directory, with the env's history; copy it to reports/. Returns the copy."""
+    results = run_dir / "allure-results"
+    props = properties(results)
+    history_dir = reports / "history" / (props.get("env") or "default")
+    snapshot = run_dir / "history-in"  # the history this run was first built with: a re-share reuses it
+    if keep_history and not snapshot.is_dir() and history_dir.is_dir():
+        shutil.copytree(history_dir, snapshot, ignore=shutil.ignore_patterns("last-run"))
+    report_dir = run_dir / "allure-report"
+    out = build(results, run_dir / "upgrade-report.html", report_dir, keep_history=keep_history,
+                allure=allure, name=name or report_name(props), lang=lang,
+                history=snapshot if keep_history else None)
+    last = history_dir / "last-run"
+    newest = not last.is_file() or last.read_text().strip() <= run_dir.name
+    if keep_history and newest and (report_dir / "history").is_dir():
+        history_dir.mkdir(parents=True, exist_ok=True)
+        for item in (report_dir / "history").iterdir():
+            shutil.copy2(item, history_dir / item.name)
+        last.write_text(run_dir.name + "\n")
+    latest = reports / "upgrade-report.html"
+    shutil.copyfile(out, latest.with_name(latest.name + ".tmp"))
+    os.replace(latest.with_name(latest.name + ".tmp"), latest)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m c7n_upgrade.share",
-        description="Turn Allure results into one self-contained HTML file (opens from file://).")
-    parser.add_argument("--results", default="reports/allure-results", help="Allure results dir (default: %(default)s)")
-    parser.add_argument("--out", default="reports/upgrade-report.html", help="the HTML file to write (default: %(default)s)")
-    parser.add_argument("--report-dir", default="reports/allure-report",
-                        help="browsable report dir; its history/ carries trends to the next run (default: %(default)s)")
-    parser.add_argument("--no-history", action="store_true", help="do not carry the previous report's history over")
-    parser.add_argument("--name", default=REPORT_NAME, help="report title (default: %(default)s)")
+        description="Turn a suite run's Allure results into one self-contained HTML file (opens from file://).")
+    parser.add_argument("--run", default=None, metavar="NAME|PATH",
+                        help="the run to build: its directory name under --runs-dir, or a path (default: the latest "
+                             "run that holds test results)")
+    parser.add_argument("--runs-dir", default=os.environ.get("C7N_RUNS_DIR") or str(REPORTS / "runs"),
+                        help="where the suite keeps each run's results (default: $C7N_RUNS_DIR or reports/runs)")
+    parser.add_argument("--results", default=None,
+                        help="build this Allure results dir instead of a run (e.g. a run's --alluredir)")
+    parser.add_argument("--out", default=None, help="with --results: the HTML file to write "
+                                                    "(default: reports/upgrade-report.html)")
+    parser.add_argument("--report-dir", default=None,
+                        help="with --results: browsable report dir; its history/ carries trends to the next build "
+                             "(default: reports/allure-report)")
+    parser.add_argument("--no-history", action="store_true", help="do not carry earlier reports' history over")
+    parser.add_argument("--name", default=None, help="report title (default: the plan, env and the run's outcome)")
     parser.add_argument("--lang", default=os.environ.get("C7N_LANG", "en"), choices=["en", "zh"],
                         help="report UI language (default: $C7N_LANG or en)")
     args = parser.parse_args(argv)
     try:
-        out = build(Path(args.results), Path(args.out), Path(args.report_dir) if args.report_dir else None,
-                    keep_history=not args.no_history, name=args.name, lang=args.lang)
+        if args.results:
+            results = Path(args.results)
+            out = build(results, Path(args.out) if args.out else REPORTS / "upgrade-report.html",
+                        Path(args.report_dir) if args.report_dir else REPORTS / "allure-report",
+                        keep_history=not args.no_history, name=args.name or report_name(properties(results)),
+                        lang=args.lang)
+        else:
+            run_dir = pick_run(Path(args.runs_dir), args.run)
+            _log(f"run {run_dir.name}: {report_name(properties(run_dir / 'allure-results'))}")
+            # the history and the latest copy go beside the runs (reports/ for reports/runs)
+            out = share_run(run_dir, reports=Path(args.runs_dir).resolve().parent, keep_history=not args.no_history,
+                            name=args.name, lang=args.lang)
     except ShareError as exc:
         _log(f"error: {exc}")
-        return 2 if "no Allure results" in str(exc) or "no Allure result files" in str(exc) else 1
+        return 2 if "no Allure results" in str(exc) or "no Allure result files" in str(exc) or "no run " in str(exc) else 1
     print(out.resolve())
     return 0
 

@@ -94,6 +94,7 @@ class ReleaseUpgrade:
     total_steps: int = 0
     values_dir: Optional[str] = None  # the run's private directory for values files (None: the temp dir)
     outcome: Optional[UpgradeOutcome] = None
+    observed: Optional[rollout.RolloutState] = None  # the last settled observation (wait, observe_now)
 
     @property
     def release(self) -> str:
@@ -227,10 +228,12 @@ class ReleaseUpgrade:
                                  ready=state.ready, pods=state.total, version=step.version,
                                  on_version=state.on_target_version, up=state.health_up,
                                  elapsed=elapsed, timeout=timeout)
+            detail = _not_up_text(state, log.lang)
             now = time.monotonic()
-            what = line.rsplit("(", 1)[0]  # the state without the clock
-            if what != last_line["line"] or now - last_line["t"] > 10:
-                log.progress(line)
+            what = line.rsplit("(", 1)[0] + detail  # the state without the clock
+            # a line when the state changes, else a heartbeat: a long wait is not a screen of copies
+            if what != last_line["line"] or now - last_line["t"] >= HEARTBEAT_S:
+                log.progress(f"{line}{'; ' + detail if detail else ''}")
                 last_line.update(t=now, line=what)
 
         with log.step("wait", release=name, new=step.version):
@@ -239,14 +242,39 @@ class ReleaseUpgrade:
                                      on_progress=on_progress, retry_on=(KubeError,))
             except rollout.RolloutNotDone as exc:
                 self.attach_diagnostics(name, exc.last)
-                summary = "; ".join(exc.last.reasons()) if exc.last else "no observation"
-                raise log.failed(f"{name} not rolled out to {step.version} after {timeout:.0f}s: {summary}") from None
+                raise log.failed(f"{name} not rolled out to {step.version} after {timeout:.0f}s: "
+                                 f"{why_not_done(exc.last, log.lang)}") from None
             log.attach(f"health {name}", _health_bodies(state), "json")
             said = self.access.version_problems(state.pods, step.health_port, step.version)
             if said:  # the label and the image tag say the target; the service itself says otherwise
                 self.attach_diagnostics(name, state)
                 raise log.failed(f"{name} is not running {step.version}: " + "; ".join(said))
             log.note(f"{name}: {state.total} pod(s) on {step.version}, all UP ({time.monotonic() - started:.1f}s)")
+        self.observed = state
+        return state
+
+    def observe_now(self) -> Optional[rollout.RolloutState]:
+        """Read-only, a dry run's verdict: the release as it runs now. At the target version, the settled
+        observation a rollout ends with; before it, one observation at the installed version. None when
+        it is not installed yet; the step fails when what runs is not Ready and UP."""
+        step, log = self.step, self.log
+        view = self.releases.view(step)
+        if not view.exists:
+            return None
+        version = view.chart_version or step.version
+
+        def once() -> rollout.RolloutState:
+            return self.access.observe(step, view.name, version)
+
+        with log.step("observe", release=view.name, version=version):
+            try:
+                state = rollout.confirm(once, self.policy) if version == step.version else _done_or_raise(once())
+            except rollout.RolloutNotDone as exc:
+                self.attach_diagnostics(view.name, exc.last)
+                raise log.failed(f"{view.name} at {version} is not healthy now: "
+                                 f"{why_not_done(exc.last, log.lang)}") from None
+            log.attach(f"health {view.name}", _health_bodies(state), "json")
+        self.observed = state
         return state
 
     def attach_diagnostics(self, release: str, state) -> None:
@@ -266,6 +294,45 @@ class ReleaseUpgrade:
             log.attach("recent events", f"(could not read events: {exc})")
         if state is not None:
             log.attach(f"last health bodies {release}", _health_bodies(state), "json")
+
+
+HEARTBEAT_S = 30.0  # an unchanged progress line is repeated at most this often
+
+
+def _done_or_raise(state: rollout.RolloutState) -> rollout.RolloutState:
+    if not state.done:
+        raise rollout.RolloutNotDone(0.0, state, "not done")
+    return state
+
+
+def _not_up_text(state, lang: str, *, bodies: bool = False, limit: int = 200) -> str:
+    """The pods whose health is not UP, with the status they gave (and, with `bodies`, their last
+    answer, compact and on one line)."""
+    if not state.not_up:
+        return ""
+    parts = []
+    for pod, status in sorted(state.not_up.items()):
+        if bodies:
+            text = " ".join(str(state.health_bodies.get(pod, status)).split())
+            parts.append(f"{pod} {i18n.word(lang, 'answered')} {text[:limit] + '…' if len(text) > limit else text}")
+        else:
+            parts.append(f"{pod} ({status})")
+    return i18n.word(lang, "not_up") + ": " + "; ".join(parts)
+
+
+def why_not_done(state, lang: str = "en") -> str:
+    """Why a release is not rolled out, naming the pods: the rule's reasons, the pods not Ready,
+    and the last answer of each pod not UP."""
+    if state is None:
+        return "no observation"
+    parts = list(state.reasons())
+    not_ready = state.not_ready()
+    if not_ready:
+        parts.append(i18n.word(lang, "not_ready") + ": " + ", ".join(not_ready))
+    detail = _not_up_text(state, lang, bodies=True)
+    if detail:
+        parts.append(detail)
+    return "; ".join(parts) or "not done"
 
 
 def _command_text(helm, result) -> str:

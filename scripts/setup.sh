@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up: .venv with the pinned dependencies of pyproject.toml, and MariaDB server binaries.
+# Idempotent set-up: .venv with the pinned dependencies of pyproject.toml. (MariaDB server binaries are
+# installed only when a sandbox is about to start: fixtures/mariadb.py runs scripts/ensure-mariadb.sh.)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -15,4 +16,3 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e . >&2
   echo "$want" > "$stamp"
 fi
-bash scripts/ensure-mariadb.sh >&2 || echo "setup: without MariaDB server binaries the sandbox cannot start; runs against a real cluster do not need them" >&2

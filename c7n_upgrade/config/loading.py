@@ -281,6 +281,13 @@ def load_env(name_or_path: str, envs_dir: Path, environ: Optional[dict[str, str]
         if "/" in binary and not os.path.isabs(binary):
             binary = str(base / binary)
         helm["binary"] = binary
+    tls = helm.get("tls") if isinstance(helm, dict) else None
+    for key in ("ca_cert", "cert", "key"):
+        if isinstance(tls, dict) and isinstance(tls.get(key), str) and tls[key]:
+            path = Path(os.path.expanduser(tls[key]))
+            tls[key] = str(path if path.is_absolute() else base / path)
+            if not Path(tls[key]).is_file():
+                problems.append(f"key 'helm.tls.{key}': {tls[key]} is not a file")
 
     try:
         env = Env.model_validate(raw)

@@ -65,11 +65,23 @@ class KubeConfig(_Strict):
     context: Optional[str] = None
 
 
+class HelmTls(_Strict):
+    """Helm 2 with a TLS-secured Tiller: the client's certificate, key and the CA, as file paths
+    (relative to the env file). Given to helm as HELM_TLS_* environment variables, never on argv."""
+
+    ca_cert: str
+    cert: str
+    key: str
+    verify: bool = True              # check Tiller's certificate against ca_cert
+    hostname: Optional[str] = None   # the name in Tiller's certificate (HELM_TLS_HOSTNAME), when not 127.0.0.1
+
+
 class HelmConfig(_Strict):
     binary: str = "helm"
     repo_name: str = "c7n"
     repo_url: str = DEFAULT_REPO_URL
     tiller_namespace: str = "kube-system"
+    tls: Optional[HelmTls] = None    # Helm 2 only
 
 
 #: MySQL names the suite writes into SQL (quoted, never as parameters): a strict pattern, checked at load

@@ -97,6 +97,13 @@ class HelmClient:
     def command_line(argv: Sequence[Any]) -> str:
         return command_line(argv)
 
+    def inspect_commands(self, release: str) -> list[str]:
+        """What an operator runs to see a release's state: `helm status` and `helm history`, as
+        command lines with this client's cluster flags."""
+        scope = ["--namespace", self.namespace] if self.dialect() >= 3 else []
+        return [command_line([self.binary, verb, release, *scope, *self._cluster_flags()])
+                for verb in ("status", "history")]
+
     # -- version -----------------------------------------------------------------------------
 
     def dialect(self) -> int:

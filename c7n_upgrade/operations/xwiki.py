@@ -8,21 +8,21 @@ from ..report import StepLog
 from ..settings import XwikiSite
 
 XWIKI_INSTRUCTIONS = {
-    "en": """The XWiki upgrade is manual (guide section 知识管理升级 / 升级XWiki). On the XWiki data volume:
+    "en": """The XWiki upgrade is manual (guide section 知识管理升级 / 升级XWiki). On XWiki's host {host}, data dir {data}:
   1. Download Choerodon-wiki-0.9.0-update.rar (file.choerodon.com.cn/choerodon-install/wiki/).
-  2. In /data/data/xwiki.properties set  oidc.endpoint.userinfo={gw}/iam/v1/users/self
+  2. In {data}/xwiki.properties set  oidc.endpoint.userinfo={gw}/iam/v1/users/self
      and add on the next line           oidc.endpoint.logout={gw}/oauth/logout
-  3. Copy the contents of repository-0.9.0-update/ into /data/data/extension/repository/.
+  3. Copy the contents of repository-0.9.0-update/ into {data}/extension/repository/.
   4. As admin: Administer > Content > Import, upload Choerodon-wiki-0.9.0-update.xar and import it with
      "add a new version to existing documents".
   5. Open /bin/view/ConfluenceTest, choose More > Delete, tick "Affect children" and confirm.
   6. Restart XWiki.
 Then re-run the suite: it resumes at this step.""",
-    "zh": """升级XWiki需手动完成（指南“知识管理升级”一节）。在XWiki的卷目录下：
+    "zh": """升级XWiki需手动完成（指南“知识管理升级”一节）。在XWiki所在主机 {host} 的数据目录 {data} 下：
   1. 下载升级包 Choerodon-wiki-0.9.0-update.rar。
-  2. 编辑 /data/data/xwiki.properties：修改 oidc.endpoint.userinfo={gw}/iam/v1/users/self，
+  2. 编辑 {data}/xwiki.properties：修改 oidc.endpoint.userinfo={gw}/iam/v1/users/self，
      并在下一行添加 oidc.endpoint.logout={gw}/oauth/logout。
-  3. 将升级包中 repository-0.9.0-update 目录下的内容复制到 /data/data/extension/repository。
+  3. 将升级包中 repository-0.9.0-update 目录下的内容复制到 {data}/extension/repository。
   4. 使用admin用户：设置--Content--导入，上传 Choerodon-wiki-0.9.0-update.xar，选择“给已有文档添加一个新的版本”并导入。
   5. 访问 /bin/view/ConfluenceTest，更多 > 删除，勾选 Affect children 并确认删除。
   6. 重启XWiki。
@@ -74,7 +74,8 @@ def xwiki_checkpoint(site: XwikiSite, expected_files: list[str], log: StepLog) -
         if missing:
             problems.append(f"extension files of the 0.9.0 update missing in {repo}: {', '.join(missing)}")
         if problems:
-            guide = XWIKI_INSTRUCTIONS.get(log.lang, XWIKI_INSTRUCTIONS["en"]).format(gw=gw)
+            guide = XWIKI_INSTRUCTIONS.get(log.lang, XWIKI_INSTRUCTIONS["en"]).format(
+                gw=gw, data=site.data_dir.rstrip("/"), host=site.host)
             log.attach("what to do (the guide's XWiki steps)", guide)
             log.progress(guide)
             raise log.failed("XWiki manual steps not done: " + "; ".join(problems))

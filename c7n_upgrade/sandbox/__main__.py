@@ -1,9 +1,10 @@
 """`python -m c7n_upgrade.sandbox up|fault|xwiki-manual` (the sandbox-alone contract).
 
-  up --dir D [--helm 2|3] [--fault RELEASE=KIND[:ARG]]... [--release-name DEFAULT=ACTUAL]...
+  up --dir D [--helm 2|3] [--helm-binary PATH] [--fault RELEASE=KIND[:ARG]]... [--release-name DEFAULT=ACTUAL]...
      [--kube-minor N] [--no-xwiki-operator] [--plan NAME|PATH] [--preinstall-target GLOB]...
       start a simulated Choerodon 0.8 cluster; D/env.yaml appears once every 0.8 service is up;
       runs until SIGINT/SIGTERM, then stops everything it started.
+      --helm-binary: env.yaml names this real Helm 3 as helm.binary (releases stored for helm 3).
       --plan: a plan name in plans/ or a plan YAML path; env.yaml names the same plan (a path as
       an absolute path). --preinstall-target (bench only, see bench/README.md): install the
       releases matching GLOB straight at their target version instead of 0.8.
@@ -45,7 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the sandbox and run until SIGINT/SIGTERM")
     up.add_argument("--dir", required=True, type=Path, help="the sandbox directory D")
-    up.add_argument("--helm", type=int, choices=(2, 3), default=2, help="helm dialect (default 2)")
+    up.add_argument("--helm", type=int, choices=(2, 3), default=None,
+                    help="helm dialect (default 2; 3 with --helm-binary)")
+    up.add_argument("--helm-binary", metavar="PATH",
+                    help="a real Helm 3 that env.yaml names as helm.binary instead of the sandbox's helm")
     up.add_argument("--fault", action="append", default=[], type=_parse_fault, metavar="RELEASE=KIND[:ARG]")
     up.add_argument("--release-name", action="append", default=[], type=_parse_rename, metavar="DEFAULT=ACTUAL")
     up.add_argument("--kube-minor", type=int, default=15, help="Kubernetes minor version to report (default 15)")
@@ -83,9 +87,17 @@ def cmd_up(args) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    sandbox = SimulatedCluster(args.dir, helm_dialect=args.helm, faults=args.fault, release_names=dict(args.release_name),
-                      plan=args.plan, kube_minor=args.kube_minor, xwiki_operator=not args.no_xwiki_operator,
-                      progress=lambda line: print(line, flush=True), preinstall_target=args.preinstall_target)
+    try:
+        dialect = args.helm or (3 if args.helm_binary else 2)
+        sandbox = SimulatedCluster(args.dir, helm_dialect=dialect, helm_binary=args.helm_binary, faults=args.fault,
+                                   release_names=dict(args.release_name), plan=args.plan, kube_minor=args.kube_minor,
+                                   xwiki_operator=not args.no_xwiki_operator,
+                                   progress=lambda line: print(line, flush=True),
+                                   preinstall_target=args.preinstall_target)
+    except SandboxError as exc:
+        state["starting"] = False
+        print(f"sandbox: error: {exc}", file=sys.stderr, flush=True)
+        return 1
     try:
         sandbox.start()  # stops what it started when it fails
     except _Interrupted as exc:

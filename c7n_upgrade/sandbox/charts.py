@@ -19,14 +19,13 @@ from typing import Any, Optional, Sequence
 
 import yaml
 
+from .chart_templates import DBTOOL_IMAGE, HOOK_ANNOTATION, HOOK_VALUES, IMAGE_REGISTRY, hook_template, templates
+
 try:  # the C dumper/loader is much faster; fall back silently
     from yaml import CSafeDumper as _Dumper, CSafeLoader as _Loader
 except ImportError:  # pragma: no cover
     from yaml import SafeDumper as _Dumper, SafeLoader as _Loader
 
-IMAGE_REGISTRY = "registry.cn-hangzhou.aliyuncs.com/choerodon"
-DBTOOL_IMAGE = f"{IMAGE_REGISTRY}/dbtool:0.5.2"
-HOOK_ANNOTATION = "pre-install,pre-upgrade"  # as the 0.8/0.9 charts had; no delete policy
 # when a plan's chart version was published (index.yaml `created`), by major.minor
 _CREATED = {"0.8": "2018-07-20T10:00:00.000000000Z", "0.9": "2018-08-24T10:00:00.000000000Z"}
 _DEFAULT_CREATED = "2018-08-24T10:00:00.000000000Z"
@@ -61,6 +60,10 @@ class Chart:
     def values(self) -> dict:
         return default_values(self)
 
+    def templates(self) -> dict[str, str]:
+        """{path: Go template text}: what a real helm renders (chart_templates.py)."""
+        return templates(self.name, self.service_port, self.health_port, self.hooks)
+
 
 # -- helpers ---------------------------------------------------------------------------------
 def version_key(version: str) -> tuple:
@@ -87,12 +90,6 @@ def plan_steps(plan: Any) -> list:
     if isinstance(plan, (str, Path)):
         plan = load_yaml(Path(plan).read_text(encoding="utf-8"))
     return list(_field(plan, "steps", []) or [])
-
-
-def hook_template(hook: str) -> str:
-    """The template file of a hook Job in the Choerodon charts."""
-    return {"init-db": "templates/pre-config-db.yaml",
-            "init-config": "templates/pre-config-config.yaml"}.get(hook, f"templates/pre-{hook}.yaml")
 
 
 # -- catalogue -------------------------------------------------------------------------------
@@ -160,15 +157,9 @@ def deep_merge(base: dict, override: dict, keep_nulls: bool = False) -> dict:
 
 # -- repository ------------------------------------------------------------------------------
 def chart_tgz(chart: Chart) -> bytes:
-    """A real, deterministic chart archive: <name>/Chart.yaml, values.yaml and templates."""
-    files = {
-        "Chart.yaml": dump_yaml(chart.chart_yaml()),
-        "values.yaml": dump_yaml(default_values(chart)),
-        "templates/deployment.yaml": "# rendered by the c7n sandbox (c7n_upgrade.sandbox.charts.render)\n",
-        "templates/service.yaml": "# rendered by the c7n sandbox (c7n_upgrade.sandbox.charts.render)\n",
-    }
-    for hook in chart.hooks:
-        files[hook_template(hook)] = f"# hook Job {hook}: helm.sh/hook: {HOOK_ANNOTATION}\n"
+    """A real, deterministic chart archive: <name>/Chart.yaml, values.yaml and the Go templates."""
+    files = {"Chart.yaml": dump_yaml(chart.chart_yaml()), "values.yaml": dump_yaml(default_values(chart)),
+             **chart.templates()}
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for rel, text in files.items():
@@ -194,6 +185,17 @@ def read_chart_tgz(data: bytes) -> tuple[dict, dict]:
     if chart_yaml is None:
         raise ValueError("chart archive has no Chart.yaml")
     return chart_yaml, values or {}
+
+
+def read_chart_templates(data: bytes) -> dict[str, str]:
+    """{"templates/...": text} of a chart archive, in archive order (as helm stores them in a release)."""
+    found = {}
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        for member in tar.getmembers():
+            parts = member.name.split("/", 1)
+            if len(parts) == 2 and parts[1].startswith("templates/") and member.isfile():
+                found[parts[1]] = tar.extractfile(member).read().decode()
+    return found
 
 
 def index_yaml(charts: Sequence[Chart], base_url: str) -> str:
@@ -236,20 +238,23 @@ def repo_handler(charts: Sequence[Chart], base_url: Optional[str] = None):
 
 # -- render ----------------------------------------------------------------------------------
 def env_string(value: Any) -> str:
-    """How a value ends up in a container env var (Go template `quote` of a YAML value)."""
+    """How a value ends up in a container env var (the templates' "service.envValue": `quote`, or
+    `toJson | quote` for maps and lists)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return ""
     if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"))
+        text = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+        return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")  # as Go escapes
     return str(value)
 
 
 def render(release: str, chart_name: str, chart_version: str, values: dict, namespace: str,
            health_port: Optional[int], service_port: int, hooks: Sequence[str] = ()) -> list[dict]:
-    """Deployment + Service + one hook Job per hook, as the chart's templates would render."""
-    metrics_port = health_port or service_port
+    """Deployment + Service + one hook Job per hook, as the chart's templates render
+    (chart_templates.py; tests/sandbox/test_chart_templates.py compares the two)."""
+    metrics_port = (values.get("deployment") or {}).get("managementPort") or health_port or service_port
     image = values.get("image") or {}
     repo = image.get("repository") or f"{IMAGE_REGISTRY}/{chart_name}"
     tag = image.get("tag") or chart_version
@@ -262,9 +267,9 @@ def render(release: str, chart_name: str, chart_version: str, values: dict, name
     container = {
         "name": release,
         "image": f"{repo}:{tag}",
-        "imagePullPolicy": image.get("pullPolicy", "Always"),
+        "imagePullPolicy": image.get("pullPolicy") or "Always",
         "ports": ports,
-        "env": [{"name": k, "value": env_string(v)} for k, v in env_open.items()],
+        "env": [{"name": k, "value": env_string(v)} for k, v in sorted(env_open.items())],  # Go ranges sorted
         "resources": copy.deepcopy(values.get("resources") or {}),
     }
     if health_port:
@@ -291,14 +296,14 @@ def render(release: str, chart_name: str, chart_version: str, values: dict, name
     service = {
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": release, "namespace": namespace, "labels": dict(labels)},
-        "spec": {"type": service_values.get("type", "ClusterIP"),
+        "spec": {"type": service_values.get("type") or "ClusterIP",
                  "ports": [{"name": "http", "port": port, "targetPort": service_port, "protocol": "TCP"}],
                  "selector": {"choerodon.io/release": release}},
     }
     objects = [deployment, service]
     pre_job = values.get("preJob") or {}
     for hook in hooks:
-        section = pre_job.get("preInitDB" if hook == "init-db" else "preConfig") or {}
+        section = pre_job.get(HOOK_VALUES.get(hook, "preConfig")) or {}
         mysql = section.get("mysql") or {}
         env = [{"name": f"DB_{k.upper()}", "value": env_string(v)}
                for k, v in sorted(mysql.items()) if k != "password"]
@@ -309,11 +314,11 @@ def render(release: str, chart_name: str, chart_version: str, values: dict, name
                          "annotations": {"helm.sh/hook": HOOK_ANNOTATION, "helm.sh/hook-weight": "1"}},
             "spec": {
                 "backoffLimit": 1,
-                "activeDeadlineSeconds": int(pre_job.get("timeout", 300)),
+                "activeDeadlineSeconds": int(pre_job.get("timeout") or 300),
                 "template": {
                     "metadata": {"name": f"{release}-{hook}"},
                     "spec": {"restartPolicy": "Never", "containers": [{
-                        "name": f"tools-{hook}", "image": str(pre_job.get("image", DBTOOL_IMAGE)),
+                        "name": f"tools-{hook}", "image": str(pre_job.get("image") or DBTOOL_IMAGE),
                         "command": ["/bin/sh", "-c", f"echo running {hook} for {chart_name}"], "env": env}]},
                 },
             },

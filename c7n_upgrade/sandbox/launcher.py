@@ -26,6 +26,7 @@ from c7n_upgrade.plan import PLANS_DIR, load_plan
 from . import charts, faults as faults_mod, xwiki
 from .gitlab import SshBanner, ssh_banner_on_free_loopback
 from .apiserver import ApiServer, Store, write_kubeconfig
+from .process import real_helm_environment
 from .runtime import Runtime, can_bind_privileged
 
 log = logging.getLogger("c7n_upgrade.sandbox")
@@ -52,6 +53,26 @@ class SandboxError(RuntimeError):
     """The sandbox could not start; the message says what to do."""
 
 
+def check_helm_binary(path) -> Path:
+    """A real Helm 3 binary for the env file (`up --helm-binary`): its absolute path, or SandboxError
+    naming what is wrong with it."""
+    import re
+    import subprocess
+
+    binary = Path(path).expanduser().resolve()
+    if not binary.is_file() or not os.access(binary, os.X_OK):
+        raise SandboxError(f"--helm-binary {path}: no executable file there")
+    try:
+        out = subprocess.run([str(binary), "version", "--short"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SandboxError(f"--helm-binary {path}: `helm version --short` failed: {exc}") from None
+    version = (out.stdout or "").strip()
+    if out.returncode != 0 or not re.match(r"v3\.", version):
+        raise SandboxError(f"--helm-binary {path}: expected a Helm 3 (`helm version --short` says "
+                           f"{version or (out.stderr or '').strip()[:200]!r})")
+    return binary
+
+
 def _write_private(path: Path, text: str, mode: int = 0o600) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     os.fchmod(fd, mode)  # an existing file keeps its old mode on open: narrow it before writing
@@ -68,12 +89,15 @@ def _atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
 class SimulatedCluster:
     """A simulated Choerodon 0.8 cluster in this process (what `python -m c7n_upgrade.sandbox up` runs)."""
 
-    def __init__(self, dir, *, helm_dialect: int = 2, faults: Iterable[str] = (),
+    def __init__(self, dir, *, helm_dialect: int = 2, helm_binary: Optional[str] = None, faults: Iterable[str] = (),
                  release_names: Optional[dict] = None, plan: str = "0.8-to-0.9", kube_minor: int = 15,
                  xwiki_operator: bool = True, progress: Callable[[str], None] = print,
                  ready_timeout: float = 120.0, preinstall_target: Iterable[str] = ()):
         self.dir = Path(dir).resolve()
         self.helm_dialect = int(helm_dialect)
+        self.helm_binary = helm_binary      # a real Helm 3 the env file names (None: the sandbox's helm)
+        if helm_binary is not None and self.helm_dialect != 3:
+            raise SandboxError("--helm-binary takes a real Helm 3: the sandbox stores releases for helm 3 (--helm 3)")
         self.fault_specs = list(faults)
         self.release_names = dict(release_names or {})
         self.plan_name = plan
@@ -151,6 +175,8 @@ class SimulatedCluster:
         for spec in self.fault_specs:  # validate before anything starts
             release, fault = faults_mod.parse_fault(spec)
             self._parsed_faults[release] = fault
+        if self.helm_binary is not None:
+            self.helm_binary = str(check_helm_binary(self.helm_binary))
         self.dir.mkdir(parents=True, exist_ok=True)
         self._setup_logging()
         try:
@@ -197,7 +223,7 @@ class SimulatedCluster:
             "chart_repo_url": self.chart_repo_url, "plan": str(PLANS_DIR / f"{self.plan_name}.yaml")
             if not str(self.plan_name).endswith((".yaml", ".yml")) else str(Path(self.plan_name).resolve()),
             "tiller_namespace": TILLER_NAMESPACE, "python": sys.executable, "project_root": str(PROJECT_ROOT),
-            "release_names": self.release_names,
+            "release_names": self.release_names, "helm_binary": self.helm_binary,
         }
         import json
         _atomic_write(self.dir / "sandbox.json", json.dumps(sandbox_json, indent=2) + "\n")
@@ -243,11 +269,19 @@ class SimulatedCluster:
         self._say(f"ready in {self.startup_seconds:.1f}s")
         self._say(f"kubeconfig: {self.kubeconfig}")
         self._say(f"env file:   {self.env_file}   (pytest suites/ --env {self.env_file})")
-        self._say(f"helm:       {bindir / 'helm'}   (export KUBECONFIG={self.kubeconfig})")
+        self._say(f"helm:       {self.helm_binary or bindir / 'helm'}   (export KUBECONFIG={self.kubeconfig})")
+        if self.helm_binary:
+            exports = " ".join(f"{k}={v}" for k, v in real_helm_environment(self.dir).items())
+            self._say("            a real helm keeps its repositories in its own config: to keep the sandbox's "
+                      f"out of yours, export {exports}")
 
-    def _pod_log(self, namespace, name, tail=None) -> str:
-        text = self.runtime.pod_log(namespace, name, tail) if self.runtime else None
-        return text or ""
+    def _pod_log(self, namespace, name, tail=None, follow=False):
+        """The API server's log_provider: the pod's log text, or with follow its chunks (None: unknown pod)."""
+        if self.runtime is None:
+            return None if follow else ""
+        if follow:
+            return self.runtime.pod_log(namespace, name, tail, follow=True)
+        return self.runtime.pod_log(namespace, name, tail) or ""
 
     # ------------------------------------------------------------------ bootstrap
     def _values_08(self, step) -> dict:
@@ -368,7 +402,7 @@ class SimulatedCluster:
             "plan": self.plan_ref,
             "kube": {"kubeconfig": str(self.kubeconfig), "context": "sandbox"},
             "access": "direct",
-            "helm": {"binary": str(self.dir / "bin" / "helm"), "repo_name": self.plan.repo.name,
+            "helm": {"binary": self.helm_binary or str(self.dir / "bin" / "helm"), "repo_name": self.plan.repo.name,
                      "repo_url": self.chart_repo_url, "tiller_namespace": TILLER_NAMESPACE},
             "releases": dict(self.release_names),
             "mysql": {"host": "127.0.0.1", "port": self.mysql_proxy.port,

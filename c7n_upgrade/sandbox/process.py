@@ -20,6 +20,15 @@ class SandboxStartError(Exception):
     pass
 
 
+def real_helm_environment(directory: Path) -> dict[str, str]:
+    """Where a real helm driving sandbox D keeps its config, cache and repositories: inside D, so
+    neither the user's own helm config nor another sandbox's `c7n` repo entry gets in the way."""
+    home = Path(directory) / "helm-home"
+    return {"HELM_CONFIG_HOME": str(home / "config"), "HELM_CACHE_HOME": str(home / "cache"),
+            "HELM_DATA_HOME": str(home / "data"), "HELM_REPOSITORY_CONFIG": str(home / "repositories.yaml"),
+            "HELM_REPOSITORY_CACHE": str(home / "repository-cache")}
+
+
 class SandboxProcess:
     def __init__(self, directory: Path | None = None, *args: str, log=None, environ: dict | None = None):
         self.dir = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="c7n-sandbox-"))

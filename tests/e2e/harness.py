@@ -1,10 +1,13 @@
 """Drive the suite the way an operator does: a sandbox started with `up`, pytest in a subprocess."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,12 +91,29 @@ class ObservedSandbox(SandboxProcess):
         return [c["argv"] for c in self.helm_calls() if c["argv"][:1] in (["upgrade"], ["install"])]
 
 
+@contextlib.contextmanager
+def module_sandbox(tmp_path_factory, name: str, *args: str):
+    """(For a module fixture) a sandbox of its own in a fresh base dir: yields (sandbox, base)."""
+    base = tmp_path_factory.mktemp(name)
+    with ObservedSandbox(base / "sandbox", *args) as sb:
+        yield sb, base
+
+
 @dataclass
 class Run:
     exit_code: int
     output: str
     alluredir: Path
     junit: Path
+    run_dir: Path | None = None  # the run's own directory (under the runs dir the harness gives it)
+
+    def outcome(self) -> dict:
+        """The run's outcome.json."""
+        return json.loads((self.run_dir / "outcome.json").read_text())
+
+    def flat_output(self) -> str:
+        """The output with every run of whitespace made one space (the summary wraps its lines)."""
+        return " ".join(self.output.split())
 
     def outcomes(self) -> dict[str, str]:
         """nodeid -> passed/failed/skipped, with skip reasons, from the JUnit XML."""
@@ -119,16 +139,79 @@ class Run:
 
     def all_text(self) -> str:
         parts = [self.output]
-        for path in self.alluredir.iterdir():
-            if path.is_file():
-                parts.append(path.read_text(errors="replace"))
+        for directory in (self.alluredir, self.run_dir):
+            for path in (directory.rglob("*") if directory and directory.is_dir() else []):
+                if path.is_file():
+                    parts.append(path.read_text(errors="replace"))
         return "\n".join(parts)
 
 
+def _interruptible(argv, cwd, env, timeout, interrupt_on, signum) -> tuple[int, str]:
+    """Run `argv`; send `signum` once a line containing `interrupt_on` appears (as an operator's Ctrl-C)."""
+    proc = subprocess.Popen(argv, cwd=cwd, env={**env, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+    timer = threading.Timer(timeout, proc.kill)  # nothing waits unbounded
+    timer.start()
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if interrupt_on in line and proc.poll() is None:
+                proc.send_signal(signum)
+                interrupt_on = "\0never\0"
+        return proc.wait(), "".join(lines)
+    finally:
+        timer.cancel()
+
+
 def run_suite(tmp: Path, *args: str, env_extra: dict | None = None, ci: bool = False,
-              timeout: float = 600) -> Run:
-    """`pytest suites/... ARGS` in a subprocess, with its own allure dir and JUnit file."""
-    return start_suite(tmp, *args, env_extra=env_extra, ci=ci).finish(timeout)
+              timeout: float = 600, cwd: Path = ROOT, runs: Path | None = None,
+              interrupt_on: str | None = None, signum: int = signal.SIGINT) -> Run:
+    """`pytest suites/... ARGS` in a subprocess, with a JUnit file; the run keeps its results in its own
+    directory under `runs` (default: a runs/ dir of this call's own, never the repo's reports/).
+    With `interrupt_on`, the run gets `signum` when a line holding that text appears."""
+    launch = _Launch(tmp, args, env_extra, ci, runs)
+    if interrupt_on:
+        exit_code, output = _interruptible(launch.argv, cwd, launch.env, timeout, interrupt_on, signum)
+    else:
+        proc = subprocess.run(launch.argv, cwd=cwd, env=launch.env, capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+        exit_code, output = proc.returncode, proc.stdout + proc.stderr
+    return launch.run(exit_code, output)
+
+
+def start_suite(tmp: Path, *args: str, env_extra: dict | None = None, ci: bool = False,
+                runs: Path | None = None) -> "RunningSuite":
+    """`pytest suites/... ARGS` started in a subprocess: signal or kill `.proc`, then `.finish()` it."""
+    launch = _Launch(tmp, args, env_extra, ci, runs)
+    proc = subprocess.Popen(launch.argv, cwd=ROOT, env=launch.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    return RunningSuite(proc, launch)
+
+
+class _Launch:
+    """One suite run's argv, environment and directories; `run()` reads what it left."""
+
+    def __init__(self, tmp: Path, args, env_extra, ci, runs):
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.base = tmp / f"run-{len(list(tmp.glob('run-*')))}"
+        self.base.mkdir()
+        self.runs = runs or self.base / "runs"
+        self.args = args
+        self.junit = self.base / "junit.xml"
+        self.argv = [sys.executable, "-m", "pytest", *args, f"--junitxml={self.junit}",
+                     "-p", "no:cacheprovider", "-o", "junit_family=xunit2", "-rA"]
+        self.before = set(self.runs.iterdir()) if self.runs.is_dir() else set()
+        self.env = _env({"C7N_RUNS_DIR": str(self.runs), **(env_extra or {})}, ci=ci)
+
+    def run(self, exit_code: int, output: str) -> Run:
+        (self.base / "output.txt").write_text(output)
+        new = sorted(set(self.runs.iterdir()) - self.before) if self.runs.is_dir() else []
+        run_dir = new[-1] if new else None
+        explicit = next((a.split("=", 1)[1] for a in self.args if a.startswith("--alluredir=")), None)
+        alluredir = Path(explicit) if explicit else (run_dir / "allure-results" if run_dir
+                                                     else self.base / "allure-results")
+        return Run(exit_code, output, alluredir, self.junit, run_dir)
 
 
 @dataclass
@@ -136,7 +219,7 @@ class RunningSuite:
     """A suite run in progress (`start_suite`): its process, and the Run once it has finished."""
 
     proc: subprocess.Popen
-    base: Path
+    launch: _Launch
 
     def finish(self, timeout: float = 600) -> Run:
         try:
@@ -144,25 +227,9 @@ class RunningSuite:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             out, err = self.proc.communicate()
-            (self.base / "output.txt").write_text(out + err)
+            (self.launch.base / "output.txt").write_text(out + err)
             raise
-        output = out + err
-        (self.base / "output.txt").write_text(output)
-        return Run(self.proc.returncode, output, self.base / "allure-results", self.base / "junit.xml")
-
-
-def start_suite(tmp: Path, *args: str, env_extra: dict | None = None, ci: bool = False) -> RunningSuite:
-    """`pytest suites/... ARGS` started in a subprocess (signal it, then `finish()` it)."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    n = len(list(tmp.glob("run-*")))
-    base = tmp / f"run-{n}"
-    base.mkdir()
-    alluredir, junit = base / "allure-results", base / "junit.xml"
-    argv = [sys.executable, "-m", "pytest", *args, f"--alluredir={alluredir}", f"--junitxml={junit}",
-            "-p", "no:cacheprovider", "-o", "junit_family=xunit2", "-rA"]
-    proc = subprocess.Popen(argv, cwd=ROOT, env=_env(env_extra, ci=ci), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
-    return RunningSuite(proc, base)
+        return self.launch.run(self.proc.returncode, out + err)
 
 
 def walk_steps(node):

@@ -37,6 +37,19 @@ def test_the_whole_suite_passes(upgraded):
     assert any("post_upgrade" in k for k in outcomes)
 
 
+def test_a_successful_run_says_so_and_lists_what_it_could_not_verify(upgraded):
+    """The outcome for the whole plan, each step observed, and the XWiki steps the suite cannot check."""
+    sb, run, _ = upgraded
+    flat = run.flat_output()
+    assert f"Outcome: UPGRADED: all {len(PLAN.steps)} steps done and observed" in flat
+    assert "[04] iam-service upgraded: 1 pod(s) observed Ready and UP on 0.9.0" in flat
+    assert run.outcome()["outcome"] == "upgraded"
+    assert f"XWiki steps 4–6 on {sb.env_data()['xwiki']['host']}: import Choerodon-wiki-0.9.0-update.xar" in flat
+    assert "delete /bin/view/ConfluenceTest" in flat and "restart XWiki" in flat
+    assert "Next: share this run's report (one HTML file) with the command below." in flat
+    assert f"  $ ./run python -m c7n_upgrade.share --run {run.run_dir.name}" in run.output.splitlines()
+
+
 def test_helm_writes_follow_the_guide_order(upgraded):
     sb, _run, _ = upgraded
     writes = sb.writes()
@@ -85,7 +98,7 @@ def test_mysql_state_after_the_upgrade(upgraded):
 def test_allure_results_are_the_upgrade_log(upgraded):
     sb, run, _ = upgraded
     results = run.allure_results()
-    upgrade = [r for r in results if any(l["name"] == "feature" and l["value"] == "upgrade" for l in r["labels"])]
+    upgrade = [r for r in results if any(l["name"] == "feature" and l["value"] == "2 upgrade" for l in r["labels"])]
     assert len({r["name"] for r in upgrade}) >= len(PLAN.steps)
     for r in upgrade:
         names = {l["name"] for l in r["labels"]}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -85,14 +86,19 @@ def test_a_held_lock_refuses_the_upgrade_and_names_the_holder(sandbox08):
                                          "c7n-upgrade/host": "bastion-2", "c7n-upgrade/pid": "4242"}}}
     status, _ = _api(sb, "/api/v1/namespaces/choerodon-devops-prod/configmaps", "POST", lock)
     assert status == 201
-    run = run_suite(base, "suites/upgrade", "--env", str(sb.env_file), "--allow-upgrade-in-ci")
-    assert run.exit_code == 1
-    assert "alice@bastion-2:4242" in run.output and "--break-lock" in run.output
+    run = run_suite(base, "suites/", "--env", str(sb.env_file), "--allow-upgrade-in-ci")
+    # stopped before any test, with one cause and the right Next line (no "fix step 1")
+    assert run.exit_code == 4
+    errors = [line for line in run.output.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 1 and "another upgrade run holds the lock" in errors[0]
+    assert "owner alice@bastion-2:4242 on host bastion-2 (pid 4242)" in errors[0]
+    assert re.search(r"since 2026-11-26T01:00:00\+00:00 \((\d+[dhm] ?)+ ago\)", errors[0]), errors[0]
+    assert ("Next: wait for that run to finish; this one changed nothing. If it is gone (no such process on "
+            "that host), re-run this command with --break-lock.") in run.output
+    assert "Traceback" not in run.output and "fix step" not in run.output
     assert sb.writes() == []
-    outcomes = run.outcomes()
-    first = "suites/upgrade/test_00_backup.py::test_database_backup"  # the first upgrade test: the lock's failure
-    assert outcomes[first] == "failed"
-    assert all(v.startswith("skipped: blocked by") for k, v in outcomes.items() if k != first)
+    assert run.outcome()["outcome"] == "stopped" and "holds the lock" in run.outcome()["headline"]
+    assert "another upgrade run holds the lock" in (run.run_dir / "run.log").read_text()
 
 
 def test_break_lock_takes_over_and_releases_it(sandbox08):
@@ -100,6 +106,10 @@ def test_break_lock_takes_over_and_releases_it(sandbox08):
     run = run_suite(base, "suites/upgrade/test_01_register_server.py", "--env", str(sb.env_file),
                     "--allow-upgrade-in-ci", "--break-lock")
     assert run.exit_code == 0, run.output[-3000:]
+    # it says what it broke: whose lock, and how old
+    assert re.search(r"--break-lock: broke the lock of ConfigMap choerodon-devops-prod/c7n-upgrade-lock, owner "
+                     r"alice@bastion-2:4242 on host bastion-2 \(pid 4242\), since \S+ \((\d+[dhm] ?)+ ago\)",
+                     run.output), run.output[-2000:]
     assert [a[:2] for a in sb.writes()] == [["upgrade", "register-server"]]
     status, _ = _api(sb, "/api/v1/namespaces/choerodon-devops-prod/configmaps/c7n-upgrade-lock")
     assert status == 404, "the lock was not released at the end"
@@ -163,7 +173,7 @@ def test_a_secrets_file_readable_by_others_is_refused(tmp_path, sandbox08):
     assert "secrets.env" in proc.stderr and stat.S_IMODE(secrets.stat().st_mode) == 0o644
 
 
-def test_an_unreachable_cluster_fails_preflight_and_blocks_the_upgrade(tmp_path, sandbox08):
+def test_an_unreachable_cluster_stops_the_run_with_one_message(tmp_path, sandbox08):
     sb, base = sandbox08
     kubeconfig = yaml.safe_load((sb.dir / "kubeconfig").read_text())
     kubeconfig["clusters"][0]["cluster"]["server"] = "http://127.0.0.1:9"  # discard port: refused
@@ -172,13 +182,18 @@ def test_an_unreachable_cluster_fails_preflight_and_blocks_the_upgrade(tmp_path,
     kc.chmod(0o600)
     path = sb.env_with("env-unreachable", kube={"kubeconfig": str(kc), "context": "sandbox"})
     calls_before = len(sb.helm_calls())
-    run = run_suite(base, "suites/pre_upgrade/test_02_cluster.py", "suites/upgrade", "--env", str(path),
-                    "--allow-upgrade-in-ci")
-    assert run.exit_code == 1
-    assert "cannot reach the Kubernetes API server at http://127.0.0.1:9" in run.output
-    assert [c for c in sb.helm_calls()[calls_before:] if c["argv"][0] in ("upgrade", "install")] == []
-    upgrade = {k: v for k, v in run.outcomes().items() if "suites/upgrade" in k}
-    assert upgrade and all(v.startswith("skipped: blocked by pre-upgrade check") for v in upgrade.values())
+    run = run_suite(base, "suites/", "--env", str(path), "--allow-upgrade-in-ci")
+    # one cause, one message, before any test: not a failure per test
+    assert run.exit_code == 4
+    errors = [line for line in run.output.splitlines() if line.startswith("ERROR:")]
+    assert errors == ["ERROR: cannot reach the Kubernetes API server at http://127.0.0.1:9: "
+                      + errors[0].split("http://127.0.0.1:9: ", 1)[1]]
+    assert "Connection refused" in errors[0] and "object at 0x" not in errors[0]
+    assert (f"Next: check that the cluster is up and reachable from this machine (VPN, bastion, proxy) and that "
+            f"kube.kubeconfig / kube.context in {path} name it") in run.output
+    assert "Traceback" not in run.output and run.output.count("Connection refused") == 1
+    assert len(run.output.splitlines()) < 10, run.output
+    assert sb.helm_calls()[calls_before:] == []
 
 
 def _secret_refs(data):
@@ -208,5 +223,8 @@ def test_xwiki_checkpoint_fails_with_the_guides_instructions(sandbox08):
     gateway = sb.env_data()["gateway_url"]
     assert f"oidc.endpoint.logout={gateway}/oauth/logout" in run.output  # the guide's step, with this gateway
     assert "Choerodon-wiki-0.9.0-update.rar" in run.output and "重启XWiki" in run.output
+    xwiki = sb.env_data()["xwiki"]  # the env's host and data dir, not the guide's /data/data
+    assert f"在XWiki所在主机 {xwiki['host']} 的数据目录 {xwiki['data_dir']} 下" in run.output
+    assert f"编辑 {xwiki['data_dir']}/xwiki.properties" in run.output and "/data/data/" not in run.output
     assert "what to do (the guide's XWiki steps)" in attachment_names(run)
     assert len(sb.writes()) == writes_before

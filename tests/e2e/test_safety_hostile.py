@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from c7n_upgrade.sandbox.charts import IMAGE_REGISTRY
-from tests.e2e.harness import ROOT, ObservedSandbox, run_suite
+from tests.e2e.harness import ObservedSandbox, run_suite
 
 pytestmark = pytest.mark.slow
 HOSTILE = {
@@ -74,25 +74,18 @@ def test_the_whole_upgrade_passes_with_latin1_and_cjk_mysql_passwords(hostile):
         assert outcomes[test] == "passed", test
 
 
-def _run_dirs(run) -> list[Path]:
-    """The files in the run's directory under reports/runs/ (named after the env)."""
-    name = re.search(r"upgrade summary \((\S+), namespace", run.output)
-    found = sorted((ROOT / "reports" / "runs").glob(f"*-{name.group(1)}")) if name else []
-    return [p for d in found[-1:] for p in d.iterdir()]
-
-
-def _run_dir(run) -> Path:
-    found = re.search(r"Database backup \(before the first write\): (\S+)", run.output)
-    assert found, "the summary does not say where the backup is"
-    return Path(found.group(1)).parent
+def _backup_dir(run) -> Path:
+    kept = run.outcome()["kept"]
+    assert "database backup (before the first write)" in kept, f"the summary does not say where the backup is: {kept}"
+    return Path(kept["database backup (before the first write)"])
 
 
 def test_no_secret_in_any_output_in_any_form(hostile):
     _sb, run, _base, _env, _envs = hostile
     texts = {"terminal": run.output, "junit": run.junit.read_text(encoding="utf-8")}
     texts |= {p.name: p.read_text(encoding="utf-8", errors="replace") for p in run.alluredir.iterdir() if p.is_file()}
-    texts |= {f"run dir {p.name}": p.read_text(encoding="utf-8", errors="replace")
-              for p in _run_dirs(run) if p.is_file()}  # the run's own files (summary.txt), not the dumps
+    texts |= {f"run dir {p.relative_to(run.run_dir)}": p.read_text(encoding="utf-8", errors="replace")
+              for p in run.run_dir.rglob("*") if p.is_file() and "db-backup" not in p.parts}  # not the dumps
     assert len(texts) > 50 and "******" in run.all_text()  # the values backups and diffs were masked
     leaks = {(name, var, form) for name, text in texts.items() for var, secret in HOSTILE.items()
              for form in recognisable(secret) if form in text}
@@ -125,7 +118,7 @@ def _mysql_client(sb, base: Path, *args: str, stdin=None) -> str:
 
 def test_the_backup_was_taken_before_the_first_write_and_restores(hostile):
     sb, run, base, _env, _envs = hostile
-    backup = _run_dir(run) / "db-backup"
+    backup = _backup_dir(run)
     assert stat.S_IMODE(backup.stat().st_mode) == 0o700
     dumps = sorted(backup.glob("*.sql"))
     assert {p.stem for p in dumps} >= {"manager_service", "iam_service", "devops_service", "agile_service",

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import signal
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,22 +19,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.harness import ROOT, ObservedSandbox, run_suite, start_suite
+from tests.e2e.harness import ObservedSandbox, run_suite, start_suite
+from tests.sandbox.kubectl_output import wait_for
 
 pytestmark = pytest.mark.slow
 NS = "choerodon-devops-prod"
 STEP_1 = "suites/upgrade/test_01_register_server.py"
 STEP_2 = "suites/upgrade/test_02_config_server.py"
-
-
-def wait_for(what: str, check, timeout: float = 90):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"not seen within {timeout:.0f}s: {what}")
 
 
 def values_files(tmpdir: Path) -> list[Path]:
@@ -65,7 +55,7 @@ def test_a_signal_mid_step_ends_the_run_like_ctrl_c(tmp_path, signum):
                           "--sandbox-fault", "register-server=helm-hang:120", "--allow-upgrade-in-ci",
                           env_extra={"TMPDIR": str(tmpdir)})
     try:
-        wait_for("the values files of the helm upgrade", lambda: values_files(tmpdir))
+        wait_for(lambda: values_files(tmpdir), 90, "the values files of the helm upgrade")
         assert processes_mentioning(str(sandbox_dir / "mysql")), "mariadbd of the run's sandbox"
         running.proc.send_signal(signum)
         run = running.finish(timeout=120)
@@ -77,16 +67,14 @@ def test_a_signal_mid_step_ends_the_run_like_ctrl_c(tmp_path, signum):
 
 def _check_ended_like_ctrl_c(run, signum, sandbox_dir: Path, tmpdir: Path) -> None:
     assert run.exit_code == 2, run.output[-3000:]  # pytest's "interrupted"
-    said = f"the run was interrupted by {signum.name} during step 1 (register-server)"
-    assert said in run.output
-    summaries = sorted(ROOT.glob(f"reports/runs/*-sandbox-{sandbox_dir.name}/summary.txt"))
-    assert summaries and said in summaries[-1].read_text()
+    said = "INTERRUPTED at step 1 (register-server)"
+    assert said in run.output  # the summary, on the terminal
+    assert said in (run.run_dir / "run.log").read_text() and run.outcome()["outcome"] == "interrupted"
     assert not list(tmpdir.iterdir()), "values files (or their directory) left behind"
     log = (sandbox_dir / "logs" / "apiserver.log").read_text()
     assert "DELETE /api/v1/namespaces/choerodon-devops-prod/configmaps/c7n-upgrade-lock" in log, "lock not released"
     assert (sandbox_dir / "up.log").read_text().rstrip().endswith("sandbox: stopped")
-    assert wait_for("the sandbox and its mariadbd gone", lambda: not processes_mentioning(str(sandbox_dir)) or None,
-                    timeout=30)
+    assert wait_for(lambda: not processes_mentioning(str(sandbox_dir)), 30, "the sandbox and its mariadbd gone")
 
 
 # ---- one sandbox for a killed run, its stale lock, and a broken lock ------------------------------------
@@ -116,7 +104,7 @@ def test_a_killed_runs_values_are_removed_and_its_lock_reported_stale(sandbox08,
     running = start_suite(base, STEP_1, "--env", str(sb.env_file), "--allow-upgrade-in-ci",
                           env_extra={"TMPDIR": str(tmpdir)})
     try:
-        left = wait_for("the values files of the helm upgrade", lambda: values_files(tmpdir))
+        left = wait_for(lambda: values_files(tmpdir), 90, "the values files of the helm upgrade")
     finally:
         running.proc.kill()  # SIGKILL: nothing of the run's own cleanup can happen
         running.proc.communicate()
@@ -129,12 +117,12 @@ def test_a_killed_runs_values_are_removed_and_its_lock_reported_stale(sandbox08,
     assert held and held["c7n-upgrade/pid"] == str(running.proc.pid)
     writes = len(sb.writes())
     run = run_suite(base, STEP_1, "--env", str(sb.env_file), "--allow-upgrade-in-ci", env_extra={"TMPDIR": str(tmpdir)})
-    assert run.exit_code == 1
+    assert run.exit_code == 4  # stopped before its first test
     assert f"removed {left[0].parent}: values files of an earlier run that was killed" in run.output
     assert not list(tmpdir.iterdir()), "the killed run's values files are still there"
     assert f"(pid {running.proc.pid}) is no longer running on this host" in run.output
     command = f"Break it on purpose: pytest {STEP_1} --env {sb.env_file} --allow-upgrade-in-ci "
-    assert re.search(re.escape(command) + r"[^\n]* --break-lock\.", run.output)  # the command as this run was given
+    assert re.search(re.escape(command) + r"[^\n]* --break-lock\b", run.output)  # the command as this run was given
     assert len(sb.writes()) == writes and lock(sb)["c7n-upgrade/pid"] == str(running.proc.pid)
 
 
@@ -144,7 +132,8 @@ def test_a_run_whose_lock_is_broken_stops_before_its_next_write(sandbox08):
     sb.fault("register-server=slow-start:15")
     try:
         a = start_suite(base, STEP_1, STEP_2, "--env", str(sb.env_file), "--allow-upgrade-in-ci", "--break-lock")
-        wait_for("A's helm upgrade of register-server", lambda: [w for w in sb.writes() if w[:2] == ["upgrade", "register-server"]])
+        wait_for(lambda: [w for w in sb.writes() if w[:2] == ["upgrade", "register-server"]], 90,
+                 "A's helm upgrade of register-server")
         holder = lock(sb)
         assert holder["c7n-upgrade/pid"] == str(a.proc.pid)
         b = run_suite(base, "suites/upgrade/test_15_wiki_service.py", "--env", str(sb.env_file),
@@ -157,4 +146,4 @@ def test_a_run_whose_lock_is_broken_stops_before_its_next_write(sandbox08):
     assert outcomes["suites/upgrade/test_01_register_server.py::test_rollout"] == "passed"
     assert outcomes["suites/upgrade/test_02_config_server.py::test_upgrade"] == "failed"
     assert "stopping before helm upgrade config-server: another run may be upgrading now" in run_a.output
-    assert f"--break-lock: took the upgrade lock from '{holder['c7n-upgrade/owner']}'" in b.output
+    assert "--break-lock: broke the lock of" in b.output and holder["c7n-upgrade/owner"] in b.output

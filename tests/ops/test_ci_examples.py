@@ -67,7 +67,7 @@ def test_gitlab_job_runs_only_the_read_only_checks_and_keeps_the_report():
     assert _commands(job["after_script"]) == [SHARE]  # after_script: the report is built even on failure
     artifacts = job["artifacts"]
     assert artifacts["when"] == "always"
-    assert {"reports/allure-results/", "reports/upgrade-report.html"} <= set(artifacts["paths"])
+    assert {"reports/runs/", "reports/upgrade-report.html"} <= set(artifacts["paths"])  # each run's own results
     pages = doc["pages"]
     assert pages["artifacts"]["paths"] == ["public"]
     assert "cp reports/upgrade-report.html public/index.html" in _commands(pages["script"])
@@ -85,7 +85,7 @@ def test_github_workflow_runs_only_the_read_only_checks_and_keeps_the_report():
     assert share_step["if"] == "always()"
     upload = next(s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact"))
     assert "reports/upgrade-report.html" in upload["with"]["path"]
-    assert "reports/allure-results/" in upload["with"]["path"]
+    assert "reports/runs/" in upload["with"]["path"]
     assert any(str(s.get("uses", "")).startswith("actions/deploy-pages") for s in doc["jobs"]["pages"]["steps"])
     assert "--allow-upgrade-in-ci" not in GITHUB.read_text(encoding="utf-8")
 

@@ -55,3 +55,47 @@ def kubectl(kubeconfig, tmp_path):
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
         return result
     return run
+
+
+@pytest.fixture
+def live_cluster(tmp_path):
+    """A store with its runtime (pods start in 0.05-0.15 s) and an API server serving their logs:
+    .store, .runtime, .url, .kubeconfig."""
+    from types import SimpleNamespace
+
+    from c7n_upgrade.plan import load_plan
+    from c7n_upgrade.sandbox.runtime import Runtime
+
+    store = Store()
+    runtime = Runtime(store, tmp_path, load_plan("0.8-to-0.9"), NAMESPACE, start_delay=(0.05, 0.15),
+                      readiness_interval=0.05)
+    api = ApiServer(store, log_provider=runtime.pod_log, log_path=str(tmp_path / "apiserver.log"))
+    api.start()
+    runtime.start()
+    path = tmp_path / "live-kubeconfig"
+    write_kubeconfig(str(path), api.url, NAMESPACE)
+    yield SimpleNamespace(store=store, runtime=runtime, url=api.url, kubeconfig=path)
+    runtime.stop()
+    api.stop()
+
+
+@pytest.fixture(params=["1.32", "1.20"])
+def real_kubectl(request, live_cluster, tmp_path):
+    """real_kubectl(*args, check=True) -> CompletedProcess: kubectl 1.32 (the system's) or 1.20
+    (Debian's, in .tools/) against the live cluster; .binary and .env to start it yourself."""
+    from tests.real_tools import real_tool
+
+    binary = shutil.which("kubectl") if request.param == "1.32" else str(real_tool("kubectl-1.20"))
+    if binary is None:
+        pytest.fail("kubectl is not installed", pytrace=False)
+    env = dict(os.environ, KUBECONFIG=str(live_cluster.kubeconfig), HOME=str(tmp_path),
+               KUBECACHEDIR=str(tmp_path / "kube-cache"))
+
+    def run(*args, check=True, timeout=60):
+        result = subprocess.run([binary, *args], env=env, capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {request.param} {' '.join(args)} failed ({result.returncode}):\n"
+                                 f"{result.stdout}{result.stderr}")
+        return result
+    run.binary, run.env, run.version = binary, env, request.param
+    return run

@@ -5,11 +5,13 @@ from __future__ import annotations
 from .errors import not_found
 from .resources import BUILTIN_TYPES
 
-ALL_CATEGORY = {"pods", "services", "deployments", "replicasets", "jobs"}
+ALL_CATEGORY = {"pods", "services", "deployments", "replicasets", "jobs", "replicationcontrollers", "statefulsets",
+                "daemonsets"}
 VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 SUBRESOURCE_VERBS = {"status": ["get", "patch", "update"], "log": ["get"],
                      "proxy": ["create", "delete", "get", "patch", "update"]}
-SUBRESOURCE_KINDS = {"log": "Pod", "proxy": None}   # proxy kind: <Kind>ProxyOptions
+SUBRESOURCE_KINDS = {"log": "Pod", "proxy": None, "scale": "Scale"}   # proxy kind: <Kind>ProxyOptions
+SUBRESOURCE_GROUP_VERSIONS = {"scale": ("autoscaling", "v1")}      # the scale client reads these
 BUILTIN_KEYS = {t.key for t in BUILTIN_TYPES}
 
 
@@ -64,7 +66,10 @@ class Discovery:
             resources.append(entry)
             for sub in t.subresources:
                 kind = SUBRESOURCE_KINDS.get(sub, t.kind) or f"{t.kind}ProxyOptions"
-                resources.append({"name": f"{t.plural}/{sub}", "singularName": "", "namespaced": t.namespaced,
-                                  "kind": kind, "verbs": SUBRESOURCE_VERBS.get(sub, ["get", "patch", "update"])})
+                entry = {"name": f"{t.plural}/{sub}", "singularName": "", "namespaced": t.namespaced,
+                         "kind": kind, "verbs": SUBRESOURCE_VERBS.get(sub, ["get", "patch", "update"])}
+                if sub in SUBRESOURCE_GROUP_VERSIONS:
+                    entry["group"], entry["version"] = SUBRESOURCE_GROUP_VERSIONS[sub]
+                resources.append(entry)
         gv = f"{group}/{version}" if group else version
         return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}

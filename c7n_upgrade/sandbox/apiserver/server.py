@@ -6,6 +6,8 @@ The parts it calls: discovery.py (what is served), bodies.py (request bodies), t
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
 import time
 import urllib.parse
@@ -15,9 +17,11 @@ from .. import kubeproto
 from .bodies import PATCH_TYPES, decode_body, patch_type
 from .discovery import BUILTIN_KEYS, Discovery
 from .errors import HttpError, StoreError, not_found, status_object
+from .logs import pod_log
 from .openapi import openapi, openapi_v2
 from .proxy import proxy
 from .resources import present
+from .scale import scale
 from .tables import table, wants_table
 from .watch import Stream, watch
 
@@ -29,7 +33,7 @@ class ApiServer:
         self.kube_minor = kube_minor
         self.discovery = Discovery(store, kube_minor)
         self.log_path = log_path
-        self.log_provider = log_provider      # (namespace, name, tail_lines) -> str
+        self.log_provider = log_provider      # (namespace, name, tail_lines, follow=False) -> str / chunks (logs.py)
         self._mounts: list[tuple[str, object]] = []
         self._httpd = None
         self._thread = None
@@ -162,14 +166,13 @@ class ApiServer:
         if sub == "log":
             if method != "GET":
                 raise HttpError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
-            self.store.get(key, namespace, name)
-            tail = int(query["tailLines"]) if query.get("tailLines") else None
-            text = self.log_provider(namespace, name, tail) if self.log_provider else ""
-            return 200, {"Content-Type": "text/plain"}, text.encode()
+            return pod_log(self.store, self.log_provider, namespace, name, query)
+        if sub == "scale":
+            return self._scale(method, rtype, namespace, name, headers, body, dry_run)
         if method == "GET":
             obj = self.store.get(key, namespace, name)
             if wants_table(headers):
-                return self._json(200, table(rtype, [obj], self.store.resource_version))
+                return self._json(200, table(rtype, [obj], self.store.resource_version, _included(query)))
             return self._json(200, present(rtype, version, obj))
         if method == "DELETE":
             obj = self.store.delete(key, namespace, name, dry_run=dry_run)
@@ -196,15 +199,31 @@ class ApiServer:
             return self._json(200, present(rtype, version, result))
         raise HttpError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
+    def _scale(self, method, rtype, namespace, name, headers, body, dry_run):
+        kind = None
+        if method == "PATCH":
+            kind = patch_type(headers)
+            if kind is None:
+                raise HttpError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
+                                f"accepted media types include: {', '.join(PATCH_TYPES)}")
+        if method in ("PUT", "PATCH") and not body:
+            raise HttpError(400, "BadRequest", "the request body is empty")
+        decoded = decode_body(body, headers) if method in ("PUT", "PATCH") else None
+        return self._json(200, scale(self.store, rtype, namespace, name, method, decoded, kind, dry_run))
+
     def _collection(self, method, rtype, gv, version, namespace, query, headers, body, dry_run=False):
         key = rtype.key
         if method == "GET":
             if query.get("watch") in ("true", "1"):
+                render = None
+                if wants_table(headers):   # `kubectl get -w`: each event a one-row Table
+                    render = (lambda obj: table(rtype, [obj], obj["metadata"].get("resourceVersion", ""),
+                                                _included(query)))
                 return 200, {"Content-Type": "application/json"}, watch(self.store, rtype, version, namespace,
-                                                                        query, self._stopping)
+                                                                        query, self._stopping, render)
             items = self.store.list(key, namespace, query.get("labelSelector"), query.get("fieldSelector"))
             if wants_table(headers):
-                return self._json(200, table(rtype, items, self.store.resource_version))
+                return self._json(200, table(rtype, items, self.store.resource_version, _included(query)))
             return self._json(200, {
                 "kind": f"{rtype.kind}List", "apiVersion": gv,
                 "metadata": {"resourceVersion": self.store.resource_version},
@@ -223,6 +242,11 @@ class ApiServer:
                                     "metadata": {"resourceVersion": self.store.resource_version},
                                     "items": [present(rtype, version, o) for o in deleted]})
         raise HttpError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+
+def _included(query) -> str:
+    """What a Table row's `object` holds: None, Metadata (the default) or Object."""
+    return query.get("includeObject") or "Metadata"
 
 
 def _check_name(obj, name):
@@ -265,6 +289,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             try:
                 for chunk in payload.chunks:
+                    if chunk is None:        # nothing new yet: stop if the client left or the server stops
+                        if self.api._stopping.is_set() or self._client_gone():
+                            break
+                        continue
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                     self.wfile.flush()
                 self.wfile.write(b"0\r\n\r\n")
@@ -278,5 +306,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)
+
+    def _client_gone(self) -> bool:
+        """The client closed its end (a streaming answer's client sends nothing more)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve

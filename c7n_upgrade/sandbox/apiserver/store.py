@@ -25,6 +25,7 @@ import random
 import threading
 import uuid
 
+from .defaults import apply_defaults
 from .errors import AlreadyExists, BadRequest, Conflict, Invalid, NotFound
 from .patches import PATCH_FUNCTIONS
 from .resources import BUILTIN_TYPES, CRD_KEY, ResourceType, custom_resource_type, default_crd, now_rfc3339
@@ -271,6 +272,7 @@ class Store:
 
     def _prepare(self, resource, obj, current):
         """Resource-specific defaulting, done under the lock."""
+        apply_defaults(resource, obj)
         if resource == "secrets" and "stringData" in obj:
             data = obj.setdefault("data", {}) or {}
             for k, v in (obj.pop("stringData") or {}).items():

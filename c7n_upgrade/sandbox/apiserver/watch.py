@@ -20,7 +20,8 @@ class Stream:
         self.chunks = chunks
 
 
-def watch(store, rtype, version, namespace, query, stopping: threading.Event) -> Stream:
+def watch(store, rtype, version, namespace, query, stopping: threading.Event, render=None) -> Stream:
+    """render(obj) -> what an event carries (a Table row for `kubectl get -w`); default the object."""
     labels = parse_label_selector(query.get("labelSelector"))
     fields = parse_field_selector(query.get("fieldSelector"))
     timeout = float(query.get("timeoutSeconds") or WATCH_DEFAULT_TIMEOUT)
@@ -36,22 +37,34 @@ def watch(store, rtype, version, namespace, query, stopping: threading.Event) ->
 
     store.subscribe(on_change)
     initial = []
-    if query.get("resourceVersion", "0") in ("", "0"):
+    since = query.get("resourceVersion", "0")
+    if since in ("", "0"):
         initial = store.list(rtype.key, namespace, query.get("labelSelector"), query.get("fieldSelector"))
+    elif since.isdigit():
+        # catch up (until issue 12's event history): objects changed after `since` (list, then watch,
+        # must not lose a change made in between; deletions in between are still lost)
+        changed = [o for o in store.list(rtype.key, namespace, query.get("labelSelector"), query.get("fieldSelector"))
+                   if int(o["metadata"].get("resourceVersion", 0)) > int(since)]
+        initial = sorted(changed, key=lambda o: int(o["metadata"]["resourceVersion"]))
+    caught_up = {o["metadata"].get("uid"): int(o["metadata"]["resourceVersion"]) for o in initial}
 
     def line(event, obj):
-        return json.dumps({"type": event, "object": present(rtype, version, obj)}).encode() + b"\n"
+        shown = render(obj) if render else present(rtype, version, obj)
+        return json.dumps({"type": event, "object": shown}).encode() + b"\n"
 
     def chunks():
         try:
             for obj in initial:
-                yield line("ADDED", obj)
+                yield line("ADDED" if since in ("", "0") else "MODIFIED", obj)
             deadline = time.monotonic() + timeout
             while not stopping.is_set() and time.monotonic() < deadline:
                 try:
                     event, obj = events.get(timeout=0.2)
                 except queue.Empty:
                     continue
+                if int(obj["metadata"].get("resourceVersion") or 0) <= caught_up.get(obj["metadata"].get("uid"), 0) \
+                        and event != "DELETED":
+                    continue   # already sent by the catch-up
                 yield line(event, obj)
         finally:
             store.unsubscribe(on_change)

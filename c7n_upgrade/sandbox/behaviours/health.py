@@ -80,8 +80,12 @@ def check_datasource(url: str, user: str, password: str) -> Optional[str]:
 
 
 def health(world, pod) -> tuple[int, dict]:
-    """Spring Boot 1.5 ``/health``: (200, body) when UP, (503, body) when DOWN."""
+    """Spring Boot 1.5 ``/health``: (200, body) when UP, (503, body) when DOWN. A pod that is no
+    Choerodon service (no choerodon.io/service label, e.g. `kubectl create deployment`) is a generic
+    container: Ready once it runs."""
     chart = pod.service
+    if not chart:
+        return 200, {"status": "UP"}
     body: dict[str, Any] = {"status": "UP"}
 
     def component(name: str, status: str, **details):

@@ -2,6 +2,7 @@
 --wait, and the revision records; shared by the CLI and the sandbox bootstrap."""
 from __future__ import annotations
 
+import base64
 import copy
 import time
 from dataclasses import dataclass
@@ -35,13 +36,18 @@ def _hook_name(job: dict, pkg: ChartPackage) -> str:
 
 
 def _manifest(pkg: ChartPackage, objects: list[dict]) -> str:
+    """The release manifest as helm writes it: non-hook objects in helm's install order (Service
+    before Deployment), each under its `# Source:` line."""
     docs = []
-    for obj in objects:
-        if obj["kind"] == "Job":
-            continue
+    for obj in sorted((o for o in objects if o["kind"] != "Job"), key=lambda o: o["kind"] != "Service"):
         template = "deployment.yaml" if obj["kind"] == "Deployment" else "service.yaml"
         docs.append(f"---\n# Source: {pkg.meta['name']}/templates/{template}\n" + chartlib.dump_yaml(obj))
-    return "".join(docs)
+    return "\n".join(docs)
+
+
+def _chart_templates(pkg: ChartPackage) -> list[dict]:
+    """The chart's templates as helm stores them in a release (base64 `data`)."""
+    return [{"name": path, "data": base64.b64encode(text.encode()).decode()} for path, text in pkg.templates.items()]
 
 
 def _apply(api: KubeApi, obj: dict) -> None:
@@ -82,19 +88,17 @@ def _run_hooks(api: KubeApi, jobs: list[dict]) -> Optional[dict]:
 
 
 def _wait_ready(api: KubeApi, deployment: dict, timeout: float) -> bool:
+    """--wait: until the Deployment has rolled out (its controller saw this spec, every replica is
+    updated and available, no old pod is left), as `kubectl rollout status` reads its status."""
     ns, name = deployment["metadata"]["namespace"], deployment["metadata"]["name"]
     replicas = deployment["spec"]["replicas"]
-    selector = f"choerodon.io/release={name}"
     deadline = time.monotonic() + timeout
     while True:
-        status = (api.get_or_none("deployments.apps", ns, name) or {}).get("status") or {}
-        if "readyReplicas" in status or "updatedReplicas" in status:
-            ready = min(status.get("readyReplicas", 0), status.get("updatedReplicas", 0)) >= replicas
-        else:
-            pods = api.list("pods", ns, selector)
-            ready = sum(1 for p in pods if any(c.get("type") == "Ready" and c.get("status") == "True"
-                                              for c in (p.get("status") or {}).get("conditions") or [])) >= replicas
-        if ready:
+        current = api.get_or_none("deployments.apps", ns, name) or {"metadata": {}}
+        status = current.get("status") or {}
+        if (status.get("observedGeneration", 0) >= current["metadata"].get("generation", 1)
+                and status.get("updatedReplicas", 0) >= replicas and status.get("replicas", 0) <= replicas
+                and status.get("availableReplicas", 0) >= replicas):
             return True
         if time.monotonic() >= deadline:
             return False
@@ -152,7 +156,7 @@ def deploy(api: KubeApi, *, name: str, pkg: ChartPackage, supplied: dict, namesp
                   status="pending-install" if installing else "pending-upgrade",
                   first_deployed=history[0].first_deployed if history else now, last_deployed=now,
                   description="Dry run complete" if dry_run else ("Initial install underway" if installing else "Preparing upgrade"),
-                  chart=dict(pkg.meta), chart_values=chart_values, config=config,
+                  chart=dict(pkg.meta), chart_values=chart_values, config=config, templates=_chart_templates(pkg),
                   manifest=_manifest(pkg, objects), hooks=_hook_records(pkg, objects, now))
     if dry_run:
         return DeployResult(rel, installing, objects)
@@ -203,7 +207,7 @@ def _library_package(chart: str, version: str, plan_step: Any) -> ChartPackage:
                           health_port=chartlib._field(step, "health_port"),
                           hooks=tuple(chartlib._field(step, "hooks") or ()))
     return ChartPackage(spec.chart_yaml(), chartlib.default_values(spec), spec.hooks,
-                        spec.service_port, spec.health_port)
+                        spec.service_port, spec.health_port, spec.templates())
 
 
 def install_release(api: KubeApi, *, name: str, chart: str, version: str, values: dict, namespace: str,

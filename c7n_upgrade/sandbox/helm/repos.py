@@ -6,7 +6,7 @@ import os
 import time
 import urllib.error
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -24,6 +24,7 @@ class ChartPackage:
     hooks: tuple         # hook names, from the plan step (or the archive's templates)
     service_port: int
     health_port: Optional[int]
+    templates: dict = field(default_factory=dict)   # {"templates/x.yaml": text}, stored with the release
 
 
 def http_get(url: str, timeout: float = 10.0) -> bytes:
@@ -175,18 +176,21 @@ def resolve_chart(settings: Settings, ref: str, version: Optional[str], repo_url
         raise HelmCliError(fail)
     url = urllib.parse.urljoin(base.rstrip("/") + "/", entry["urls"][0])
     try:
-        meta, values = chartlib.read_chart_tgz(http_get(url))
+        archive = http_get(url)
+        meta, values = chartlib.read_chart_tgz(archive)
+        templates = chartlib.read_chart_templates(archive)
     except (urllib.error.URLError, OSError, ValueError):
         raise HelmCliError(fail) from None
-    return package_for(settings, meta, values)
+    return package_for(settings, meta, values, templates)
 
 
-def package_for(settings: Settings, meta: dict, values: dict) -> ChartPackage:
+def package_for(settings: Settings, meta: dict, values: dict, templates: Optional[dict] = None) -> ChartPackage:
     """The downloaded chart, with the ports and hooks the sandbox's plan gives it (else its values')."""
     step = sandbox_plan_step(settings, meta["name"])
     if step is not None:
         return ChartPackage(meta, values, tuple(chartlib._field(step, "hooks") or ()),
-                            int(chartlib._field(step, "service_port")), chartlib._field(step, "health_port"))
+                            int(chartlib._field(step, "service_port")), chartlib._field(step, "health_port"),
+                            dict(templates or {}))
     service_port = int((values.get("service") or {}).get("port") or 8080)
     health_port = (values.get("deployment") or {}).get("managementPort")
-    return ChartPackage(meta, values, (), service_port, health_port)
+    return ChartPackage(meta, values, (), service_port, health_port, dict(templates or {}))

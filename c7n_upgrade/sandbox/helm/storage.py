@@ -49,6 +49,7 @@ class StoredRelease:
     manifest: str = ""
     hooks: list = field(default_factory=list)
     notes: str = ""
+    templates: list = field(default_factory=list)   # the chart's templates: [{"name", "data": base64}]
 
     @property
     def chart_ref(self) -> str:
@@ -68,7 +69,7 @@ class StoredRelease:
         if self.notes:
             info["notes"] = self.notes
         data = {"name": self.name, "info": info,
-                "chart": {"metadata": self.chart, "lock": None, "templates": [], "values": self.chart_values,
+                "chart": {"metadata": self.chart, "lock": None, "templates": self.templates, "values": self.chart_values,
                           "schema": None, "files": []}}
         if self.config:
             data["config"] = self.config
@@ -89,7 +90,7 @@ class StoredRelease:
                    last_deployed=parse_rfc3339(info.get("last_deployed", "")), description=info.get("description", ""),
                    chart=chart.get("metadata") or {}, chart_values=chart.get("values") or {},
                    config=data.get("config") or {}, manifest=data.get("manifest", ""),
-                   hooks=data.get("hooks") or [], notes=info.get("notes", ""))
+                   hooks=data.get("hooks") or [], notes=info.get("notes", ""), templates=chart.get("templates") or [])
 
     # -- helm 2 (the JSON mapping of hapi.release.Release) -------------------------------
     def to_v2(self) -> dict:
@@ -99,7 +100,8 @@ class StoredRelease:
         return {"name": self.name,
                 "info": {"status": status, "first_deployed": {"seconds": int(self.first_deployed)},
                          "last_deployed": {"seconds": int(self.last_deployed)}, "Description": self.description},
-                "chart": {"metadata": self.chart, "values": {"raw": to_yaml(self.chart_values)}},
+                "chart": {"metadata": self.chart, "templates": self.templates,
+                          "values": {"raw": to_yaml(self.chart_values)}},
                 "config": {"raw": to_yaml(self.config) if self.config else ""},
                 "manifest": self.manifest, "hooks": self.hooks, "version": self.version,
                 "namespace": self.namespace}
@@ -118,7 +120,7 @@ class StoredRelease:
                    chart_values=chartlib.load_yaml((chart.get("values") or {}).get("raw") or "") or {},
                    config=chartlib.load_yaml(raw_config) or {} if raw_config else {},
                    manifest=data.get("manifest", ""), hooks=data.get("hooks") or [],
-                   notes=(info.get("status") or {}).get("notes", ""))
+                   notes=(info.get("status") or {}).get("notes", ""), templates=chart.get("templates") or [])
 
 
 class ReleaseStorage:

@@ -9,14 +9,18 @@ from typing import Any, Callable, Optional
 
 from .. import behaviours
 from ..faults import Fault
-from .deployments import Deployments
+from .daemonsets import DaemonSets
+from .deployments import Deployments, previous_version
 from .faultwatch import FaultWatch
 from .jobs import Jobs
 from .loop import ControlLoop
-from .pods import Kubelet, PodInfo, can_bind_privileged
+from .pods import LABEL_RELEASE, LABEL_SERVICE, Kubelet, PodInfo, can_bind_privileged
 from .readiness import probe_pods
 from .releases import ReleaseWatch
+from .replicasets import ReplicaSets
 from .services import Services
+from .statefulsets import StatefulSets
+from .workload import controller_of
 from .xwiki_operator import XWikiOperator
 
 log = logging.getLogger("c7n_upgrade.sandbox.runtime")
@@ -54,8 +58,17 @@ class Runtime:
         # the parts
         self.loop = ControlLoop()
         self.kubelet = Kubelet(store, self.loop, self, privileged=self.privileged, start_delay=start_delay)
-        self.deployments = Deployments(store, self.kubelet, bootstrapped=lambda: self.bootstrapped,
-                                       new_pod_fault=self.fault_for_release)
+        self.deployments = Deployments(store)
+        self.replicasets = ReplicaSets(store, self.kubelet, spawn=self.spawn_pod,
+                                       previous_version=lambda rs: previous_version(store, rs))
+        # the controllers whose objects own pods, by kind and by resource
+        self.pod_owners = {"ReplicaSet": self.replicasets,
+                           "ReplicationController": ReplicaSets(store, self.kubelet, spawn=self.spawn_pod,
+                                                                kind="ReplicationController"),
+                           "StatefulSet": StatefulSets(store, self.kubelet, spawn=self.spawn_pod),
+                           "DaemonSet": DaemonSets(store, self.kubelet, spawn=self.spawn_pod)}
+        self._owner_kinds = {"replicasets": "ReplicaSet", "replicationcontrollers": "ReplicationController",
+                             "statefulsets": "StatefulSet", "daemonsets": "DaemonSet"}
         self.services = Services(store, self.kubelet)
         self.jobs = Jobs(store, self.loop, delay=job_delay)
         self.faults = FaultWatch(Path(sandbox_dir) if sandbox_dir is not None else None)
@@ -71,7 +84,8 @@ class Runtime:
     def start(self) -> "Runtime":
         self.faults.reload(force=True)
         self.store.subscribe(self._on_store_event)
-        for resource in ("services", "deployments.apps", "jobs.batch"):  # adopt what is already there
+        for resource in ("services", "deployments.apps", "replicasets.apps", "replicationcontrollers",
+                         "statefulsets.apps", "daemonsets.apps", "jobs.batch"):  # adopt what is already there
             try:
                 for obj in self.store.list(resource):
                     self.loop.submit(self._handle, "ADDED", resource, obj)
@@ -120,13 +134,18 @@ class Runtime:
         ns, name = meta.get("namespace", ""), meta.get("name", "")
         if plural == "deployments":
             if event_type == "DELETED":
-                self.deployments.deleted((ns, name))
+                self.deployments.deleted(obj)
             else:
                 self.deployments.reconcile(ns, name)
+        elif plural in self._owner_kinds:
+            self.pod_owners[self._owner_kinds[plural]].reconcile(ns, name)
+            ref = controller_of(obj)
+            if ref is not None and ref.get("kind") == "Deployment":
+                self.deployments.reconcile(ns, ref["name"])
         elif plural == "pods" and event_type == "DELETED":
-            pod = self.kubelet.forget(ns, name)
+            pod = self.kubelet.forget(ns, name, meta.get("uid", ""))
             if pod is not None:
-                self.deployments.reconcile(*pod.deployment)
+                self.reconcile_owner(pod.owner)
         elif plural == "services":
             if event_type == "DELETED":
                 self.services.deleted((ns, name))
@@ -141,8 +160,8 @@ class Runtime:
             try:
                 self.faults.reload()
                 self._update_mysql_gate()
-                for key in probe_pods(self.kubelet, lambda pod: behaviours.health(self, pod)):
-                    self.loop.submit(self.deployments.reconcile, *key)
+                for owner in probe_pods(self.kubelet, lambda pod: behaviours.health(self, pod)):
+                    self.loop.submit(self.reconcile_owner, owner)
                 if self.xwiki is not None:
                     self.xwiki.check()
             except Exception:
@@ -159,6 +178,21 @@ class Runtime:
                 log.info("runtime: MySQL proxy %s", "refuses connections (db-down)" if refuse else "accepts connections")
             except Exception:
                 log.exception("runtime: MySQL proxy refuse(%s)", refuse)
+
+    def reconcile_owner(self, owner: tuple) -> None:
+        """Reconcile the controller of a pod: owner is (kind, namespace, name)."""
+        kind, ns, name = owner
+        if kind in self.pod_owners:
+            self.pod_owners[kind].reconcile(ns, name)
+
+    def spawn_pod(self, owner: dict, template: dict, **kwargs) -> PodInfo:
+        """A new pod of a controller; pods created after the bootstrap belong to the upgrade, and the
+        release's fault (if any) applies to them."""
+        labels = (template.get("metadata") or {}).get("labels") or {}
+        bootstrapped = self.bootstrapped
+        release = labels.get(LABEL_RELEASE, owner["metadata"]["name"])
+        fault = self.fault_for_release(release, labels.get(LABEL_SERVICE, "")) if bootstrapped else None
+        return self.kubelet.create_pod(owner, template, fault=fault, after_bootstrap=bootstrapped, **kwargs)
 
     # ------------------------------------------------------------------ releases and faults
     def names_of(self, release: str, chart: str = "") -> list[str]:
@@ -199,10 +233,13 @@ class Runtime:
     def pods(self) -> list[PodInfo]:
         return self.kubelet.pods()
 
-    def pod_log(self, namespace: str, name: str, tail: Optional[int] = None) -> Optional[str]:
-        """The pod's log (None when the runtime does not know the pod); for ApiServer's log_provider."""
+    def pod_log(self, namespace: str, name: str, tail: Optional[int] = None, follow: bool = False):
+        """The pod's log (None when the runtime does not know the pod); for ApiServer's log_provider.
+        follow: an iterator of chunks that ends with the pod (`logs -f`)."""
+        if follow:
+            return self.kubelet.follow_log(namespace, name, tail)
         return self.kubelet.pod_log(namespace, name, tail)
 
     def all_ready(self, namespace: Optional[str] = None) -> bool:
-        """Every Deployment in the namespace has all its replicas Ready and no pod left over."""
-        return self.deployments.all_ready(namespace or self.namespace)
+        """Every Deployment in the namespace has rolled out: all replicas updated and available, no old pod."""
+        return self.deployments.rolled_out(namespace or self.namespace)

@@ -8,20 +8,22 @@ import collections
 import copy
 import json
 import logging
-import os
 import random
 import re
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
 
 from .. import behaviours
 from ..faults import Fault, PodStart
+from . import events
+from .events import now_rfc3339
 from .loop import ControlLoop
+from .workload import HASH_LABEL, REVISION_LABEL, owner_reference
 
 log = logging.getLogger("c7n_upgrade.sandbox.runtime")  # bench/common.py reads the pod lines
 
@@ -31,10 +33,6 @@ LABEL_VERSION = "choerodon.io/version"
 LABEL_METRICS = "choerodon.io/metrics-port"
 POD_IP_PREFIX = "127.20"
 UNPRIVILEGED_OFFSET = 8000  # not root: port 80 is served on 8080
-
-
-def now_rfc3339() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def can_bind_privileged() -> bool:
@@ -75,10 +73,11 @@ class PodInfo:
     ports: list            # container ports, first = main port
     metrics_port: Optional[int]
     version: str           # the version the pod really runs (its image's tag, else the template's label)
-    deployment: tuple      # (namespace, name)
-    template_hash: str
+    owner: tuple           # (kind, namespace, name) of its controller (ReplicaSet, StatefulSet, ...)
+    revision: str          # the owner's template revision it runs (pod-template-hash / controller-revision-hash)
     after_bootstrap: bool
     spec: dict
+    uid: str = ""
     created_at: float = field(default_factory=time.monotonic)
     started_at: Optional[float] = None
     ready: bool = False
@@ -86,6 +85,7 @@ class PodInfo:
     status: dict = field(default_factory=dict)
     servers: list = field(default_factory=list)   # [(container_port, ThreadingHTTPServer)]
     log: collections.deque = field(default_factory=lambda: collections.deque(maxlen=500))
+    log_count: int = 0     # lines ever logged (`logs -f` follows it)
     last_health: Optional[dict] = None
     unhealthy_reported: bool = False
 
@@ -151,6 +151,7 @@ class Kubelet:
         self.privileged = privileged
         self.start_delay = start_delay
         self._lock = threading.RLock()
+        self._log_appended = threading.Condition(self._lock)
         self._pods: dict[tuple, PodInfo] = {}
         self._ips_in_use: set[str] = set()
         self._ip_counter = random.randrange(0, 250 * 256)
@@ -160,11 +161,10 @@ class Kubelet:
         with self._lock:
             return list(self._pods.values())
 
-    def live_pods(self, deployment: Optional[tuple] = None) -> list[PodInfo]:
-        """Pods not deleted, of one Deployment when given."""
+    def live_pods(self, owner: Optional[tuple] = None) -> list[PodInfo]:
+        """Pods not deleted, of one owner (kind, namespace, name) when given."""
         with self._lock:
-            return [p for p in self._pods.values() if not p.deleted
-                    and (deployment is None or p.deployment == deployment)]
+            return [p for p in self._pods.values() if not p.deleted and (owner is None or p.owner == owner)]
 
     def ready_pods_matching(self, namespace: str, selector: dict) -> list[PodInfo]:
         with self._lock:
@@ -198,28 +198,51 @@ class Kubelet:
                     return int(p["containerPort"])
         return pod.ports[0] if pod.ports else 0
 
+    def follow_log(self, namespace: str, name: str, tail: Optional[int] = None, poll: float = 0.5):
+        """`logs -f`: the log so far (or its tail), then each new line, until the pod is gone. Yields
+        None while nothing new comes (the server checks then whether the client left); None when
+        the runtime does not know the pod."""
+        with self._lock:
+            pod = self._pods.get((namespace, name))
+            if pod is None:
+                return None
+            lines, seen = list(pod.log), pod.log_count
+        if tail is not None and int(tail) >= 0:
+            lines = lines[-int(tail):] if int(tail) else []
+
+        def follow():
+            nonlocal seen
+            if lines:
+                yield "".join(line + "\n" for line in lines).encode()
+            while True:
+                with self._log_appended:
+                    if pod.log_count == seen and not pod.deleted:
+                        self._log_appended.wait(poll)
+                    fresh = min(pod.log_count - seen, len(pod.log))
+                    new = list(pod.log)[len(pod.log) - fresh:] if fresh else []
+                    seen, gone = pod.log_count, pod.deleted
+                if new:
+                    yield "".join(line + "\n" for line in new).encode()
+                elif gone:
+                    return
+                else:
+                    yield None
+        return follow()
+
     # ------------------------------------------------------------------ logs and events
-    @staticmethod
-    def log(pod: PodInfo, line: str) -> None:
+    def log(self, pod: PodInfo, line: str) -> None:
         stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-        pod.log.append(f"{stamp} {line}")
+        with self._log_appended:
+            pod.log.append(f"{stamp} {line}")
+            pod.log_count += 1
+            self._log_appended.notify_all()
 
     def event(self, pod: PodInfo, reason: str, message: str, *, component: str = "kubelet") -> None:
-        now = now_rfc3339()
-        ev = {
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": f"{pod.name}.{os.urandom(8).hex()}", "namespace": pod.namespace},
-            "involvedObject": {"kind": "Pod", "namespace": pod.namespace, "name": pod.name, "apiVersion": "v1",
-                               "fieldPath": "spec.containers{%s}" % pod.spec.get("containers", [{}])[0].get("name", "")},
-            "reason": reason, "message": message,
-            "type": "Warning" if reason in ("Unhealthy", "Failed", "BackOff") else "Normal",
-            "source": {"component": component, "host": "sandbox-node"} if component == "kubelet" else {"component": component},
-            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-        }
-        try:
-            self.store.create("events", ev, pod.namespace)
-        except Exception:
-            pass
+        ref = {"kind": "Pod", "namespace": pod.namespace, "name": pod.name, "uid": pod.uid, "apiVersion": "v1"}
+        if component == "kubelet":
+            ref["fieldPath"] = "spec.containers{%s}" % pod.container_name
+        events.record(self.store, ref, reason, message, component=component,
+                      host=events.NODE if component == "kubelet" else None)
 
     def write_status(self, pod: PodInfo) -> None:
         try:
@@ -254,19 +277,20 @@ class Kubelet:
                     self._ips_in_use.discard(ip)
         raise RuntimeError("no free pod IP in 127.20.0.0/16")
 
-    def create_pod(self, dep: dict, template_hash: str, *, previous_version: Optional[str],
-                   fault: Optional[Fault], after_bootstrap: bool) -> PodInfo:
-        """A pod of the Deployment's current template; `fault` (the release's) may change how it starts."""
-        meta = dep["metadata"]
-        ns, dep_name = meta.get("namespace", ""), meta["name"]
-        template = copy.deepcopy(dep["spec"].get("template") or {})
+    def create_pod(self, owner: dict, template: dict, *, name: Optional[str] = None, extra_labels: Optional[dict] = None,
+                   spec_fields: Optional[dict] = None, previous_version: Optional[str] = None,
+                   fault: Optional[Fault] = None, after_bootstrap: bool = False) -> PodInfo:
+        """A pod of `owner`'s pod `template` (named `name`, else `<owner>-<rand5>`), owned by it;
+        `fault` (the release's) may change how it starts."""
+        meta = owner["metadata"]
+        ns, owner_name = meta.get("namespace", ""), meta["name"]
+        template = copy.deepcopy(template or {})
         tmeta = template.get("metadata") or {}
-        labels = dict(tmeta.get("labels") or {})
-        labels["pod-template-hash"] = template_hash
-        pspec = template.get("spec") or {}
+        labels = {**(tmeta.get("labels") or {}), **(extra_labels or {})}
+        pspec = {**(template.get("spec") or {}), **(spec_fields or {})}
         pspec.setdefault("restartPolicy", "Always")
-        pspec.setdefault("nodeName", "sandbox-node")
-        containers = pspec.get("containers") or [{"name": dep_name}]
+        pspec.setdefault("nodeName", events.NODE)
+        containers = pspec.get("containers") or [{"name": owner_name}]
         first = containers[0]
         ports = [int(p["containerPort"]) for p in first.get("ports") or [] if p.get("containerPort")]
         env = {e.get("name"): e.get("value", "") for e in first.get("env") or [] if e.get("name")}
@@ -276,47 +300,57 @@ class Kubelet:
                          start_delay=random.uniform(*self.start_delay))
         if fault is not None:
             fault.on_pod_create(start)
-        labels[LABEL_VERSION] = start.version_label
+        if LABEL_VERSION in labels:
+            labels[LABEL_VERSION] = start.version_label
         try:
             metrics = int(labels.get(LABEL_METRICS)) if labels.get(LABEL_METRICS) else None
         except ValueError:
             metrics = None
         ip, servers = self._alloc_ip_and_bind(ports)
-        name = f"{dep_name}-{template_hash}-{_rand5()}"
+        generate_name = None if name else f"{owner_name}-"
+        name = name or f"{owner_name}-{_rand5()}"
+        revision = labels.get(HASH_LABEL) or labels.get(REVISION_LABEL, "")
         pod = PodInfo(namespace=ns, name=name, ip=ip, labels=labels, env=env, ports=ports, metrics_port=metrics,
-                      version=true_version, deployment=(ns, dep_name), template_hash=template_hash,
+                      version=true_version, owner=(owner["kind"], ns, owner_name), revision=revision,
                       after_bootstrap=after_bootstrap, spec=pspec, servers=servers)
-        pod.status = _pending_status(ip, first, containers, dep_name)
+        pod.status = _pending_status(ip, first, containers, owner_name)
         obj = {
             "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": ns, "generateName": f"{dep_name}-{template_hash}-",
-                         "labels": labels, "annotations": dict(tmeta.get("annotations") or {})},
+            "metadata": {"name": name, "namespace": ns, "labels": labels,
+                         "annotations": dict(tmeta.get("annotations") or {}),
+                         "ownerReferences": [owner_reference(owner)]},
             "spec": pspec,
             "status": copy.deepcopy(pod.status),
         }
+        if generate_name:
+            obj["metadata"]["generateName"] = generate_name
         with self._lock:
+            previous = self._pods.get(pod.key)
             self._pods[pod.key] = pod
+        if previous is not None:   # a StatefulSet's pod of the same name, deleted just now
+            self._retire(previous)
         try:
             created = self.store.create("pods", obj, ns)
-            pod.spec = created.get("spec", pspec)
+            pod.spec, pod.uid = created.get("spec", pspec), created["metadata"]["uid"]
             self.store.update_status("pods", ns, name, copy.deepcopy(pod.status))
         except Exception:
             log.exception("runtime: cannot create pod %s/%s", ns, name)
             with self._lock:
-                self._pods.pop(pod.key, None)
+                if self._pods.get(pod.key) is pod:
+                    self._pods.pop(pod.key, None)
             self._close_servers(pod)
             raise
-        self.event(pod, "Scheduled", f"Successfully assigned {ns}/{name} to sandbox-node", component="default-scheduler")
-        self.log(pod, f"INFO  pod {name} scheduled on sandbox-node, IP {ip}; starting in {start.start_delay:.1f}s")
+        self.event(pod, "Scheduled", f"Successfully assigned {ns}/{name} to {events.NODE}", component="default-scheduler")
+        self.log(pod, f"INFO  pod {name} scheduled on {events.NODE}, IP {ip}; starting in {start.start_delay:.1f}s")
         log.info("pod %s/%s created (ip %s, version label %s, start in %.1fs)", ns, name, ip,
                  labels.get(LABEL_VERSION), start.start_delay)
-        self.loop.after(start.start_delay, self._start_pod, pod.key)
+        self.loop.after(start.start_delay, self._start_pod, pod.key, pod)
         return pod
 
-    def _start_pod(self, key: tuple) -> None:
+    def _start_pod(self, key: tuple, created: PodInfo) -> None:
         with self._lock:
             pod = self._pods.get(key)
-        if pod is None or pod.deleted or self.loop.stopped.is_set():
+        if pod is not created or pod.deleted or self.loop.stopped.is_set():
             return
         for port, srv in pod.servers:
             srv.c7n = (self.world, pod, port)  # type: ignore[attr-defined]
@@ -333,10 +367,14 @@ class Kubelet:
         image = pod.spec.get("containers", [{}])[0].get("image", "")
         self.event(pod, "Pulled", f'Container image "{image}" already present on machine')
         self.event(pod, "Started", f"Started container {pod.status['containerStatuses'][0]['name']}")
-        app = "".join(part.capitalize() for part in pod.service.split("-")) + "Application"
-        self.log(pod, f"INFO  [main] {app}: Starting {app} v{pod.version} on {pod.name} with PID 1")
         listening = ", ".join(f"{p}" + (f" (bound {self.bind_port(p)})" if self.bind_port(p) != p else "")
                               for p, _ in pod.servers)
+        if not pod.service:   # a generic container (no Choerodon service)
+            self.log(pod, f"INFO  container {pod.container_name} ({image}) started, listening on "
+                          f"{listening or 'no port'} on {pod.ip}")
+            return
+        app = "".join(part.capitalize() for part in pod.service.split("-")) + "Application"
+        self.log(pod, f"INFO  [main] {app}: Starting {app} v{pod.version} on {pod.name} with PID 1")
         self.log(pod, f"INFO  [main] Tomcat started on port(s): {listening} (http) on {pod.ip}")
         self.log(pod, f"INFO  [main] {app}: Started {app} in {time.monotonic() - pod.created_at:.3f} seconds")
 
@@ -349,19 +387,23 @@ class Kubelet:
         self.event(pod, "Killing", f"Stopping container {pod.container_name} ({reason})")
         self.log(pod, f"INFO  [Thread-1] shutting down ({reason})")
         log.info("pod %s/%s deleted (%s)", pod.namespace, pod.name, reason)
-        try:
-            self.store.delete("pods", pod.namespace, pod.name)
-        except Exception:
-            pass
+        current = self.store.get_or_none("pods", pod.namespace, pod.name)
+        if current is not None and current["metadata"].get("uid") == pod.uid:
+            try:
+                self.store.delete("pods", pod.namespace, pod.name)
+            except Exception:
+                pass
         # the DELETED event retires it; make sure even if the store did not send one
         self.loop.after(0.0, self._retire_if_gone, pod)
 
-    def forget(self, namespace: str, name: str) -> Optional[PodInfo]:
-        """The pod object is gone from the store: stop its listeners; returns it when it was ours."""
+    def forget(self, namespace: str, name: str, uid: str) -> Optional[PodInfo]:
+        """The pod object (`uid`) is gone from the store: stop its listeners; returns it when it was ours."""
         with self._lock:
-            pod = self._pods.pop((namespace, name), None)
-        if pod is not None:
-            self._retire(pod)
+            pod = self._pods.get((namespace, name))
+            if pod is None or (pod.uid and pod.uid != uid):
+                return None
+            self._pods.pop((namespace, name), None)
+        self._retire(pod)
         return pod
 
     def _retire_if_gone(self, pod: PodInfo) -> None:
@@ -372,8 +414,10 @@ class Kubelet:
         self._retire(pod)
 
     def _retire(self, pod: PodInfo) -> None:
-        pod.deleted = True
-        pod.ready = False
+        with self._log_appended:
+            pod.deleted = True
+            pod.ready = False
+            self._log_appended.notify_all()   # `logs -f` of it ends
         threading.Thread(target=self._close_servers, args=(pod,), daemon=True).start()
 
     def _close_servers(self, pod: PodInfo) -> None:

@@ -14,7 +14,8 @@ def _failing(body: dict) -> list[str]:
 
 
 def probe_pods(kubelet: Kubelet, health: Callable[[PodInfo], tuple[int, dict]]) -> set[tuple]:
-    """Probe every started pod once; write Ready changes. Returns the Deployments whose pods changed."""
+    """Probe every started pod once; write Ready changes. Returns the owners (kind, namespace, name)
+    whose pods changed."""
     pods = [p for p in kubelet.live_pods() if p.started_at is not None]
     changed = set()
     for pod in pods:
@@ -27,14 +28,15 @@ def probe_pods(kubelet: Kubelet, health: Callable[[PodInfo], tuple[int, dict]]) 
         _set_ready_conditions(pod, ready)
         kubelet.write_status(pod)
         if ready:
-            kubelet.log(pod, f"INFO  health UP on port {pod.metrics_port}; pod Ready")
+            kubelet.log(pod, f"INFO  health UP on port {pod.metrics_port}; pod Ready" if pod.metrics_port
+                        else "INFO  pod Ready")
             log.info("pod %s/%s Ready", pod.namespace, pod.name)
         else:
             failing = _failing(body)
             kubelet.log(pod, f"WARN  health DOWN ({', '.join(failing) or 'status'}); pod not Ready")
             kubelet.event(pod, "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503")
             log.info("pod %s/%s not Ready (%s)", pod.namespace, pod.name, ", ".join(failing))
-        changed.add(pod.deployment)
+        changed.add(pod.owner)
     # first DOWN answer of a fresh pod: report it once, as the kubelet would
     for pod in pods:
         if not pod.ready and not pod.unhealthy_reported and pod.last_health is not None:

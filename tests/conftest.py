@@ -1,0 +1,24 @@
+"""The project's own tests: the sandbox's MariaDB binaries are made sure of only when a collected
+test starts a sandbox (./run no longer installs them on every call)."""
+from pathlib import Path
+
+SANDBOX_USERS = {"sandbox", "e2e", "ops", "bench"}  # tests/<dir> whose tests start a sandbox
+
+
+def pytest_collection_finish(session):
+    here = Path(__file__).resolve().parent
+    dirs = set()
+    for item in session.items:
+        try:
+            dirs.add(Path(item.path).resolve().relative_to(here).parts[0])
+        except ValueError:
+            continue
+    if dirs & SANDBOX_USERS:
+        import pytest
+
+        from fixtures.mariadb import ensure_mariadb
+
+        try:
+            ensure_mariadb(print)
+        except RuntimeError as exc:
+            raise pytest.UsageError(str(exc)) from None

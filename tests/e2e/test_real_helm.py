@@ -1,0 +1,170 @@
+"""A real Helm 3 (3.17.3, from a registry package) drives the sandbox: `up --helm-binary` names it in
+env.yaml, and every helm write of the upgrade is made by it. It reads the 0.8 releases the sandbox
+bootstrapped, upgrades them with `--wait` (which polls the Deployment's ReplicaSets), and rolls back."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import requests
+import yaml
+
+from c7n_upgrade.plan import load_plan
+from c7n_upgrade.sandbox.process import real_helm_environment
+from tests.e2e.harness import ROOT, ObservedSandbox, run_suite
+from tests.real_tools import real_tool
+
+pytestmark = pytest.mark.slow
+PLAN = load_plan("0.8-to-0.9")
+NS = PLAN.namespace
+
+
+def helm_env(sb) -> dict:
+    """Real helm's own config, cache and repositories inside the sandbox dir (not the user's)."""
+    return {**real_helm_environment(sb.dir), "KUBECONFIG": str(sb.dir / "kubeconfig"),
+            "KUBECACHEDIR": str(sb.dir / "helm-home" / "kube-cache")}
+
+
+def api_url(sb) -> str:
+    return yaml.safe_load((sb.dir / "kubeconfig").read_text())["clusters"][0]["cluster"]["server"]
+
+
+def release_pods(sb, release: str) -> list[dict]:
+    url = f"{api_url(sb)}/api/v1/namespaces/{NS}/pods"
+    return requests.get(url, params={"labelSelector": f"choerodon.io/release={release}"}, timeout=10).json()["items"]
+
+
+def is_ready(pod: dict) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
+
+
+class PodWatcher:
+    """Polls a release's pods every 50 ms while a helm command runs: every (name, version) seen, and
+    whether old and new pods were ever there at once."""
+
+    def __init__(self, sb, release: str):
+        self.sb, self.release = sb, release
+        self.seen: set[tuple] = set()
+        self.versions_at_once: set[frozenset] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.wait(0.05):
+            pods = release_pods(self.sb, self.release)
+            self.seen |= {(p["metadata"]["name"], p["metadata"]["labels"]["choerodon.io/version"]) for p in pods}
+            self.versions_at_once.add(frozenset(p["metadata"]["labels"]["choerodon.io/version"] for p in pods))
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def helm_binary():
+    return real_tool("helm")
+
+
+def test_real_helm_upgrade_wait_rolls_the_pods_and_rollback_restores_them(tmp_path, helm_binary):
+    with ObservedSandbox(tmp_path / "sandbox", "--helm-binary", str(helm_binary)) as sb:
+        env = dict(os.environ, **helm_env(sb))
+
+        def helm(*args, timeout=180):
+            result = subprocess.run([str(helm_binary), *args], env=env, capture_output=True, text=True,
+                                    timeout=timeout)
+            assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stdout}{result.stderr}"
+            return result.stdout
+
+        helm("repo", "add", "c7n", sb.env_data()["helm"]["repo_url"])
+        values = tmp_path / "values.yaml"
+        values.write_text(helm("get", "values", "iam-service", "-n", NS, "-o", "yaml"))
+        before = {p["metadata"]["name"] for p in release_pods(sb, "iam-service")}
+        with PodWatcher(sb, "iam-service") as watcher:
+            out = helm("upgrade", "iam-service", "c7n/iam-service", "--version", "0.9.0", "-n", NS, "-f", str(values),
+                       "--wait", "--timeout", "120s")
+            after = release_pods(sb, "iam-service")
+        assert 'Release "iam-service" has been upgraded. Happy Helming!' in out
+        # --wait returned once the new pod was Ready, and the old one had gone
+        assert after and all(is_ready(p) and p["metadata"]["labels"]["choerodon.io/version"] == "0.9.0" for p in after)
+        assert not before & {p["metadata"]["name"] for p in after}
+        assert frozenset({"0.8.0", "0.9.0"}) in watcher.versions_at_once, "the pods rolled: old beside new"
+        sets = requests.get(f"{api_url(sb)}/apis/apps/v1/namespaces/{NS}/replicasets", timeout=10).json()["items"]
+        mine = {rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]: rs for rs in sets
+                if rs["metadata"]["labels"].get("choerodon.io/release") == "iam-service"}
+        assert sorted(mine) == ["1", "2"] and mine["2"]["spec"]["replicas"] == 1 and mine["1"]["spec"]["replicas"] == 0
+        deployment = requests.get(f"{api_url(sb)}/apis/apps/v1/namespaces/{NS}/deployments/iam-service",
+                                  timeout=10).json()
+        assert deployment["metadata"]["annotations"]["meta.helm.sh/release-name"] == "iam-service"  # real helm's mark
+        # rollback: helm takes the chart, values and manifest of revision 1 the sandbox stored
+        assert "Rollback was a success!" in helm("rollback", "iam-service", "1", "-n", NS, "--wait", "--timeout", "120s")
+        back = release_pods(sb, "iam-service")
+        assert back and all(is_ready(p) and p["metadata"]["labels"]["choerodon.io/version"] == "0.8.0" for p in back)
+        history = json.loads(helm("history", "iam-service", "-n", NS, "-o", "json"))
+        assert [(h["revision"], h["status"], h["chart"]) for h in history] == [
+            (1, "superseded", "iam-service-0.8.0"), (2, "superseded", "iam-service-0.9.0"),
+            (3, "deployed", "iam-service-0.8.0")]
+        assert not (sb.dir / "helm-calls.jsonl").exists(), "the sandbox's own helm was called"
+
+
+@pytest.fixture(scope="module")
+def real_helm_run(tmp_path_factory, helm_binary):
+    """The whole suite against a sandbox whose env names the real helm."""
+    base = tmp_path_factory.mktemp("real-helm")
+    with ObservedSandbox(base / "sandbox", "--helm-binary", str(helm_binary)) as sb:
+        started = time.monotonic()
+        run = run_suite(base, "suites/", "--env", str(sb.env_file), "--allow-upgrade-in-ci", env_extra=helm_env(sb))
+        print(f"the suite with a real helm took {time.monotonic() - started:.0f}s")
+        yield sb, run
+
+
+def test_the_whole_suite_passes_with_a_real_helm(real_helm_run):
+    _sb, run = real_helm_run
+    outcomes = run.outcomes()
+    assert run.exit_code == 0, run.output[-4000:]
+    upgrade = {k: v for k, v in outcomes.items() if "suites/upgrade" in k}
+    assert len({k.split("::")[0] for k in upgrade}) == len(PLAN.steps)          # all 16 step modules ran
+    assert upgrade and all(v == "passed" for v in upgrade.values()), [k for k, v in upgrade.items() if v != "passed"]
+    assert [k for k, v in outcomes.items() if "post_upgrade" in k and v == "passed"]
+
+
+def test_every_write_of_the_run_was_made_by_the_real_helm(real_helm_run, helm_binary):
+    sb, run = real_helm_run
+    assert sb.env_data()["helm"]["binary"] == str(helm_binary.resolve())
+    assert not (sb.dir / "helm-calls.jsonl").exists(), "the sandbox's own helm was called"
+    api = api_url(sb)
+    for step in PLAN.steps:
+        name = step.release
+        secrets = requests.get(f"{api}/api/v1/namespaces/{NS}/secrets", timeout=10,
+                               params={"labelSelector": f"owner=helm,name={name}"}).json()["items"]
+        revisions = sorted(int(s["metadata"]["labels"]["version"]) for s in secrets)
+        assert revisions == ([1] if step.action == "install" else [1, 2]), name
+        deployment = requests.get(f"{api}/apis/apps/v1/namespaces/{NS}/deployments/{name}", timeout=10).json()
+        # labels and annotations only a real Helm 3 puts on what it applies
+        assert deployment["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm", name
+        assert deployment["metadata"]["annotations"]["meta.helm.sh/release-name"] == name
+        assert deployment["metadata"]["labels"]["choerodon.io/version"] == step.version
+    assert f"{helm_binary.resolve()} upgrade register-server c7n/go-register-server" in run.all_text()
+
+
+@pytest.mark.parametrize("args, error", [
+    (["--helm-binary", "/nonexistent/helm"], "--helm-binary /nonexistent/helm: no executable file there"),
+    (["--helm-binary", "/bin/true"], "--helm-binary /bin/true: expected a Helm 3"),
+    (["--helm", "2", "--helm-binary", "HELM"], "--helm-binary takes a real Helm 3"),
+])
+def test_up_refuses_a_helm_binary_it_cannot_use_before_starting_anything(tmp_path, helm_binary, args, error):
+    directory = tmp_path / "sandbox"
+    args = [str(helm_binary) if a == "HELM" else a for a in args]
+    result = subprocess.run([sys.executable, "-m", "c7n_upgrade.sandbox", "up", "--dir", str(directory), *args],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert error in result.stderr
+    assert not directory.exists(), "nothing may be created for a refused start"
