@@ -4,7 +4,7 @@ by the next run and its lock is reported stale with the command to break it; a r
 broken stops before its next write.
 
 The runs here start a helm call that hangs (`helm-hang`), so the signal arrives while the values
-files exist, or a pod that starts slowly (`slow-start`), so a run waits mid-step.
+files exist, or wait mid-step for a pod that stays DOWN until the test clears its fault (`never-up`).
 """
 from __future__ import annotations
 
@@ -127,9 +127,10 @@ def test_a_killed_runs_values_are_removed_and_its_lock_reported_stale(sandbox08,
 
 
 def test_a_run_whose_lock_is_broken_stops_before_its_next_write(sandbox08):
-    """Run A waits in step 1 for a slow pod; run B breaks A's lock; A stops before step 2's helm call."""
+    """Run A waits in step 1 for a pod that stays DOWN until run B has broken A's lock (and ended);
+    then the pod comes UP, A's step 1 passes, and A stops before step 2's helm call."""
     sb, base = sandbox08
-    sb.fault("register-server=slow-start:15")
+    sb.fault("register-server=never-up")
     try:
         a = start_suite(base, STEP_1, STEP_2, "--env", str(sb.env_file), "--allow-upgrade-in-ci", "--break-lock")
         wait_for(lambda: [w for w in sb.writes() if w[:2] == ["upgrade", "register-server"]], 90,
@@ -138,12 +139,12 @@ def test_a_run_whose_lock_is_broken_stops_before_its_next_write(sandbox08):
         assert holder["c7n-upgrade/pid"] == str(a.proc.pid)
         b = run_suite(base, "suites/upgrade/test_15_wiki_service.py", "--env", str(sb.env_file),
                       "--allow-upgrade-in-ci", "--break-lock")
-        run_a = a.finish(timeout=180)
     finally:
-        sb.fault("--clear", "register-server")
+        sb.fault("--clear", "register-server")  # A's step 1 can finish now
+    run_a = a.finish(timeout=180)
     assert not [w for w in sb.writes() if w[:2] == ["upgrade", "config-server"]], "A wrote after losing its lock"
     outcomes = run_a.outcomes()
-    assert outcomes["suites/upgrade/test_01_register_server.py::test_rollout"] == "passed"
+    assert outcomes["suites/upgrade/test_01_register_server.py::test_rollout"] == "passed", run_a.output[-3000:]
     assert outcomes["suites/upgrade/test_02_config_server.py::test_upgrade"] == "failed"
     assert "stopping before helm upgrade config-server: another run may be upgrading now" in run_a.output
     assert "--break-lock: broke the lock of" in b.output and holder["c7n-upgrade/owner"] in b.output
