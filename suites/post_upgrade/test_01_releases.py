@@ -6,8 +6,9 @@ from fixtures.preflight import plan_steps
 
 @pytest.mark.parametrize("release", [s.release for s in plan_steps()])
 def test_release_at_target(release, final_state):
-    """The release is deployed at its target chart version; every pod Ready, on that version's label and image,
-    UP throughout the settle window, and its service says it runs that version."""
+    """The release is at its target version and every pod runs it (label, image, /info), Ready and UP throughout.
+
+    "Throughout": every observation over the settle window; /info: the service names no other version."""
     item = final_state.releases[release]
     assert item.view.exists, f"{item.view.name} is not installed"
     assert item.view.status == "deployed", f"{item.view.name} is {item.view.status}"

@@ -138,10 +138,12 @@ class Run:
         return [json.loads(p.read_text()) for p in self.alluredir.glob("*-result.json")]
 
     def all_text(self) -> str:
+        """Everything the run showed and wrote: its output, its report, its run directory (but the
+        database dumps: they are the databases' data, secrets included, not output)."""
         parts = [self.output]
         for directory in (self.alluredir, self.run_dir):
             for path in (directory.rglob("*") if directory and directory.is_dir() else []):
-                if path.is_file():
+                if path.is_file() and "db-backup" not in path.relative_to(directory).parts:
                     parts.append(path.read_text(errors="replace"))
         return "\n".join(parts)
 
