@@ -8,6 +8,7 @@ import requests
 
 from . import probes, rollout
 from .kube import RELEASE_LABEL
+from .parallel import parallel_map
 from .plan import Step
 from .report import StepFailed
 from .settings import HttpAccess
@@ -29,6 +30,28 @@ class ClusterAccess:
         if not pod.ip:
             return probes.Health(status="UNREACHABLE", error="pod has no IP yet")
         return probes.get_health(f"http://{pod.ip}:{port}{path}", self.http.timeout)
+
+    def reported_version(self, pod, port: int, path: str = "/info") -> Optional[str]:
+        """The version the service in `pod` states at its `/info` (None: it states none, or no answer)."""
+        try:
+            if self.http.mode == "proxy":
+                status, _headers, body = self.kube.proxy_get(pod.name, port, path, self.http.timeout)
+                return probes.parse_info_version(status, body)
+            if not pod.ip:
+                return None
+            resp = requests.get(f"http://{pod.ip}:{port}{path}", timeout=self.http.timeout,
+                                headers={"Accept": "application/json"}, allow_redirects=False)
+            return probes.parse_info_version(resp.status_code, resp.content)
+        except Exception:  # no answer is "states nothing"; health and readiness judge reachability
+            return None
+
+    def version_problems(self, pods: list, port: Optional[int], version: str) -> list[str]:
+        """Pods whose service says it runs another version than `version` ("name: 0.8.0 at /info")."""
+        if not port:
+            return []
+        live = [p for p in pods if not p.deleting]
+        said = parallel_map(lambda pod: self.reported_version(pod, port), live)
+        return [f"{pod.name} says {v} at /info" for pod, v in zip(live, said) if v is not None and v != version]
 
     def service_get(self, service: str, port_name_or_number, path: str = "/") -> tuple[int, str]:
         """GET through a Service: its clusterIP in direct mode, the API server proxy otherwise."""

@@ -6,8 +6,9 @@ takes those and never sees the env; `tests/unit/test_wiring.py` keeps it that wa
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from typing import Optional
+from typing import Mapping, Optional
 
 from .config import Env
 from .helm import HelmClient
@@ -15,7 +16,8 @@ from .kube import KubeClient
 from .mysql import Mysql
 from .platform import PlatformSession
 from .rollout import RolloutPolicy
-from .settings import (FrontOAuthClient, GitlabSsh, HttpAccess, MysqlAppUser, PlanValues,
+from .mysqldump import DumpTool
+from .settings import (BackupPolicy, FrontOAuthClient, GitlabSsh, HttpAccess, MysqlAppUser, PlanValues,
                        PlatformCredentials, XwikiSite)
 
 
@@ -35,6 +37,7 @@ class Settings:
     front_oauth: Optional[FrontOAuthClient]
     gitlab: Optional[GitlabSsh]
     xwiki: Optional[XwikiSite]
+    backup: BackupPolicy
 
 
 def settings(env: Env) -> Settings:
@@ -43,7 +46,7 @@ def settings(env: Env) -> Settings:
         namespace=env.namespace,
         release_pins=dict(env.releases),
         http=HttpAccess(mode=env.access, timeout=float(t.http)),
-        rollout=RolloutPolicy(timeout=float(t.step), poll_max=float(t.poll_max)),
+        rollout=RolloutPolicy(timeout=float(t.step), poll_max=float(t.poll_max), settle_seconds=float(t.settle)),
         chart_repo=env.helm.repo_name,
         chart_repo_url=env.helm.repo_url,
         plan_values=PlanValues(env.placeholders()) if m else None,
@@ -55,13 +58,25 @@ def settings(env: Env) -> Settings:
         gitlab=GitlabSsh(env.gitlab.ssh_host, env.gitlab.ssh_port) if env.gitlab else None,
         xwiki=XwikiSite(env.xwiki.host, env.xwiki.data_dir, env.gateway_url or "",
                         env.xwiki.update_package) if env.xwiki else None,
+        backup=BackupPolicy(timeout=float(t.backup), skip_reason=env.backup.skip_reason),
     )
+
+
+def child_environ(env: Env, environ: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+    """The environment for the suite's children (helm, dump tools): this process's, without the
+    suite's variables (C7N_*), the variables the env's secrets came from, and any variable whose
+    value is one of those secrets."""
+    environ = os.environ if environ is None else environ
+    names = set(env.secret_vars.values())
+    secrets = set(env.secrets())
+    return {k: v for k, v in environ.items()
+            if not k.startswith("C7N_") and k not in names and v not in secrets}
 
 
 def helm_client(env: Env) -> HelmClient:
     return HelmClient(env.helm.binary, namespace=env.namespace, kube_context=env.kube.context,
                       kubeconfig=env.kube.kubeconfig, tiller_namespace=env.helm.tiller_namespace,
-                      env=helm_tls_environment(env))
+                      env=helm_tls_environment(env), timeout=env.timeouts.helm, environ=child_environ(env))
 
 
 def helm_tls_environment(env: Env) -> dict:
@@ -77,14 +92,25 @@ def helm_tls_environment(env: Env) -> dict:
 
 
 def kube_client(env: Env) -> KubeClient:
-    return KubeClient(kubeconfig=env.kube.kubeconfig, context=env.kube.context, namespace=env.namespace)
+    return KubeClient(kubeconfig=env.kube.kubeconfig, context=env.kube.context, namespace=env.namespace,
+                      request_timeout=env.timeouts.kube)
 
 
 def mysql_admin(env: Env) -> Optional[Mysql]:
     m = env.mysql
     if m is None:
         return None
-    return Mysql(m.host, m.port, m.admin_user, m.admin_password.get_secret_value(), connect_timeout=env.timeouts.http)
+    return Mysql(m.host, m.port, m.admin_user, m.admin_password.get_secret_value(), connect_timeout=env.timeouts.http,
+                 sql_timeout=env.timeouts.sql)
+
+
+def dump_tool(env: Env) -> Optional[DumpTool]:
+    """The MySQL client tools, logging in as the env's admin (the backup before the first write)."""
+    m = env.mysql
+    if m is None:
+        return None
+    return DumpTool(m.host, m.port, m.admin_user, m.admin_password.get_secret_value(), environ=child_environ(env),
+                    timeout=env.timeouts.backup)
 
 
 def platform_session(env: Env, redactor) -> Optional[PlatformSession]:

@@ -20,6 +20,7 @@ TITLES = {
         "hook_jobs": "Remove finished hook Jobs left by earlier installs",
         "repo": "Add and update the chart repo {name}",
         "observe": "Observe {release} as it runs now ({version}): every pod Ready, health UP",
+        "backup": "Back up the databases {databases} and prove each dump restores",
     },
     "zh": {
         "upgrade": "升级 {release} {old} → {new}",
@@ -38,6 +39,7 @@ TITLES = {
         "hook_jobs": "删除旧安装留下的已完成 Job",
         "repo": "添加Choerodon Chart仓库 {name}",
         "observe": "观察 {release} 当前状态（{version}）：全部 pod 就绪、健康 UP",
+        "backup": "备份数据库 {databases} 并验证每个备份可恢复",
     },
 }
 

@@ -65,12 +65,16 @@ def _wrap(exc: BaseException, who: str, doing: str) -> MysqlError:
 class Mysql:
     """Connection parameters for one MySQL account, plus the queries the suite needs."""
 
-    def __init__(self, host: str, port: int, user: str, password: str, connect_timeout: float = 5):
+    def __init__(self, host: str, port: int, user: str, password: str, connect_timeout: float = 5,
+                 sql_timeout: float = 60):
         self.host = host
         self.port = int(port)
         self.user = user
         self.password = password
         self.connect_timeout = connect_timeout
+        self.sql_timeout = sql_timeout  # seconds to read or write one statement's exchange
+        #: called before the statements that change something; raises to stop them (the upgrade lock's check)
+        self.before_write = None
 
     def __repr__(self) -> str:  # never the password
         return f"Mysql({self.host!r}, {self.port}, user={self.user!r})"
@@ -87,11 +91,11 @@ class Mysql:
                 host=self.host,
                 port=self.port,
                 user=self.user,
-                password=self.password,
+                password=self.password.encode("utf-8"),  # PyMySQL would send a str as latin-1
                 database=database,
                 connect_timeout=self.connect_timeout,
-                read_timeout=60,
-                write_timeout=60,
+                read_timeout=self.sql_timeout,
+                write_timeout=self.sql_timeout,
                 autocommit=True,
                 charset="utf8mb4",
             )
@@ -249,6 +253,8 @@ def ensure_app_database(admin: Mysql, database: str, app_user: str, app_password
         ("FLUSH PRIVILEGES", None, "FLUSH PRIVILEGES"),
     ]
     shown: list[str] = []
+    if admin.before_write is not None:
+        admin.before_write(f"SQL for database {database}")
     with admin.connect() as conn:
         with conn.cursor() as cur:
             for sql, args, display in statements:

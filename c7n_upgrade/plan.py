@@ -1,11 +1,12 @@
 """The upgrade plan: the guide's step table as data (plans/*.yaml)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 PLANS_DIR = Path(__file__).resolve().parent.parent / "plans"
 
@@ -36,6 +37,13 @@ class Step(BaseModel):
     values: dict[str, Any] = Field(default_factory=dict)
     special: list[Operation] = Field(default_factory=list)
     section: str = ""
+
+    @field_validator("database")
+    @classmethod
+    def _sql_name(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not re.fullmatch(r"[A-Za-z0-9_]{1,64}", v):
+            raise ValueError(f"database {v!r}: expected letters, digits and '_' (it goes into SQL)")
+        return v
 
     @property
     def id(self) -> str:

@@ -99,6 +99,8 @@ class PlatformClient:
         self.exchanges: list[Exchange] = []
         self._secrets: set[str] = set()
         self.token: str | None = None
+        #: called before every call that changes something; raises to stop it (the upgrade lock's check)
+        self.before_write: Callable[[str], None] | None = None
         if token:
             self._set_token(token)
 
@@ -139,6 +141,10 @@ class PlatformClient:
 
     def _url(self, path: str) -> str:
         return self.gateway_url + path
+
+    def _writing(self, what: str) -> None:
+        if self.before_write is not None:
+            self.before_write(what)
 
     def _auth_headers(self) -> dict[str, str]:
         if not self.token:
@@ -215,6 +221,7 @@ class PlatformClient:
     def devops_smooth_upgrade(self, version: str = "0.9") -> str:
         """Trigger devops-service's smooth upgrade; returns the answer (a timestamp string)."""
         path = "/devops/v1/upgrade"
+        self._writing("the devops smooth upgrade")
         resp = self._send("GET", path, params={"version": version}, headers=self._auth_headers())
         data = self._check("GET", path, resp)
         return "" if data is None else (data if isinstance(data, str) else json.dumps(data))
@@ -222,6 +229,7 @@ class PlatformClient:
     def update_wiki_home_page(self) -> int:
         """Ask wiki-service to rebuild the home pages; returns the HTTP status (201, or 200)."""
         path = "/wiki/v1/wiki/page"
+        self._writing("the wiki home page update")
         resp = self._send("POST", path, headers=self._auth_headers())
         self._check("POST", path, resp, ok=(201, 200))
         return resp.status_code
@@ -248,6 +256,7 @@ class PlatformClient:
         """Create an OAuth client (the guide's JSON body); returns the created client."""
         self._note_client_secret(body)
         path = f"/iam/v1/organizations/{org_id}/clients"
+        self._writing(f"creating the OAuth client {body.get('name')!r}")
         resp = self._send("POST", path, json_body=body, headers=self._auth_headers())
         data = self._check("POST", path, resp, ok=(200, 201))
         if not isinstance(data, dict):
@@ -306,11 +315,17 @@ class PlatformSession:
         self.redactor = redactor
         self._factory = factory or (lambda url: PlatformClient(url, timeout=timeout))
         self._client: PlatformClient | None = None
+        self.before_write: Callable[[str], None] | None = None  # handed to the client's writes
+
+    def _before_write(self, what: str) -> None:
+        if self.before_write is not None:
+            self.before_write(what)
 
     def client(self) -> PlatformClient:
         if self._client is None:
             c = self.credentials
             client = self._factory(c.gateway_url)
+            client.before_write = self._before_write
             self.redactor.add(client.login(c.admin_user, c.admin_password, c.client_id, c.client_secret))
             self._client = client  # only once logged in
         return self._client

@@ -344,6 +344,24 @@ def check_front_html(status_code: Optional[int], html: Any) -> list[str]:
 # HTTP
 
 
+def parse_info_version(status_code: Optional[int], body_text: Any) -> Optional[str]:
+    """The version a Spring Boot 1.5 ``/info`` states (``build.version``, or ``app.version``); None
+    when the service states none (no build info, 404, not JSON): nothing to compare then."""
+    if status_code is None or not 200 <= status_code < 300:
+        return None
+    try:
+        data = json.loads(_text(body_text))
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    for section in ("build", "app"):
+        part = data.get(section)
+        if isinstance(part, dict) and isinstance(part.get("version"), (str, int, float)) and str(part["version"]):
+            return str(part["version"])
+    return None
+
+
 def get_health(url: str, timeout: float = 10.0) -> Health:
     """GET a ``/health`` URL. No answer gives status UNREACHABLE (never an exception)."""
     try:

@@ -1,9 +1,10 @@
 """A release's rollout: one observation of it, the policy for waiting on it, and the wait.
 
 The rule follows the guide's check, made strict (choerodon-facts.md, trap 3): **every** pod of the
-release is Ready, carries the target `choerodon.io/version` label and answers health UP
-(`probes.Health.up`, the only health verdict); no pod is terminating and no old-version pod is left
-(`RolloutState.done`). A wait passes only once that has held for `settle_observations`
+release is Ready, carries the target `choerodon.io/version` label, runs an image tagged with the
+target version (the Choerodon charts tag their images with the chart version: a label alone is not
+what runs) and answers health UP (`probes.Health.up`, the only health verdict); no pod is
+terminating and no old-version pod is left (`RolloutState.done`). A wait passes only once that has held for `settle_observations`
 consecutive observations spanning at least `settle_seconds`, so a flapping service fails its step
 instead of passing on a lucky probe. Pre-flight applies the same `done` to one observation.
 """
@@ -13,10 +14,12 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, TypeVar
 
 from .probes import Health
 from .waiters import WaitTimeout, poll
+
+T = TypeVar("T")
 
 #: how a pod's health is asked: pod -> Health (direct HTTP to the pod, or through the API server)
 HealthProbe = Callable[[Any], Health]
@@ -31,7 +34,7 @@ class RolloutPolicy:
     interval: float = 0.2           # the first pause, and the pause while confirming a done state
     backoff: float = 1.3            # each pause grows by this factor up to poll_max
     settle_observations: int = 3    # consecutive done observations ...
-    settle_seconds: float = 0.6     # ... spanning at least this long
+    settle_seconds: float = 10.0    # ... spanning at least this long (the env's timeouts.settle)
 
 
 @dataclass
@@ -44,6 +47,7 @@ class RolloutState:
     ready: int = 0                                   # Ready and not terminating
     on_target_version: int = 0                       # pods labelled with the target version
     old_version_pods: list[str] = field(default_factory=list)   # "name (version)"
+    wrong_image_pods: list[str] = field(default_factory=list)   # "name (image)": runs another version's image
     deleting_pods: list[str] = field(default_factory=list)
     health_up: int = 0
     health_required: bool = True                     # False when the step has no health port
@@ -56,7 +60,7 @@ class RolloutState:
     def done(self) -> bool:
         if self.total < 1:
             return False
-        if self.deleting_pods or self.old_version_pods:
+        if self.deleting_pods or self.old_version_pods or self.wrong_image_pods:
             return False
         if self.ready != self.total or self.on_target_version != self.total:
             return False
@@ -75,6 +79,8 @@ class RolloutState:
             out.append(f"{self.total - self.on_target_version} pod(s) not on version {self.target_version}")
         if self.old_version_pods:
             out.append("old-version pod(s) left: " + ", ".join(self.old_version_pods))
+        if self.wrong_image_pods:
+            out.append(f"pod(s) running an image not tagged {self.target_version}: " + ", ".join(self.wrong_image_pods))
         if self.deleting_pods:
             out.append("pod(s) terminating: " + ", ".join(self.deleting_pods))
         if self.health_required and self.total and self.health_up != self.total:
@@ -133,6 +139,9 @@ def observe(
             state.on_target_version += 1
         else:
             state.old_version_pods.append(f"{pod.name} ({pod.version or 'no version label'})")
+        tag = getattr(pod, "image_tag", None)
+        if tag is not None and tag != target_version and not pod.deleting:
+            state.wrong_image_pods.append(f"{pod.name} ({pod.images[0]})")
     if state.health_required:
         live = [p for p in pods if not p.deleting]
         if len(live) > 1:
@@ -212,3 +221,22 @@ def wait(
         if exc.last_error is not None:
             message += f"; last error: {exc.last_error}"
         raise RolloutNotDone(exc.elapsed, last, message, last_error=exc.last_error) from None
+
+
+def observe_over_window(
+    observe_once: Callable[[], T],
+    policy: RolloutPolicy,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[T]:
+    """Observations of a state that should already hold (the post-upgrade proof), spread over the
+    settle window: at least `settle_observations`, about twenty at most, the first one at once.
+    One answer per pod proves little about a service that flaps; a window's worth does."""
+    pause = max(policy.interval, policy.settle_seconds / 20)
+    start = clock()
+    seen = [observe_once()]
+    while len(seen) < policy.settle_observations or clock() - start < policy.settle_seconds:
+        sleep(pause)
+        seen.append(observe_once())
+    return seen

@@ -72,3 +72,11 @@ class PlanValues:
 
     def for_step(self, database: Optional[str]) -> dict[str, Any]:
         return {**self.placeholders, "database": database}
+
+
+@dataclass(frozen=True)
+class BackupPolicy:
+    """The backup before the first write: taken unless the env says why not, each dump within `timeout`."""
+
+    timeout: float
+    skip_reason: Optional[str] = None  # set: the operator has a backup of their own; nothing is dumped

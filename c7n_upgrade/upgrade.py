@@ -2,14 +2,16 @@
 
 `ReleaseUpgrade.apply` decides from what it observes, in this order:
 - a release the plan upgrades that helm does not list, one on another chart, one left pending by
-  an interrupted helm call: the step fails, naming what to do;
+  an interrupted helm call, one whose values pin its image (`image.tag`) to another version: the
+  step fails before any helm call, naming what to do;
 - helm lists it at the target and every pod is there, Ready and UP: already upgraded, no helm call;
 - helm lists it at the target, deployed, and the plan's values are already in: no second helm call,
   the pods are waited for (an earlier run failed while waiting);
 - otherwise: finished hook Jobs of earlier installs are removed, then `helm upgrade`/`install` with
   the release's current values (0600 file) and the plan's values on top (a second 0600 file);
   in a dry run the command is recorded instead.
-`wait` then waits for the rollout (`rollout.wait` under the env's `RolloutPolicy`).
+`wait` then waits for the rollout (`rollout.wait` under the env's `RolloutPolicy`: every pod on the
+target label and image, UP for the settle window) and asks each pod's `/info` which version it runs.
 """
 from __future__ import annotations
 
@@ -43,6 +45,24 @@ class UpgradeOutcome:
     command: str = ""                              # dry run: the helm command it would run (redacted)
 
 
+def image_pins(values: dict, version: str) -> list[str]:
+    """The values keys that pin the service's image to another version than `version` (`image.tag`):
+    kept over the upgrade, they would run the old image under the new chart's labels."""
+    image = values.get("image") if isinstance(values, dict) else None
+    tag = image.get("tag") if isinstance(image, dict) else None
+    if tag is None or str(tag) in ("", version):
+        return []
+    return [f"image.tag: {tag}"]
+
+
+def pin_advice(release: str, chart_ref: str, chart_version: str, pins: list[str], version: str) -> str:
+    """What to tell an operator whose release's values pin its image."""
+    return (f"release {release}'s values pin {', '.join(pins)}: the upgrade to {version} would keep that image "
+            f"running under {version}'s labels. Remove the pin first, keeping the release where it is: "
+            f"`helm get values {release} > v.yaml`, delete the key from v.yaml, then "
+            f"`helm upgrade {release} {chart_ref} --version {chart_version} -f v.yaml`; re-run after that")
+
+
 def render_values(values: dict, placeholders: dict) -> dict:
     """The plan's extra values with {placeholders} filled in from the env (dotted keys kept).
     A value that is a single placeholder keeps the placeholder's type (a port stays an int)."""
@@ -72,6 +92,7 @@ class ReleaseUpgrade:
     log: StepLog
     dry_run: bool = False
     total_steps: int = 0
+    values_dir: Optional[str] = None  # the run's private directory for values files (None: the temp dir)
     outcome: Optional[UpgradeOutcome] = None
     observed: Optional[rollout.RolloutState] = None  # the last settled observation (wait, observe_now)
 
@@ -86,7 +107,9 @@ class ReleaseUpgrade:
         if not (view.exists and view.chart_version == self.step.version and view.status == "deployed"):
             return None
         state = self.access.observe(self.step, view.name, self.step.version)
-        return state if state.done else None
+        if not state.done or self.access.version_problems(state.pods, self.step.health_port, self.step.version):
+            return None
+        return state
 
     def _refuse(self, view: ReleaseView) -> None:
         step, name = self.step, view.name
@@ -123,6 +146,10 @@ class ReleaseUpgrade:
 
         current = self.releases.values(name) if view.exists else {}
         extra = helmlib.dotted_to_nested(self._extra_values())
+        pins = image_pins(helmlib.deep_merge(current, extra), step.version)
+        if pins:  # before any helm call, the dry run's included: never carry an old image over
+            raise log.failed(pin_advice(name, f"{self.chart_repo}/{step.chart}", view.chart_version or "?",
+                                        pins, step.version))
         diff = helmlib.values_diff(current, helmlib.deep_merge(current, extra))
         if view.exists and view.chart_version == step.version and view.status == "deployed" and not diff:
             # helm is done and the values are right; the pods were not (an earlier run failed there):
@@ -137,9 +164,9 @@ class ReleaseUpgrade:
         with log.step(**title):
             self.clear_hook_jobs(name)
             with contextlib.ExitStack() as stack:
-                files = [stack.enter_context(helmlib.values_file(current))]
+                files = [stack.enter_context(helmlib.values_file(current, self.values_dir))]
                 if extra:
-                    files.append(stack.enter_context(helmlib.values_file(extra)))
+                    files.append(stack.enter_context(helmlib.values_file(extra, self.values_dir)))
                 args = dict(version=step.version, values_files=files, timeout_s=int(self.policy.timeout))
                 chart_ref = f"{self.chart_repo}/{step.chart}"
                 if self.dry_run:
@@ -218,6 +245,10 @@ class ReleaseUpgrade:
                 raise log.failed(f"{name} not rolled out to {step.version} after {timeout:.0f}s: "
                                  f"{why_not_done(exc.last, log.lang)}") from None
             log.attach(f"health {name}", _health_bodies(state), "json")
+            said = self.access.version_problems(state.pods, step.health_port, step.version)
+            if said:  # the label and the image tag say the target; the service itself says otherwise
+                self.attach_diagnostics(name, state)
+                raise log.failed(f"{name} is not running {step.version}: " + "; ".join(said))
             log.note(f"{name}: {state.total} pod(s) on {step.version}, all UP ({time.monotonic() - started:.1f}s)")
         self.observed = state
         return state

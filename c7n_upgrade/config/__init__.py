@@ -13,8 +13,8 @@ Contract (shared/design.md, "Env file"): every key is documented in envs/prod.ya
 Only this package and the wiring (`c7n_upgrade.clients`) read an Env; the library takes what the
 wiring builds from it.
 """
-from .loading import list_envs, load_env, read_secrets_file, resolve_env_path
+from .loading import dotenv_line, dotenv_value, list_envs, load_env, read_secrets_file, read_yaml, resolve_env_path
 from .model import DEFAULT_PLAN, REQUIRED_FOR_CLUSTER, SECRET_KEYS, ConfigError, Env
 
-__all__ = ["DEFAULT_PLAN", "REQUIRED_FOR_CLUSTER", "SECRET_KEYS", "ConfigError", "Env", "list_envs", "load_env",
-           "read_secrets_file", "resolve_env_path"]
+__all__ = ["DEFAULT_PLAN", "REQUIRED_FOR_CLUSTER", "SECRET_KEYS", "ConfigError", "Env", "dotenv_line", "dotenv_value",
+           "list_envs", "load_env", "read_secrets_file", "read_yaml", "resolve_env_path"]

@@ -49,6 +49,64 @@ def resolve_env_path(name_or_path: str, envs_dir: Path) -> Path:
     )
 
 
+MAX_ENV_BYTES = 1 << 20        # an env file is a page of settings, never a megabyte
+MAX_ENV_NODES = 20_000         # YAML nodes after alias expansion (a "billion laughs" has 10^9)
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a document whose aliases expand beyond MAX_ENV_NODES nodes."""
+
+    def get_single_node(self):
+        node = super().get_single_node()
+        if node is not None:
+            _expanded_size(node, {})
+        return node
+
+
+def _expanded_size(node, memo: dict) -> int:
+    """Nodes in the document once every alias is expanded (each shared node counted once per use)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = MAX_ENV_NODES + 1  # a cycle expands without end
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(v, memo) for v in node.value)
+    else:
+        size = 1
+    if size > MAX_ENV_NODES:
+        raise ConfigError(f"its YAML expands to more than {MAX_ENV_NODES} values through aliases (&anchor/*alias): "
+                          "an env file has no use for that many")
+    memo[id(node)] = size
+    return size
+
+
+def read_yaml(path: Path) -> Any:
+    """The YAML document of an env file, refused (ConfigError naming the file) when it is larger
+    than MAX_ENV_BYTES or its aliases expand beyond MAX_ENV_NODES values."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ConfigError(f"{display(path)}: cannot read it ({exc.strerror})") from exc
+    if size > MAX_ENV_BYTES:
+        raise ConfigError(f"{display(path)}: {size} bytes; an env file may have at most {MAX_ENV_BYTES}")
+    with open(path, "rb") as fh:
+        data = fh.read(MAX_ENV_BYTES + 1)
+    if len(data) > MAX_ENV_BYTES:  # grew since stat, or not a regular file
+        raise ConfigError(f"{display(path)}: more than {MAX_ENV_BYTES} bytes; an env file may have at most that")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{display(path)}: not UTF-8 text") from None
+    loader = _BoundedLoader(text)
+    try:
+        return loader.get_single_data()
+    except ConfigError as exc:
+        raise ConfigError(f"{display(path)}: {exc}") from None
+    finally:
+        loader.dispose()
+
+
 def read_secrets_file(path: Path) -> dict[str, str]:
     """Parse a dotenv file (``NAME=value`` lines). Refused when group or others may access it."""
     try:
@@ -61,6 +119,8 @@ def read_secrets_file(path: Path) -> dict[str, str]:
             f" run: chmod 600 {path}"
         )
     out: dict[str, str] = {}
+    if st.st_size > MAX_ENV_BYTES:
+        raise ConfigError(f"secrets file {path}: {st.st_size} bytes; it may have at most {MAX_ENV_BYTES}")
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
@@ -72,11 +132,40 @@ def read_secrets_file(path: Path) -> dict[str, str]:
         if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
             # never echo the line: it may hold a secret
             raise ConfigError(f"secrets file {path}: line {lineno}: expected NAME=value")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        out[key] = value
+        try:
+            out[key] = dotenv_value(value)
+        except ValueError as exc:
+            raise ConfigError(f"secrets file {path}: line {lineno}: {exc}") from None
     return out
+
+
+_DOTENV_ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "r": "\r", "t": "\t", "$": "$"}
+
+
+def dotenv_value(raw: str) -> str:
+    """The value of a dotenv ``NAME=value`` line: ``'literal'``, ``"with \\n \\" \\\\ escapes"``
+    (as python-dotenv reads them), or bare text without its surrounding spaces."""
+    raw = raw.strip()
+    if len(raw) >= 2 and raw[0] == raw[-1] == "'":
+        return raw[1:-1]
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        out, chars = [], iter(raw[1:-1])
+        for ch in chars:
+            if ch == "\\":
+                nxt = next(chars, "")
+                if nxt not in _DOTENV_ESCAPES:
+                    raise ValueError("unknown escape in a double-quoted value (use \\\\ for a backslash)")
+                out.append(_DOTENV_ESCAPES[nxt])
+            else:
+                out.append(ch)
+        return "".join(out)
+    return raw
+
+
+def dotenv_line(name: str, value: str) -> str:
+    """``NAME="value"`` with the escapes `dotenv_value` reads back: any text survives the round trip."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return f'{name}="{escaped}"\n'
 
 
 def _walk_strings(data: Any, path: tuple = ()):
@@ -104,7 +193,7 @@ def load_env(name_or_path: str, envs_dir: Path, environ: Optional[dict[str, str]
     base = path.resolve().parent
 
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml(path)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -84,6 +84,10 @@ class HelmConfig(_Strict):
     tls: Optional[HelmTls] = None    # Helm 2 only
 
 
+#: MySQL names the suite writes into SQL (quoted, never as parameters): a strict pattern, checked at load
+MYSQL_USER_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,79}")
+
+
 class MysqlConfig(_Strict):
     host: str
     port: int = Field(3306, ge=1, le=65535)
@@ -93,6 +97,14 @@ class MysqlConfig(_Strict):
     admin_password: SecretStr
     user: str = "choerodon"
     password: SecretStr
+
+    @field_validator("user")
+    @classmethod
+    def _sql_user(cls, v: str) -> str:
+        if not MYSQL_USER_RE.fullmatch(v):
+            raise ValueError("expected a MySQL user name of letters, digits and '_', '.' or '-' (at most 80): "
+                             "it goes into the GRANT and CREATE USER statements")
+        return v
 
     @model_validator(mode="after")
     def _service_defaults(self) -> "MysqlConfig":
@@ -132,8 +144,20 @@ class XwikiConfig(_Strict):
 
 class Timeouts(_Strict):
     step: int = Field(600, gt=0)  # seconds a step may take (helm call + rollout + health)
-    http: float = Field(10.0, gt=0)  # seconds per HTTP request
+    http: float = Field(10.0, gt=0)  # seconds per HTTP request (and to connect to MySQL)
     poll_max: float = Field(0.5, gt=0)  # the longest pause between two polls while waiting
+    helm: float = Field(120.0, gt=0)  # seconds per helm call; an upgrade/install gets `step` more
+    kube: float = Field(30.0, gt=0)  # seconds per Kubernetes API request
+    sql: float = Field(60.0, gt=0)  # seconds per MySQL statement
+    settle: float = Field(10.0, ge=0)  # seconds health must hold, without one DOWN answer, to count
+    backup: float = Field(1800.0, gt=0)  # seconds to dump one database, and to restore it for the check
+
+
+class BackupConfig(_Strict):
+    """The databases' dump before the first write (mysqldump or mariadb-dump on this machine)."""
+
+    # Set only when you have your own backup: the run then dumps nothing and says so, with this reason.
+    skip_reason: Optional[str] = None
 
 
 class SandboxOptions(_Strict):
@@ -170,6 +194,7 @@ class Env(_Strict):
     platform: Optional[PlatformConfig] = None
     xwiki: Optional[XwikiConfig] = None
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    backup: BackupConfig = Field(default_factory=BackupConfig)
     secrets_file: Optional[str] = None
 
     _source: Optional[Path] = PrivateAttr(default=None)

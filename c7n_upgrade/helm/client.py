@@ -2,42 +2,15 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import time
 from typing import Any, Callable, Mapping, Optional, Sequence
 
+from ..bounds import Breaker
 from .parsers import (ChartVersion, Release, parse_list_json, parse_repo_list, parse_search_json,
                       parse_values, parse_version)
 from .results import CommandResult, HelmError, HelmParseError, command_line, error_line
+from .runner import SubprocessRunner
 
 Runner = Callable[[list[str], Optional[dict]], CommandResult]
-
-
-class SubprocessRunner:
-    """The default runner: ``subprocess.run`` with a timeout; never raises for a failed command."""
-
-    def __init__(self, timeout: float = 900.0):
-        self.timeout = timeout
-
-    def __call__(self, argv: list[str], env: Optional[dict] = None, timeout: Optional[float] = None) -> CommandResult:
-        limit = timeout or self.timeout
-        start = time.monotonic()
-        try:
-            proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=limit,
-                                  stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired as exc:
-            out = exc.stdout.decode("utf-8", "replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            err = exc.stderr.decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
-            return CommandResult(list(argv), 124, out,
-                                 f"{err}Error: helm did not finish within {limit:.0f}s and was killed\n",
-                                 time.monotonic() - start)
-        except FileNotFoundError:
-            return CommandResult(list(argv), 127, "", f"Error: helm binary {argv[0]!r} not found\n",
-                                 time.monotonic() - start)
-        except PermissionError:
-            return CommandResult(list(argv), 126, "", f"Error: helm binary {argv[0]!r} is not executable\n",
-                                 time.monotonic() - start)
-        return CommandResult(list(argv), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
 
 
 class HelmClient:
@@ -53,14 +26,22 @@ class HelmClient:
         tiller_namespace: str = "kube-system",
         runner: Optional[Runner] = None,
         env: Optional[Mapping[str, str]] = None,
+        environ: Optional[Mapping[str, str]] = None,
+        timeout: float = 120.0,
     ):
         self.binary = str(binary)
         self.namespace = namespace
         self.kube_context = kube_context
         self.kubeconfig = str(kubeconfig) if kubeconfig else None
         self.tiller_namespace = tiller_namespace
-        self.runner: Runner = runner or SubprocessRunner()
+        self.timeout = float(timeout)  # seconds per call; an upgrade/install gets its --timeout more
+        self.runner: Runner = runner or SubprocessRunner(self.timeout)
         self.env = dict(env) if env else None
+        # the environment helm runs in (None: this process's); the wiring gives one without secrets
+        self.environ = dict(environ) if environ is not None else None
+        self.breaker = Breaker(cooldown=self.timeout)
+        #: called before every write (upgrade/install); raises to stop it (the upgrade lock's check)
+        self.before_write: Optional[Callable[[str], None]] = None
         self._dialect: Optional[int] = None
         self.version_string: Optional[str] = None  # e.g. v2.17.0+ga690bad, as parsed
         self.version_output: str = ""                # what `helm version` printed
@@ -68,19 +49,36 @@ class HelmClient:
     # -- running -----------------------------------------------------------------------------
 
     def _environ(self) -> Optional[dict]:
-        if not self.env:
+        if not self.env and self.environ is None:
             return None
-        merged = dict(os.environ)
-        merged.update(self.env)
+        merged = dict(os.environ if self.environ is None else self.environ)
+        merged.update(self.env or {})
         return merged
 
-    def run(self, args: Sequence[str], *, timeout: Optional[float] = None, check: bool = True) -> CommandResult:
-        """Run ``helm ARGS`` (no global flags added). Raises HelmError when check and it fails."""
-        argv = [self.binary, *map(str, args)]
+    @property
+    def on_progress(self) -> Optional[Callable[[str], None]]:
+        return getattr(self.runner, "on_progress", None)
+
+    @on_progress.setter
+    def on_progress(self, callback: Optional[Callable[[str], None]]) -> None:
+        """Where "still running after Ns" lines go while a helm call runs (the terminal)."""
         if isinstance(self.runner, SubprocessRunner):
-            result = self.runner(argv, self._environ(), timeout=timeout)
+            self.runner.on_progress = callback
+
+    def run(self, args: Sequence[str], *, timeout: Optional[float] = None, check: bool = True) -> CommandResult:
+        """Run ``helm ARGS`` (no global flags added) within `timeout` (default: the client's).
+        Raises HelmError when check and it fails; at once while an earlier call's hang is recent."""
+        argv = [self.binary, *map(str, args)]
+        hung = self.breaker.open_message()
+        if hung:
+            raise HelmError(CommandResult(argv, 124, "", f"Error: {hung}\n"), hung)
+        if isinstance(self.runner, SubprocessRunner):
+            result = self.runner(argv, self._environ(), timeout=timeout or self.timeout)
         else:
             result = self.runner(argv, self._environ())
+        if result.exit_code == 124 and "(helm hung)" in result.stderr:
+            self.breaker.trip(f"helm hung: `{command_line(argv[:3])} ...` did not finish within "
+                              f"{timeout or self.timeout:.0f}s")
         if check and result.exit_code != 0:
             raise HelmError(result)
         return result
@@ -111,9 +109,9 @@ class HelmClient:
     def dialect(self) -> int:
         """2 or 3 (Helm 4 and later speak the v3 CLI here), detected once and cached."""
         if self._dialect is None:
-            result = self.run(["version", "--short", "--client"], check=False, timeout=60)
+            result = self.run(["version", "--short", "--client"], check=False)
             if result.exit_code != 0 and "unknown flag" in f"{result.stderr}{result.stdout}":
-                result = self.run(["version", "--short"], check=False, timeout=60)
+                result = self.run(["version", "--short"], check=False)
             if result.exit_code != 0:
                 raise HelmError(result, f"cannot tell the helm version: `{command_line(result.argv)}`"
                                         f" exited {result.exit_code}: {error_line(result)}")
@@ -144,7 +142,7 @@ class HelmClient:
         return parse_repo_list(result.stdout, self.dialect()).get(name)
 
     def repo_update(self) -> CommandResult:
-        return self.run(["repo", "update"], timeout=300)
+        return self.run(["repo", "update"])
 
     def search_versions(self, chart_ref: str) -> list[ChartVersion]:
         """Every version of ``chart_ref`` (``repo/chart``) the repositories offer, as helm lists them."""
@@ -223,4 +221,6 @@ class HelmClient:
     def write(self, action: str, release: str, chart_ref: str, **kwargs: Any) -> CommandResult:
         """Run ``helm upgrade`` or ``helm install`` (``action``) with the argv ``build_argv`` gives."""
         argv = self.build_argv(action, release, chart_ref, **kwargs)
-        return self.run(argv[1:], timeout=int(kwargs.get("timeout_s", 600)) + 120)
+        if self.before_write is not None:
+            self.before_write(f"helm {action} {release}")
+        return self.run(argv[1:], timeout=int(kwargs.get("timeout_s", 600)) + self.timeout)

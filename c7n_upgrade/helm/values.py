@@ -4,7 +4,9 @@ from __future__ import annotations
 import copy
 import difflib
 import os
+import re
 import secrets as _secrets
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -116,3 +118,42 @@ def values_file(values: Mapping[str, Any], dir: Optional[os.PathLike | str] = No
             os.unlink(path)
         except FileNotFoundError:
             pass
+
+
+#: the private directory (0700) a run keeps its values files in: <tmp>/c7n-upgrade-values-<pid>-<random>
+VALUES_DIR_PREFIX = "c7n-upgrade-values-"
+
+
+def private_values_dir(parent: Optional[os.PathLike | str] = None) -> Path:
+    """A new directory only this user can enter (0700), named after this process, for values files."""
+    path = Path(tempfile.mkdtemp(prefix=f"{VALUES_DIR_PREFIX}{os.getpid()}-", dir=parent))
+    os.chmod(path, 0o700)
+    return path
+
+
+def remove_leftover_values_dirs(parent: Optional[os.PathLike | str] = None) -> list[Path]:
+    """Remove the values directories of runs that were killed (their process is gone from this
+    host); only this user's. Returns what was removed."""
+    directory = Path(parent) if parent is not None else Path(tempfile.gettempdir())
+    removed = []
+    for path in directory.glob(f"{VALUES_DIR_PREFIX}*"):
+        found = re.match(re.escape(VALUES_DIR_PREFIX) + r"(\d+)-", path.name)
+        try:
+            mine = path.is_dir() and not path.is_symlink() and path.stat().st_uid == os.getuid()
+        except OSError:
+            continue
+        if not found or not mine or _running(int(found.group(1))):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True

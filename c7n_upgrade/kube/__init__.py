@@ -12,7 +12,7 @@ from .crds import Crds
 from .errors import (ClusterUnreachable, JobStillActive, KubeApiError, KubeError, KubeForbidden, KubeNotFound,
                      KubeTimeout)
 from .jobs import JobInfo, Jobs
-from .lock import DEFAULT_LOCK, Lock, LockHeld, LockInfo
+from .lock import DEFAULT_LOCK, Lock, LockHeld, LockInfo, LockLease, LockLost
 from .pods import RELEASE_LABEL, SERVICE_LABEL, VERSION_LABEL, PodInfo, Pods, ServiceInfo
 from .proxy import Proxy
 
@@ -24,5 +24,6 @@ class KubeClient(Cluster, Pods, Jobs, Crds, Lock, Proxy):
 __all__ = [
     "DEFAULT_LOCK", "RELEASE_LABEL", "SERVICE_LABEL", "VERSION_LABEL",
     "ClusterUnreachable", "JobInfo", "JobStillActive", "KubeApiError", "KubeClient", "KubeError",
-    "KubeForbidden", "KubeNotFound", "KubeTimeout", "LockHeld", "LockInfo", "PodInfo", "ServiceInfo",
+    "KubeForbidden", "KubeNotFound", "KubeTimeout", "LockHeld", "LockInfo", "LockLease", "LockLost", "PodInfo",
+    "ServiceInfo",
 ]

@@ -1,9 +1,16 @@
-"""The upgrade lock: a ConfigMap in the namespace naming its owner, host, pid and time."""
+"""The upgrade lock: a lease in a ConfigMap of the namespace, naming its owner, host, pid and time.
+
+The holder renews it (`renewed`, every `LockLease.renew_every` seconds) and checks it before every
+write, so a run whose lock was broken (`--break-lock` by another run) stops before its next write.
+A lock another run finds is described with what makes it stale: a holder that is no longer running
+on this host, or one that stopped renewing it.
+"""
 from __future__ import annotations
 
 import datetime as _dt
 import os
 import socket
+import threading
 from dataclasses import dataclass
 from typing import Any, Optional
 from urllib.parse import quote
@@ -13,10 +20,34 @@ from .transport import Transport
 
 DEFAULT_LOCK = "c7n-upgrade-lock"
 LOCK_PREFIX = "c7n-upgrade/"
+RENEW_EVERY = 15.0   # seconds between two renewals by the holder
+LEASE = 60           # seconds after the last renewal a holder counts as gone (shown, never acted on)
 
 
-def _now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+
+
+def _iso(when: _dt.datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def _parse(text: str) -> Optional[_dt.datetime]:
+    try:
+        return _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return None
+
+
+def _running_here(pid: str) -> bool:
+    """Whether process `pid` runs on this host (a pid we may not signal runs, as someone else's)."""
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError, OverflowError):
+        return True
+    return True
 
 
 @dataclass
@@ -27,6 +58,7 @@ class LockInfo:
     since: str
     host: str
     pid: str
+    renewed: str = ""
     broken: Optional["LockInfo"] = None   # the holder whose lock was broken with --break-lock
 
     @classmethod
@@ -40,22 +72,42 @@ class LockInfo:
             since=ann.get(LOCK_PREFIX + "since", "?"),
             host=ann.get(LOCK_PREFIX + "host", ""),
             pid=ann.get(LOCK_PREFIX + "pid", ""),
+            renewed=ann.get(LOCK_PREFIX + "renewed", ""),
         )
+
+    def held_by(self, owner: str) -> bool:
+        return self.owner == owner and self.host == socket.gethostname() and self.pid == str(os.getpid())
+
+    def stale_reason(self, now: Optional[_dt.datetime] = None) -> str:
+        """Why the holder looks gone ("" when nothing says so)."""
+        if self.host and self.host == socket.gethostname() and self.pid and not _running_here(self.pid):
+            return f"its holder (pid {self.pid}) is no longer running on this host"
+        renewed = _parse(self.renewed)
+        if renewed is not None and ((now or _now()) - renewed).total_seconds() > LEASE:
+            return f"its holder has not renewed it since {self.renewed} (a live run renews it every {RENEW_EVERY:.0f}s)"
+        return ""
 
 
 class LockHeld(KubeError):
     """Another run holds the upgrade lock; `holder` says who, where and since when."""
 
-    def __init__(self, holder: LockInfo):
+    def __init__(self, holder: LockInfo, break_command: str = ""):
         self.holder = holder
         self.owner, self.since = holder.owner, holder.since
         where = f" on host {holder.host}" if holder.host else ""
         pid = f" (pid {holder.pid})" if holder.pid else ""
+        stale = holder.stale_reason()
+        how = f": {break_command}" if break_command else " with --break-lock"
+        advice = (f"The lock is stale: {stale}. Break it on purpose{how}" if stale else
+                  f"Wait for that run to finish; if it is gone and the lock is stale, re-run{how}")
         super().__init__(
             f"another upgrade run holds the lock ConfigMap {holder.namespace}/{holder.name}: owner {holder.owner!r}"
-            f"{where}{pid} since {holder.since}. Wait for that run to finish; if it is gone and the lock is stale, "
-            f"re-run with --break-lock."
+            f"{where}{pid} since {holder.since}. {advice}."
         )
+
+
+class LockLost(KubeError):
+    """This run no longer holds the upgrade lock (broken by another run, or deleted)."""
 
 
 class Lock(Transport):
@@ -64,6 +116,7 @@ class Lock(Transport):
         return path + f"/{quote(name, safe='')}" if name else path
 
     def _lock_body(self, name: str, owner: str) -> dict:
+        now = _iso(_now())
         return {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -73,7 +126,8 @@ class Lock(Transport):
                 "labels": {"app.kubernetes.io/managed-by": "c7n-upgrade"},
                 "annotations": {
                     LOCK_PREFIX + "owner": owner,
-                    LOCK_PREFIX + "since": _now_iso(),
+                    LOCK_PREFIX + "since": now,
+                    LOCK_PREFIX + "renewed": now,
                     LOCK_PREFIX + "host": socket.gethostname(),
                     LOCK_PREFIX + "pid": str(os.getpid()),
                 },
@@ -88,34 +142,56 @@ class Lock(Transport):
         cm = self._lock_configmap(name)
         return None if cm is None else LockInfo.from_configmap(cm)
 
-    def acquire_lock(self, name: str = DEFAULT_LOCK, *, owner: str, break_lock: bool = False) -> LockInfo:
+    def acquire_lock(self, name: str = DEFAULT_LOCK, *, owner: str, break_lock: bool = False,
+                     break_command: str = "") -> LockInfo:
         """Take the upgrade lock (a ConfigMap). Raises `LockHeld` naming the holder unless `break_lock`."""
         body = self._lock_body(name, owner)
         resp = self._request("POST", self._cm_path(), verb="create", resource="configmaps", namespace=self.namespace,
-                             body=body, raise_for_status=False, name=name)
+                             body=body, raise_for_status=False, name=name, guarded=False)
         if 200 <= resp.status <= 299:
             return LockInfo.from_configmap(resp.json() or body)
         if resp.status != 409:
             self._raise(resp, "create", "configmaps", self.namespace, name)
         current = self._lock_configmap(name)
         if current is None:  # released between our create and this read: take it now
-            return self.acquire_lock(name, owner=owner, break_lock=break_lock)
+            return self.acquire_lock(name, owner=owner, break_lock=break_lock, break_command=break_command)
         holder = LockInfo.from_configmap(current)
-        mine = holder.owner == owner and holder.host == socket.gethostname() and holder.pid == str(os.getpid())
-        if mine:
+        if holder.held_by(owner):
             return holder
         if not break_lock:
-            raise LockHeld(holder)
+            raise LockHeld(holder, break_command)
         body["metadata"]["resourceVersion"] = (current.get("metadata") or {}).get("resourceVersion")
         resp = self._request("PUT", self._cm_path(name), verb="update", resource="configmaps", namespace=self.namespace,
-                             body=body, raise_for_status=False, name=name)
+                             body=body, raise_for_status=False, name=name, guarded=False)
         if resp.status == 409:  # somebody else changed it in between: do not fight over it
-            raise LockHeld(self.get_lock(name) or LockInfo(name, self.namespace, "?", "?", "", ""))
+            raise LockHeld(self.get_lock(name) or LockInfo(name, self.namespace, "?", "?", "", ""), break_command)
         if not 200 <= resp.status <= 299:
             self._raise(resp, "update", "configmaps", self.namespace, name)
         info = LockInfo.from_configmap(resp.json() or body)
         info.broken = holder
         return info
+
+    def check_lock(self, name: str = DEFAULT_LOCK, *, owner: str) -> dict:
+        """The lock ConfigMap, when `owner` (this process) still holds it; `LockLost` otherwise."""
+        cm = self._lock_configmap(name)
+        if cm is None:
+            raise LockLost(f"the upgrade lock {self.namespace}/{name} is gone (deleted by someone else)")
+        holder = LockInfo.from_configmap(cm)
+        if not holder.held_by(owner):
+            raise LockLost(f"the upgrade lock {self.namespace}/{name} was taken over by {holder.owner!r} on host "
+                           f"{holder.host} (pid {holder.pid}) at {holder.since} (--break-lock)")
+        return cm
+
+    def renew_lock(self, name: str = DEFAULT_LOCK, *, owner: str) -> None:
+        """Mark the lock renewed now, only if `owner` still holds it unchanged; `LockLost` otherwise."""
+        cm = self.check_lock(name, owner=owner)
+        cm.setdefault("metadata", {}).setdefault("annotations", {})[LOCK_PREFIX + "renewed"] = _iso(_now())
+        resp = self._request("PUT", self._cm_path(name), verb="update", resource="configmaps", namespace=self.namespace,
+                             body=cm, raise_for_status=False, name=name, guarded=False)
+        if resp.status == 409:  # changed since we read it: whoever did it, look again
+            self.check_lock(name, owner=owner)
+        elif not 200 <= resp.status <= 299:
+            self._raise(resp, "update", "configmaps", self.namespace, name)
 
     def release_lock(self, name: str = DEFAULT_LOCK, *, owner: str) -> bool:
         """Delete the lock if `owner` still holds it. Returns True when deleted."""
@@ -128,4 +204,50 @@ class Lock(Transport):
         body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
         if uid:
             body["preconditions"] = {"uid": uid}
-        return self._delete(self._cm_path(name), body, resource="configmaps", name=name, gone=(404, 409))
+        return self._delete(self._cm_path(name), body, resource="configmaps", name=name, gone=(404, 409),
+                            guarded=False)
+
+
+class LockLease:
+    """The lock as this run holds it: renewed in the background, checked before every write."""
+
+    def __init__(self, kube: Lock, owner: str, name: str = DEFAULT_LOCK, renew_every: float = RENEW_EVERY):
+        self.kube, self.owner, self.name = kube, owner, name
+        self.renew_every = renew_every
+        self.lost: Optional[str] = None
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def acquire(self, *, break_lock: bool = False, break_command: str = "") -> LockInfo:
+        info = self.kube.acquire_lock(self.name, owner=self.owner, break_lock=break_lock, break_command=break_command)
+        self._thread = threading.Thread(target=self._renew, name="upgrade-lock-renewal", daemon=True)
+        self._thread.start()
+        return info
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.renew_every):
+            try:
+                self.kube.renew_lock(self.name, owner=self.owner)
+            except LockLost as exc:
+                self.lost = str(exc)
+                return
+            except KubeError:  # the API server did not answer: the next check before a write says so
+                continue
+
+    def check(self, what: str) -> None:
+        """Before a write: `LockLost` naming the write when this run no longer holds the lock."""
+        try:
+            if self.lost:
+                raise LockLost(self.lost)
+            self.kube.check_lock(self.name, owner=self.owner)
+        except LockLost as exc:
+            self.lost = str(exc).split("; stopping before", 1)[0]
+            raise LockLost(f"{self.lost}; stopping before {what}: another run may be upgrading now") from None
+
+    def release(self) -> bool:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self.lost:
+            return False
+        return self.kube.release_lock(self.name, owner=self.owner)

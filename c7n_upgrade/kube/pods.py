@@ -13,6 +13,13 @@ SERVICE_LABEL = "choerodon.io/service"
 VERSION_LABEL = "choerodon.io/version"
 
 
+def image_tag(image: str) -> Optional[str]:
+    """``registry:5000/choerodon/iam-service:0.9.0`` -> ``0.9.0``; None when the image names no tag."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else None
+
+
 @dataclass
 class PodInfo:
     name: str
@@ -31,14 +38,20 @@ class PodInfo:
     waiting: list[str] = field(default_factory=list)       # "container: reason" for waiting/terminated containers
     node: Optional[str] = None
     created: Optional[str] = None
+    images: list[str] = field(default_factory=list)        # the containers' images, the main one first
+
+    @property
+    def image_tag(self) -> Optional[str]:
+        """The tag of the main container's image (None: no tag, e.g. pinned by digest only)."""
+        return image_tag(self.images[0]) if self.images else None
 
     def describe(self) -> str:
         conds = ", ".join(f"{c.get('type')}={c.get('status')}" + (f"({c.get('reason')})" if c.get("reason") else "") for c in self.conditions)
         extra = f" waiting=[{'; '.join(self.waiting)}]" if self.waiting else ""
         return (
             f"{self.name}: phase={self.phase} ready={self.ready} containers={self.containers_ready}/{self.containers_total} "
-            f"restarts={self.restart_count} version={self.version} ip={self.ip} deleting={self.deleting} "
-            f"conditions=[{conds}]{extra}"
+            f"restarts={self.restart_count} version={self.version} image={self.images[0] if self.images else '?'} "
+            f"ip={self.ip} deleting={self.deleting} conditions=[{conds}]{extra}"
         )
 
 
@@ -96,6 +109,7 @@ class Pods(Transport):
             waiting=waiting,
             node=(pod.get("spec") or {}).get("nodeName"),
             created=meta.get("creationTimestamp"),
+            images=[str(c.get("image") or "") for c in ((pod.get("spec") or {}).get("containers") or [])],
         )
 
     def list_pods(self, label_selector: str | None = None) -> list[PodInfo]:

@@ -17,8 +17,9 @@ class Proxy(Transport):
         url_path = self._ns_path() + f"/{kind}/{target}/proxy/" + quote(path.lstrip("/"), safe="/:@!$&'()*+,;=-._~")
         if query:
             url_path += "?" + query
+        # a pod that does not answer through the proxy is the pod's silence, not the API server's
         resp = self._request("GET", url_path, verb="get", resource=f"{kind}/proxy", namespace=self.namespace,
-                             accept="*/*", timeout=timeout, raise_for_status=False, name=name)
+                             accept="*/*", timeout=timeout, raise_for_status=False, name=name, trips_breaker=False)
         if resp.status == 403:
             try:
                 data = resp.json()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import quote, urlencode
 
 import urllib3
@@ -25,6 +25,7 @@ from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from ..bounds import Breaker
 from .errors import ClusterUnreachable, KubeApiError, KubeError, KubeForbidden, KubeNotFound, KubeTimeout
 
 
@@ -73,7 +74,10 @@ class Transport:
     ):
         self.kubeconfig = os.fspath(kubeconfig) if kubeconfig is not None else None
         self.context = context
-        self.request_timeout = request_timeout
+        self.request_timeout = request_timeout  # seconds per request (connecting: at most 10 of them)
+        self.breaker = Breaker(cooldown=max(60.0, 2 * request_timeout))
+        #: called before every write but the lock's own (create, update, patch, delete); raises to stop it
+        self.before_write: Callable[[str], None] | None = None
         self.calls: list[tuple[str, str]] = []
         if api_client is None:
             api_client = self._build_client(self.kubeconfig, context)
@@ -153,7 +157,14 @@ class Transport:
         timeout: float | None = None,
         raise_for_status: bool = True,
         name: str | None = None,
+        guarded: bool = True,
+        trips_breaker: bool = True,
     ) -> Response:
+        if guarded and self.before_write is not None and verb not in ("get", "list", "watch"):
+            self.before_write(f"{verb} {resource}/{name}" if name else f"{verb} {resource}")
+        hung = self.breaker.open_message()
+        if hung:
+            raise KubeTimeout(f"{verb} {resource}: {hung}")
         self.calls.append((verb, resource))
         url = self.api_server_url + path
         if query:
@@ -163,17 +174,23 @@ class Transport:
         if body is not None:
             headers["Content-Type"] = content_type
         self.api_client.update_params_for_auth(headers, [], ["BearerToken"], path, method, body)
+        limit = timeout or self.request_timeout
         try:
             raw = self.api_client.rest_client.request(
-                method, url, headers=headers, body=body, _request_timeout=timeout or self.request_timeout
+                method, url, headers=headers, body=body, _request_timeout=(min(10.0, limit), limit)
             )
             data = raw.read()
-        except (urllib3.exceptions.ReadTimeoutError, socket.timeout, TimeoutError) as exc:
-            raise KubeTimeout(f"{verb} {resource}: no answer from {self.api_server_url} within {timeout or self.request_timeout}s ({exc})") from None
+        except (urllib3.exceptions.ReadTimeoutError, socket.timeout, TimeoutError):
+            raise self._hung(verb, resource, limit, trips_breaker) from None
         except urllib3.exceptions.MaxRetryError as exc:
             if isinstance(exc.reason, urllib3.exceptions.ReadTimeoutError):
-                raise KubeTimeout(f"{verb} {resource}: no answer from {self.api_server_url} within {timeout or self.request_timeout}s") from None
-            raise ClusterUnreachable(f"cannot reach the Kubernetes API server at {self.api_server_url}: {exc.reason}") from None
+                raise self._hung(verb, resource, limit, trips_breaker) from None
+            unreachable = f"cannot reach the Kubernetes API server at {self.api_server_url}: {exc.reason}"
+            # NewConnectionError (refused, no route) is a ConnectTimeoutError too, for urllib3's history
+            if isinstance(exc.reason, urllib3.exceptions.ConnectTimeoutError) and \
+                    not isinstance(exc.reason, urllib3.exceptions.NewConnectionError) and trips_breaker:
+                self.breaker.trip(unreachable)  # no SYN-ACK within the limit: each attempt would cost it again
+            raise ClusterUnreachable(unreachable) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise ClusterUnreachable(f"cannot reach the Kubernetes API server at {self.api_server_url}: {exc}") from None
         except ApiException as exc:  # TLS problems come back as ApiException(status=0)
@@ -182,6 +199,13 @@ class Transport:
         if raise_for_status and not 200 <= resp.status <= 299:
             self._raise(resp, verb, resource, namespace, name)
         return resp
+
+    def _hung(self, verb: str, resource: str, limit: float, trips_breaker: bool = True) -> KubeTimeout:
+        """No answer in time: trip the breaker (the API server hung), so the next requests fail at once."""
+        message = f"the Kubernetes API server at {self.api_server_url} did not answer {verb} {resource} within {limit:g}s"
+        if trips_breaker:
+            self.breaker.trip(message)
+        return KubeTimeout(message)
 
     def _raise(self, resp: Response, verb: str, resource: str, namespace: str | None, name: str | None) -> None:
         msg = status_message(resp.data)
@@ -213,10 +237,11 @@ class Transport:
             self._raise(resp, "get", resource, namespace, name)
         return resp.json() or {}
 
-    def _delete(self, path: str, body: dict, *, resource: str, name: str, gone: tuple[int, ...] = (404,)) -> bool:
+    def _delete(self, path: str, body: dict, *, resource: str, name: str, gone: tuple[int, ...] = (404,),
+                guarded: bool = True) -> bool:
         """DELETE `path`; False when the answer is one of `gone` (already deleted, precondition failed)."""
         resp = self._request("DELETE", path, verb="delete", resource=resource, namespace=self.namespace,
-                             body=body, raise_for_status=False, name=name)
+                             body=body, raise_for_status=False, name=name, guarded=guarded)
         if resp.status in gone:
             return False
         if not 200 <= resp.status <= 299:

@@ -1,5 +1,6 @@
 """The steps' operations besides the helm upgrade itself, one module each:
 
+- `backup`: the databases dumped (and each dump proven to restore) before the first write;
 - `database`: a new service's database, user and grant (created when missing, then verified);
 - `crd`: the CRD devops-service needs, created as the guide writes it or verified;
 - `gitlab`: GitLab accepts SSH;
@@ -10,16 +11,18 @@
 Each creates only what is missing, verifies what is present, records what it did through a
 `StepLog` and fails the step with a clear reason. They take clients and settings, never the env.
 """
+from .backup import back_up, databases_named, plan_backup
 from .crd import ensure_crd
-from .database import ensure_database, verify_database
+from .database import app_user_state, ensure_database, verify_database
 from .eureka import Registry, check_registered
 from .front import check_front_page
 from .gitlab import check_gitlab_ssh, tcp_reachable
 from .platform_api import ensure_oauth_client, oauth_client_body, oauth_client_problems, smooth_upgrade, wiki_home_page
-from .xwiki import XWIKI_INSTRUCTIONS, xwiki_checkpoint
+from .xwiki import XWIKI_INSTRUCTIONS, xwiki_checkpoint, xwiki_site_problems
 
 __all__ = [
-    "Registry", "XWIKI_INSTRUCTIONS", "check_front_page", "check_gitlab_ssh", "check_registered", "ensure_crd",
-    "ensure_database", "ensure_oauth_client", "oauth_client_body", "oauth_client_problems", "smooth_upgrade",
-    "tcp_reachable", "verify_database", "wiki_home_page", "xwiki_checkpoint",
+    "Registry", "XWIKI_INSTRUCTIONS", "app_user_state", "back_up", "check_front_page", "check_gitlab_ssh",
+    "check_registered", "databases_named", "ensure_crd", "ensure_database", "ensure_oauth_client",
+    "oauth_client_body", "oauth_client_problems", "plan_backup", "smooth_upgrade", "tcp_reachable",
+    "verify_database", "wiki_home_page", "xwiki_checkpoint", "xwiki_site_problems",
 ]

@@ -40,3 +40,15 @@ def verify_database(admin: mysql.Mysql, app: MysqlAppUser, database: str, log: S
         login = mysql.user_can_login(app.host, app.port, app.user, app.password, database)
     if login is not True:
         raise log.failed(f"user {app.user} cannot log in to {database}: {login}")
+
+
+def app_user_state(admin: mysql.Mysql, app: MysqlAppUser) -> str:
+    """Whether the services' MySQL user can log in now, said in one line; `MysqlError` when it exists
+    and cannot (a wrong password would otherwise show only at step 5, after four upgrades)."""
+    if not admin.grants_for(app.user):
+        return f"{app.user}@'%' does not exist yet: step 5 creates it with the env's password"
+    login = mysql.user_can_login(app.host, app.port, app.user, app.password,
+                                 connect_timeout=admin.connect_timeout)
+    if login is not True:
+        raise mysql.MysqlError(f"{app.user} exists and cannot log in with the env's mysql.password: {login}")
+    return f"{app.user} logs in with the env's mysql.password"

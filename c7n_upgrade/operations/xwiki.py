@@ -79,3 +79,23 @@ def xwiki_checkpoint(site: XwikiSite, expected_files: list[str], log: StepLog) -
             log.attach("what to do (the guide's XWiki steps)", guide)
             log.progress(guide)
             raise log.failed("XWiki manual steps not done: " + "; ".join(problems))
+
+
+def xwiki_site_problems(site: XwikiSite) -> list[str]:
+    """What keeps the suite from reading XWiki's data dir later (step 15): the host does not answer,
+    or the data dir, xwiki.properties or extension/repository is not there."""
+    import testinfra
+
+    try:
+        host = testinfra.get_host(site.host)
+        data = host.file(site.data_dir)
+        if not data.is_directory:
+            return [f"{site.data_dir} is not a directory on {site.host} (xwiki.data_dir)"]
+        problems = []
+        if not host.file(f"{site.data_dir}/xwiki.properties").is_file:
+            problems.append(f"{site.data_dir}/xwiki.properties does not exist on {site.host}")
+        if not host.file(f"{site.data_dir}/extension/repository").is_directory:
+            problems.append(f"{site.data_dir}/extension/repository is not a directory on {site.host}")
+        return problems
+    except Exception as exc:  # testinfra raises whatever its backend does (ssh, sudo, ...)
+        return [f"cannot read XWiki's data dir on {site.host} (xwiki.host): {type(exc).__name__}: {exc}"]

@@ -4,6 +4,7 @@ A kind is one subclass of :class:`Fault` decorated with :func:`register`. The sa
 
   leaves_hook_jobs()            bootstrap (launcher): install the 0.8 release leaving its finished hook Jobs
   deploy_failure()              the sandbox helm's upgrade/install: the error to fail with, or None
+  deploy_delay()                the sandbox helm's upgrade/install: seconds it hangs first
   on_pod_create(start)          runtime, a pod created after the bootstrap: its version label, start delay
   on_health(pod, body, upgrading)  behaviours/health.py: add DOWN components to the pod's /health body
   refuses_mysql(upgrading)      runtime: the MySQL proxy refuses every connection
@@ -45,6 +46,7 @@ class Fault:
     """A fault of one release. Subclasses set `kind` and override the hooks they need."""
     kind: ClassVar[str] = ""
     takes_seconds: ClassVar[bool] = False
+    seconds_optional: ClassVar[bool] = False   # KIND alone is allowed too (a default number of seconds)
     arg: Optional[str] = None
 
     def leaves_hook_jobs(self) -> bool:
@@ -52,6 +54,9 @@ class Fault:
 
     def deploy_failure(self) -> Optional[str]:
         return None
+
+    def deploy_delay(self) -> float:
+        return 0.0
 
     def on_pod_create(self, start: PodStart) -> None:
         pass
@@ -112,13 +117,29 @@ class WrongVersion(Fault):
 
 @register
 class Flap(Fault):
-    """Health of the release's new pods alternates UP and DOWN."""
+    """Health of the release's new pods alternates UP and DOWN, every SECONDS (default 0.5)."""
     kind = "flap"
+    takes_seconds = True
+    seconds_optional = True
+
+    @property
+    def period(self) -> float:
+        return float(self.arg) if self.arg else FLAP_PERIOD
 
     def on_health(self, pod, body, upgrading):
         if pod.after_bootstrap and pod.started_at is not None \
-                and int((time.monotonic() - pod.started_at) / FLAP_PERIOD) % 2 == 1:
+                and int((time.monotonic() - pod.started_at) / self.period) % 2 == 1:
             body["hystrix"] = {"status": "DOWN", "error": "circuit open (sandbox fault flap)"}
+
+
+@register
+class HelmHang(Fault):
+    """helm upgrade/install of the release hangs SECONDS before it deploys (a helm that does not answer)."""
+    kind = "helm-hang"
+    takes_seconds = True
+
+    def deploy_delay(self):
+        return float(self.arg)
 
 
 @register
@@ -159,7 +180,9 @@ def validate(kind_name: str, arg: Optional[str]) -> Fault:
     cls = KINDS.get(kind_name)
     if cls is None:
         raise FaultError(f"unknown fault kind {kind_name!r} (known: {', '.join(KINDS)})")
-    if cls.takes_seconds:
+    if cls.takes_seconds and cls.seconds_optional and arg is None:
+        pass
+    elif cls.takes_seconds:
         if arg is None or arg == "":
             raise FaultError(f"fault kind {kind_name!r} needs an argument: {kind_name}:SECONDS")
         try:

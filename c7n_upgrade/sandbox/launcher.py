@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Optional
 
 import yaml
 
+from c7n_upgrade.config import dotenv_line
 from c7n_upgrade.plan import PLANS_DIR, load_plan
 
 from . import charts, faults as faults_mod, xwiki
@@ -33,6 +34,8 @@ log = logging.getLogger("c7n_upgrade.sandbox")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 TILLER_NAMESPACE = "kube-system"
 APP_USER = "choerodon"
+SECRET_VARIABLES = ("C7N_MYSQL_ROOT_PASSWORD", "C7N_MYSQL_PASSWORD", "C7N_ADMIN_PASSWORD", "C7N_OAUTH_CLIENT_SECRET",
+                    "C7N_FRONT_CLIENT_SECRET")
 # the 0.8 services that have their own database (or share iam's), by chart
 DATABASE_BY_CHART = {
     "manager-service": "manager_service",
@@ -186,13 +189,8 @@ class SimulatedCluster:
     def _start(self, t0: float) -> None:
         from . import mariadb  # imported here: it checks for the server binaries only when used
 
-        self.secrets = {
-            "C7N_MYSQL_ROOT_PASSWORD": secrets.token_urlsafe(18),
-            "C7N_MYSQL_PASSWORD": secrets.token_urlsafe(18),
-            "C7N_ADMIN_PASSWORD": secrets.token_urlsafe(18),
-            "C7N_OAUTH_CLIENT_SECRET": secrets.token_urlsafe(18),
-            "C7N_FRONT_CLIENT_SECRET": secrets.token_urlsafe(18),
-        }
+        # a secret variable already set in the environment is used as it is (tests choose hostile ones)
+        self.secrets = {name: os.environ.get(name) or secrets.token_urlsafe(18) for name in SECRET_VARIABLES}
         self.values_only_token = secrets.token_urlsafe(18)
         # MySQL
         self._say("starting MariaDB")
@@ -267,7 +265,7 @@ class SimulatedCluster:
         self.runtime.mark_bootstrapped()
 
         # the env file appears last: it means ready
-        _write_private(self.dir / "secrets.env", "".join(f"{k}={v}\n" for k, v in self.secrets.items()))
+        _write_private(self.dir / "secrets.env", "".join(dotenv_line(k, v) for k, v in self.secrets.items()))
         _atomic_write(self.env_file, self._env_yaml())
         self.startup_seconds = time.monotonic() - t0
         self._say(f"ready in {self.startup_seconds:.1f}s")
@@ -423,7 +421,8 @@ class SimulatedCluster:
                          "client_id": "client", "client_secret": "${C7N_OAUTH_CLIENT_SECRET}",
                          "organization_id": 1, "front_client_secret": "${C7N_FRONT_CLIENT_SECRET}"},
             "xwiki": {"host": "local://", "data_dir": str(self.xwiki_data)},
-            "timeouts": {"step": 120, "http": 5},
+            # a short settle window keeps the project's many sandbox runs fast (the flap tests use the default)
+            "timeouts": {"step": 120, "http": 5, "settle": 1},
             "secrets_file": "secrets.env",
         }
         header = ("# Written by `python -m c7n_upgrade.sandbox up` once every 0.8 service was up.\n"

@@ -30,9 +30,10 @@ def real_helm_environment(directory: Path) -> dict[str, str]:
 
 
 class SandboxProcess:
-    def __init__(self, directory: Path | None = None, *args: str, log=None):
+    def __init__(self, directory: Path | None = None, *args: str, log=None, environ: dict | None = None):
         self.dir = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="c7n-sandbox-"))
         self.args = [str(a) for a in args]
+        self.environ = dict(environ or {})  # extra variables for `up` (e.g. the secrets it should use)
         self.log = log or (lambda line: None)
         self.proc: subprocess.Popen | None = None
         self.ready_s: float | None = None
@@ -54,6 +55,7 @@ class SandboxProcess:
             raise SandboxStartError(f"{self.dir} already holds a sandbox (env.yaml exists); use an empty directory")
         env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+        env.update(self.environ)
         started = time.perf_counter()
         with open(self.dir / "up.log", "ab") as out:
             self.proc = subprocess.Popen(

@@ -6,7 +6,9 @@ from fixtures.preflight import plan_steps
 
 @pytest.mark.parametrize("release", [s.release for s in plan_steps()])
 def test_release_at_target(release, final_state):
-    """The release is deployed at its target chart version; every pod Ready, on that version, UP."""
+    """The release is at its target version and every pod runs it (label, image, /info), Ready and UP throughout.
+
+    "Throughout": every observation over the settle window; /info: the service names no other version."""
     item = final_state.releases[release]
     assert item.view.exists, f"{item.view.name} is not installed"
     assert item.view.status == "deployed", f"{item.view.name} is {item.view.status}"
@@ -14,6 +16,8 @@ def test_release_at_target(release, final_state):
         f"{item.view.name} is at chart {item.view.chart_version}, expected {item.step.version}")
     state = item.rollout
     assert state.total >= 1, f"{item.view.name} has no pods"
-    assert state.done, (f"{item.view.name}: {state.ready}/{state.total} ready, on {item.step.version} "
-                        f"{state.on_target_version}/{state.total}, UP {state.health_up}/{state.total}, "
-                        f"old-version pods: {', '.join(state.old_version_pods) or 'none'}")
+    problems = ([] if state.done else state.reasons()) + item.said  # what runs, not only what the label says
+    assert not problems, (f"{item.view.name} (one of {item.observations} observations over the settle window): "
+                          f"{state.ready}/{state.total} ready, on {item.step.version} "
+                          f"{state.on_target_version}/{state.total}, UP {state.health_up}/{state.total}; "
+                          + "; ".join(problems))

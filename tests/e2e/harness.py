@@ -44,20 +44,19 @@ class ObservedSandbox(SandboxProcess):
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
     def secrets(self) -> dict[str, str]:
-        out = {}
-        for line in (self.dir / "secrets.env").read_text().splitlines():
-            if "=" in line and not line.startswith("#"):
-                key, value = line.split("=", 1)
-                out[key.replace("export ", "").strip()] = value.strip().strip("'\"")
-        return out
+        from c7n_upgrade.config import read_secrets_file
+
+        return read_secrets_file(self.dir / "secrets.env")
 
     def env_data(self) -> dict:
         return yaml.safe_load(self.env_file.read_text())
 
     def env_with(self, name: str, **overrides) -> Path:
-        """A copy of env.yaml beside it with top-level keys overridden (e.g. timeouts)."""
+        """A copy of env.yaml beside it with top-level keys overridden; a mapping is merged into the
+        env's (`timeouts={"step": 12}` keeps the sandbox's other timeouts, its short settle window too)."""
         data = self.env_data()
-        data.update(overrides)
+        for key, value in overrides.items():
+            data[key] = {**data[key], **value} if isinstance(value, dict) and isinstance(data.get(key), dict) else value
         path = self.dir / f"{name}.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         return path
@@ -67,13 +66,25 @@ class ObservedSandbox(SandboxProcess):
 
         m = self.env_data()["mysql"]
         return pymysql.connect(host=m["host"], port=int(m["port"]), user="root",
-                               password=self.secrets()["C7N_MYSQL_ROOT_PASSWORD"], database=database,
+                               password=self.secrets()["C7N_MYSQL_ROOT_PASSWORD"].encode(), database=database,
                                connect_timeout=5)
 
     def databases(self) -> set[str]:
         with self.mysql() as conn, conn.cursor() as cur:
             cur.execute("SHOW DATABASES")
             return {row[0] for row in cur.fetchall()}
+
+    def pin_image(self, release: str, chart_version: str, tag: str) -> None:
+        """Re-deploy `release` at `chart_version` with its values plus `image.tag: TAG`, as an operator
+        who once pinned the image would have (hooks skipped: an earlier hook Job may still be there)."""
+        helm = str(self.dir / "bin" / "helm")
+        values = json.loads(subprocess.run([helm, "get", "values", release, "--output", "json"],
+                                           capture_output=True, text=True, check=True).stdout)
+        values["image"] = {"tag": tag}
+        pinned = self.dir / f"pinned-{release}.yaml"
+        pinned.write_text(yaml.safe_dump(values))
+        subprocess.run([helm, "upgrade", release, f"c7n/{release}", "--version", chart_version, "-f", str(pinned),
+                        "--no-hooks"], capture_output=True, check=True, timeout=60)
 
     def writes(self) -> list[list[str]]:
         """helm calls that change something: upgrade and install."""
@@ -127,10 +138,12 @@ class Run:
         return [json.loads(p.read_text()) for p in self.alluredir.glob("*-result.json")]
 
     def all_text(self) -> str:
+        """Everything the run showed and wrote: its output, its report, its run directory (but the
+        database dumps: they are the databases' data, secrets included, not output)."""
         parts = [self.output]
         for directory in (self.alluredir, self.run_dir):
             for path in (directory.rglob("*") if directory and directory.is_dir() else []):
-                if path.is_file():
+                if path.is_file() and "db-backup" not in path.relative_to(directory).parts:
                     parts.append(path.read_text(errors="replace"))
         return "\n".join(parts)
 
@@ -159,28 +172,66 @@ def run_suite(tmp: Path, *args: str, env_extra: dict | None = None, ci: bool = F
     """`pytest suites/... ARGS` in a subprocess, with a JUnit file; the run keeps its results in its own
     directory under `runs` (default: a runs/ dir of this call's own, never the repo's reports/).
     With `interrupt_on`, the run gets `signum` when a line holding that text appears."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    n = len(list(tmp.glob("run-*")))
-    base = tmp / f"run-{n}"
-    base.mkdir()
-    runs = runs or base / "runs"
-    junit = base / "junit.xml"
-    argv = [sys.executable, "-m", "pytest", *args, f"--junitxml={junit}",
-            "-p", "no:cacheprovider", "-o", "junit_family=xunit2", "-rA"]
-    before = set(runs.iterdir()) if runs.is_dir() else set()
-    env = _env({"C7N_RUNS_DIR": str(runs), **(env_extra or {})}, ci=ci)
+    launch = _Launch(tmp, args, env_extra, ci, runs)
     if interrupt_on:
-        exit_code, output = _interruptible(argv, cwd, env, timeout, interrupt_on, signum)
+        exit_code, output = _interruptible(launch.argv, cwd, launch.env, timeout, interrupt_on, signum)
     else:
-        proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(launch.argv, cwd=cwd, env=launch.env, capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
         exit_code, output = proc.returncode, proc.stdout + proc.stderr
-    (base / "output.txt").write_text(output)
-    new = sorted(set(runs.iterdir()) - before) if runs.is_dir() else []
-    run_dir = new[-1] if new else None
-    explicit = next((a.split("=", 1)[1] for a in args if a.startswith("--alluredir=")), None)
-    alluredir = Path(explicit) if explicit else (run_dir / "allure-results" if run_dir else base / "allure-results")
-    return Run(exit_code, output, alluredir, junit, run_dir)
+    return launch.run(exit_code, output)
+
+
+def start_suite(tmp: Path, *args: str, env_extra: dict | None = None, ci: bool = False,
+                runs: Path | None = None) -> "RunningSuite":
+    """`pytest suites/... ARGS` started in a subprocess: signal or kill `.proc`, then `.finish()` it."""
+    launch = _Launch(tmp, args, env_extra, ci, runs)
+    proc = subprocess.Popen(launch.argv, cwd=ROOT, env=launch.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    return RunningSuite(proc, launch)
+
+
+class _Launch:
+    """One suite run's argv, environment and directories; `run()` reads what it left."""
+
+    def __init__(self, tmp: Path, args, env_extra, ci, runs):
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.base = tmp / f"run-{len(list(tmp.glob('run-*')))}"
+        self.base.mkdir()
+        self.runs = runs or self.base / "runs"
+        self.args = args
+        self.junit = self.base / "junit.xml"
+        self.argv = [sys.executable, "-m", "pytest", *args, f"--junitxml={self.junit}",
+                     "-p", "no:cacheprovider", "-o", "junit_family=xunit2", "-rA"]
+        self.before = set(self.runs.iterdir()) if self.runs.is_dir() else set()
+        self.env = _env({"C7N_RUNS_DIR": str(self.runs), **(env_extra or {})}, ci=ci)
+
+    def run(self, exit_code: int, output: str) -> Run:
+        (self.base / "output.txt").write_text(output)
+        new = sorted(set(self.runs.iterdir()) - self.before) if self.runs.is_dir() else []
+        run_dir = new[-1] if new else None
+        explicit = next((a.split("=", 1)[1] for a in self.args if a.startswith("--alluredir=")), None)
+        alluredir = Path(explicit) if explicit else (run_dir / "allure-results" if run_dir
+                                                     else self.base / "allure-results")
+        return Run(exit_code, output, alluredir, self.junit, run_dir)
+
+
+@dataclass
+class RunningSuite:
+    """A suite run in progress (`start_suite`): its process, and the Run once it has finished."""
+
+    proc: subprocess.Popen
+    launch: _Launch
+
+    def finish(self, timeout: float = 600) -> Run:
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+            (self.launch.base / "output.txt").write_text(out + err)
+            raise
+        return self.launch.run(self.proc.returncode, out + err)
 
 
 def walk_steps(node):

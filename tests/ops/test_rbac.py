@@ -214,6 +214,8 @@ def recorded(tmp_path_factory):
         kube2.acquire_lock(owner="second")
     kube2.acquire_lock(owner="second", break_lock=True)  # the --break-lock path: update
     kube.calls.extend(kube2.calls)  # a second run of the same code: its needs count too
+    k.check_lock(owner="second")  # the holder's check before a write, and its renewal
+    k.renew_lock(owner="second")
     assert k.release_lock(owner="second") is True
     assert k.proxy_get("iam-1", port, "/health", timeout=5)[0] == 200
     assert k.proxy_service_get("iam-service", port, "/health", timeout=5)[0] == 200

@@ -17,7 +17,8 @@ def test_parse_and_store(tmp_path):
     assert faults.parse_fault("x=never-up") == ("x", faults.NeverUp())
     for bad, part in [("x", "'='"), ("=never-up", "RELEASE"), ("x=sleepy", "'sleepy'"),
                       ("x=slow-start", "needs an argument"), ("x=slow-start:soon", "'soon'"),
-                      ("x=flap:3", "takes no argument")]:
+                      ("x=never-up:3", "takes no argument"), ("x=flap:fast", "'fast'"),
+                      ("x=helm-hang", "needs an argument")]:
         with pytest.raises(faults.FaultError, match=re.escape(part)):
             faults.parse_fault(bad)
     assert faults.load_faults(tmp_path) == {}
@@ -75,6 +76,9 @@ def test_health_hooks():
     flap = faults.Flap()
     seen = {tuple(_health(flap, _pod(started_ago=t))) for t in (faults.FLAP_PERIOD / 2, faults.FLAP_PERIOD * 1.5)}
     assert seen == {(), ("hystrix",)}
+    slow = faults.Flap("3")  # the slow flap: 3 s UP, 3 s DOWN
+    assert [tuple(_health(slow, _pod(started_ago=t))) for t in (1, 2.9, 3.1, 5.9, 6.1)] == [
+        (), (), ("hystrix",), ("hystrix",), ()]
     assert _health(faults.HelmFail(), _pod(), upgrading=True) == []
 
 
@@ -85,4 +89,6 @@ def test_helm_bootstrap_and_mysql_hooks():
     assert [k for k, cls in faults.KINDS.items()
             if cls(None if not cls.takes_seconds else "1").leaves_hook_jobs()] == ["leftover-jobs"]
     assert faults.DbDown().refuses_mysql(upgrading=True) and not faults.DbDown().refuses_mysql(upgrading=False)
+    assert [k for k, cls in faults.KINDS.items()
+            if cls(None if not cls.takes_seconds else "1").deploy_delay()] == ["helm-hang"]
     assert not faults.NeverUp().refuses_mysql(upgrading=True)

@@ -263,7 +263,8 @@ def test_lock_acquire_held_break_release(api, tmp_path):
     assert first.owner == "alice@bastion" and first.pid == str(os.getpid()) and first.since.endswith("Z")
     cm = api.test_store.get("configmaps", NS, "c7n-upgrade-lock")
     assert cm["metadata"]["annotations"]["c7n-upgrade/owner"] == "alice@bastion"
-    assert set(cm["metadata"]["annotations"]) == {"c7n-upgrade/owner", "c7n-upgrade/since", "c7n-upgrade/host", "c7n-upgrade/pid"}
+    assert set(cm["metadata"]["annotations"]) == {"c7n-upgrade/owner", "c7n-upgrade/since", "c7n-upgrade/host",
+                                                  "c7n-upgrade/pid", "c7n-upgrade/renewed"}
 
     # a second run (another client, another owner) is refused and told who holds it
     other = KubeClient(kubeconfig=api.kubeconfig)

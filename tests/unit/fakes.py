@@ -8,6 +8,7 @@ from typing import Iterator, Optional
 from c7n_upgrade.access import ClusterAccess
 from c7n_upgrade.helm import CommandResult, HelmError, Release, command_line
 from c7n_upgrade.kube import JobInfo
+from c7n_upgrade.kube.pods import image_tag
 from c7n_upgrade.probes import Health
 from c7n_upgrade.settings import HttpAccess
 
@@ -37,6 +38,15 @@ class Pod:
     ip: str = "127.20.0.1"
     phase: str = "Running"
     release: str = ""
+    image: str = ""  # the main container's image ("": none given)
+
+    @property
+    def images(self) -> list[str]:
+        return [self.image] if self.image else []
+
+    @property
+    def image_tag(self):
+        return image_tag(self.image) if self.image else None
 
     def describe(self) -> str:
         return f"{self.name}: ready={self.ready} version={self.version}"
@@ -158,9 +168,13 @@ class FakeAccess(ClusterAccess):
     """The real ClusterAccess (so the real rollout rule runs) over FakeKube; each pod answers
     `health[pod name]`, UP when not given."""
 
-    def __init__(self, kube: FakeKube, health: Optional[dict] = None):
+    def __init__(self, kube: FakeKube, health: Optional[dict] = None, said: Optional[dict] = None):
         super().__init__(kube, HttpAccess("direct", 1.0))
         self.health = health if health is not None else {}
+        self.said = said if said is not None else {}  # pod name -> the version its /info states
 
     def pod_health(self, pod, port: int, path: str = "/health") -> Health:
         return self.health.get(pod.name, UP)
+
+    def reported_version(self, pod, port: int, path: str = "/info"):
+        return self.said.get(pod.name)

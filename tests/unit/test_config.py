@@ -1,6 +1,7 @@
 """Env files: the contract in shared/design.md ("Env file") and the template envs/prod.yaml."""
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 from pathlib import Path
@@ -316,3 +317,74 @@ def test_empty_secret_variable_is_an_error(tmp_path, clean_environ):
     with pytest.raises(ConfigError) as err:
         load_env(str(minimal(tmp_path)), ENVS)
     assert "key 'platform.admin_password': environment variable C7N_ADMIN_PASSWORD is empty" in str(err.value)
+
+
+def test_secrets_file_values_of_any_text_round_trip(tmp_path, clean_environ):
+    """The sandbox writes secrets.env with dotenv_line; quotes, backslashes, `$`, `#`, spaces at both
+    ends, a newline and non-ASCII text come back unchanged, through the env file's ${VAR}."""
+    from c7n_upgrade.config import dotenv_line, read_secrets_file
+
+    hostile = {"C7N_MYSQL_ROOT_PASSWORD": "@Choerodon'2019 \"q\" `id` $HOME \\ 50% ;#é",
+               "C7N_MYSQL_PASSWORD": "  !lead and trail 密码  ", "C7N_ADMIN_PASSWORD": "%pass*word&\nsecond line",
+               "C7N_OAUTH_CLIENT_SECRET": "*star\\n'\"", "C7N_FRONT_CLIENT_SECRET": "&amp;中文#"}
+    secrets_file = tmp_path / "secrets.env"
+    secrets_file.write_text("".join(dotenv_line(k, v) for k, v in hostile.items()), encoding="utf-8")
+    os.chmod(secrets_file, 0o600)
+    assert read_secrets_file(secrets_file) == hostile
+    env = load_env(str(minimal(tmp_path)), ENVS)
+    assert env.mysql.admin_password.get_secret_value() == hostile["C7N_MYSQL_ROOT_PASSWORD"]
+    assert env.platform.admin_password.get_secret_value() == hostile["C7N_ADMIN_PASSWORD"]
+
+
+def test_secrets_file_bare_and_single_quoted_values(tmp_path):
+    from c7n_upgrade.config import read_secrets_file
+
+    path = tmp_path / "s.env"
+    path.write_text("A=bare value \nB='single \\n kept'\nexport C=\"x\"\n", encoding="utf-8")
+    os.chmod(path, 0o600)
+    assert read_secrets_file(path) == {"A": "bare value", "B": "single \\n kept", "C": "x"}
+    path.write_text('A="bad \\q escape"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="line 1: unknown escape") as exc:
+        read_secrets_file(path)
+    assert "bad" not in str(exc.value)
+
+
+def test_a_billion_laughs_env_file_is_refused_quickly_naming_the_file(tmp_path, clean_environ):
+    lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 10)]
+    path = write(tmp_path / "laughs.yaml", "\n".join(lines) + "\nname: x\n")
+    with pytest.raises(ConfigError, match=r"laughs\.yaml: its YAML expands to more than \d+ values"):
+        load_env(str(path), ENVS)
+
+
+def test_a_huge_env_file_is_refused_naming_the_file(tmp_path, clean_environ):
+    path = tmp_path / "huge.yaml"
+    path.write_text("name: x\n" + "#" * (2 << 20) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"huge\.yaml: \d+ bytes; an env file may have at most"):
+        load_env(str(path), ENVS)
+
+
+def test_a_few_anchors_are_fine(tmp_path, clean_environ):
+    write_secrets(tmp_path / "secrets.env")
+    path = minimal(tmp_path)
+    path.write_text(path.read_text().replace("kafka: [127.0.0.1:9092]", "kafka: &k [127.0.0.1:9092]")
+                    .replace("zookeeper: [127.0.0.1:2181]", "zookeeper: *k"))
+    assert load_env(str(path), ENVS).zookeeper == ["127.0.0.1:9092"]
+
+
+@pytest.mark.parametrize("user", ["choerodon'@'%'; DROP DATABASE iam_service; --", "a b", "x`y", "", "u" * 81])
+def test_a_mysql_user_that_would_go_into_sql_is_refused_at_load(tmp_path, clean_environ, user):
+    write_secrets(tmp_path / "secrets.env")
+    path = minimal(tmp_path)
+    path.write_text(path.read_text().replace("  user: choerodon\n", f"  user: {json.dumps(user)}\n"))
+    with pytest.raises(ConfigError) as exc:
+        load_env(str(path), ENVS)
+    assert "t.yaml: key 'mysql.user': expected a MySQL user name" in str(exc.value)
+
+
+def test_new_timeouts_and_backup_keys(tmp_path, clean_environ):
+    write_secrets(tmp_path / "secrets.env")
+    env = load_env(str(minimal(tmp_path)), ENVS)
+    t = env.timeouts
+    assert (t.helm, t.kube, t.sql, t.settle, t.backup) == (120, 30, 60, 10, 1800)
+    assert env.backup.skip_reason is None

@@ -178,3 +178,70 @@ def test_error_when_server_refuses(server):
         assert not result and "2003" in result
     finally:
         proxy.stop()
+
+
+@pytest.mark.parametrize("password", ["pässwörd-latin1-ÿ", "密码-CJK-パスワード", "  spaces '\"\\`$;#  "])
+def test_a_password_of_any_unicode_text_logs_in(server, admin, password):
+    """PyMySQL sends a str password as latin-1: 'é' gave Access denied, CJK a UnicodeEncodeError."""
+    user = "u" + secrets.token_hex(4)
+    admin.query(f"CREATE USER '{user}'@'%%' IDENTIFIED BY %s", (password,))
+    try:
+        assert user_can_login(server.host, server.port, user, password) is True
+        refused = user_can_login(server.host, server.port, user, password + "x")
+        assert not refused and "Access denied" in refused
+    finally:
+        admin.query(f"DROP USER '{user}'@'%'")
+
+
+# ---- the backup before the first write -------------------------------------------------------------
+def test_the_databases_a_release_names():
+    from c7n_upgrade.operations import databases_named
+
+    values = {"env": {"open": {"SPRING_DATASOURCE_URL": "jdbc:mysql://db:3306/iam_service?useSSL=false"}},
+              "preJob": {"preInitDB": {"mysql": {"database": "iam_service"}},
+                         "preConfig": {"mysql": {"database": "manager_service"}}}}
+    assert databases_named(values) == {"iam_service", "manager_service"}
+    assert databases_named({"env": {"open": {}}}) == set() and databases_named({}) == set()
+
+
+def test_a_dump_with_a_hostile_password_restores_and_is_checked(server, admin, tmp_path):
+    """mariadb-dump logs in through a 0600 option file, whatever the password holds; the dump restores
+    into a scratch database (dropped after) holding every table it declares."""
+    from c7n_upgrade.mysqldump import DumpTool
+    from c7n_upgrade.operations.backup import dump_and_prove
+
+    password = "@Choerodon'2019 \"q\" `id` $HOME \\ 50% ;# é 密码 "
+    admin.query("CREATE USER 'dumper'@'%%' IDENTIFIED BY %s", (password,))
+    admin.query("GRANT ALL PRIVILEGES ON *.* TO 'dumper'@'%'")
+    try:
+        tool = DumpTool(server.host, server.port, "dumper", password, environ={"PATH": os.environ["PATH"]})
+        before = set(r["Database"] for r in admin.query("SHOW DATABASES"))
+        done = dump_and_prove(admin, tool, "manager_service", tmp_path)
+        assert done.file == tmp_path / "manager_service.sql" and (done.file.stat().st_mode & 0o777) == 0o600
+        assert done.tables and set(done.tables) == {r["TABLE_NAME"] for r in admin.query(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'manager_service'")}
+        import hashlib
+        assert done.sha256 == hashlib.sha256(done.file.read_bytes()).hexdigest()
+        assert set(r["Database"] for r in admin.query("SHOW DATABASES")) == before  # the scratch database is gone
+        assert password not in done.file.read_text(errors="replace")
+    finally:
+        admin.query("DROP USER 'dumper'@'%'")
+
+
+def test_a_dump_that_does_not_restore_fails_naming_it(server, admin, tmp_path, monkeypatch):
+    from c7n_upgrade.mysqldump import DumpError, DumpTool
+    from c7n_upgrade.operations.backup import dump_and_prove
+
+    tool = DumpTool(server.host, server.port, "root", server.root_password, environ={"PATH": os.environ["PATH"]})
+    monkeypatch.setattr(tool, "dump", lambda db, path: path.write_text("CREATE TABLE `t` (broken;\n"))
+    with pytest.raises(DumpError, match=r"restoring manager_service.sql into c7n_restore_check_\w+: mariadb exited 1"):
+        dump_and_prove(admin, tool, "manager_service", tmp_path)
+    assert not [r for r in admin.query("SHOW DATABASES") if r["Database"].startswith("c7n_restore_check_")]
+
+
+def test_without_the_client_tools_the_backup_says_what_to_install():
+    from c7n_upgrade.mysqldump import DumpTool
+
+    tool = DumpTool("db", 3306, "root", "pw", environ={"PATH": "/nonexistent"})
+    assert "mariadb-dump/mysqldump and mariadb/mysql not found on PATH" in tool.missing()
+    assert "backup.skip_reason" in tool.missing() and "pw" not in repr(tool)

@@ -352,3 +352,17 @@ def test_get_health(server):
 def test_get_health_unreachable():
     health = get_health(f"http://127.0.0.1:{_closed_port()}/health", 2)
     assert health.status == "UNREACHABLE" and health.code is None and "ConnectionError" in health.error
+
+
+@pytest.mark.parametrize("status, body, expected", [
+    (200, '{"build": {"artifact": "iam-service", "version": "0.9.0"}}', "0.9.0"),
+    (200, '{"app": {"version": "0.8.1"}}', "0.8.1"),
+    (200, '{}', None),                 # Spring Boot without build info states nothing
+    (404, '{"status": 404}', None),
+    (200, "<html>", None),
+    (None, "", None),
+])
+def test_info_version(status, body, expected):
+    from c7n_upgrade.probes import parse_info_version
+
+    assert parse_info_version(status, body) == expected

@@ -118,3 +118,64 @@ def test_secret_like_values_found_under_secret_keys_at_any_depth():
     found = set(secret_like_values(values))
     # "x" is too short to be a secret; the URL, the username, the count and the boolean are not secrets
     assert found == {"db-pass-1", "tok-abcdef", "AKIA1234", "pj-pass-2", "list-secret-3"}
+
+
+# ---- hostile values: every form they take in our output ------------------------------------------
+HOSTILE = ["@Choerodon'2019", "  !lead \"and\" trail 密码  ", "%pass*word&\nsecond line $x", "*star\\back;#é",
+           "&amp;中文 sécret words long enough to be folded by the YAML emitter at eighty columns"]
+
+
+def test_yaml_quoted_escaped_and_folded_forms_are_masked():
+    import yaml
+
+    r = Redactor(HOSTILE)
+    for secret in HOSTILE:
+        for width_key in ("k", "k" * 40, "k" * 70):
+            for style in (None, "'", '"'):
+                for allow_unicode in (True, False):
+                    doc = yaml.safe_dump({"env": {width_key: secret}}, default_style=style,
+                                         allow_unicode=allow_unicode)
+                    shown = r.redact(doc)
+                    for line in (secret.strip(), *secret.splitlines(), secret.replace("'", "''")):
+                        if len(line.strip()) >= 4:
+                            assert line.strip() not in shown, (secret, shown)
+                    assert yaml.safe_load(doc)["env"][width_key] == secret  # the dump was a real one
+    assert r.redact(yaml.safe_dump({"pw": "@Choerodon'2019"})) == f"pw: '{MASK}'\n"
+
+
+def test_repr_ascii_and_bytes_forms_are_masked():
+    r = Redactor(HOSTILE)
+    for secret in HOSTILE:
+        for shown in (repr(secret), ascii(secret), repr(secret.encode()), repr({"pw": secret}),
+                      json.dumps(repr(secret))):
+            assert r.redact(shown).count(MASK) >= 1, shown
+            assert secret not in r.redact(shown) and repr(secret)[1:-1] not in r.redact(shown)
+
+
+def test_each_line_of_a_multiline_secret_and_the_trimmed_secret_are_masked():
+    r = Redactor(HOSTILE)
+    assert r.redact("log: second line $x") == f"log: {MASK}"
+    assert r.redact("pw=!lead \"and\" trail 密码;") == f"pw={MASK};"
+
+
+def test_html_and_xml_escaped_forms_are_masked():
+    import html
+
+    r = Redactor(HOSTILE)
+    for secret in HOSTILE:
+        assert secret.strip() not in r.redact(html.escape(secret))
+        assert html.escape(secret.strip()) not in r.redact(f"<x a=\"{html.escape(secret)}\"/>")
+
+
+def test_the_part_of_a_secret_at_a_cut_is_masked():
+    """pytest's saferepr keeps both ends of a long repr around '...': the pieces of a secret there go."""
+    r = Redactor(["correct-horse-battery"])
+    assert r.redact("['aaaa', 'correct-hor...ery', 'b']") == f"['aaaa', '{MASK}...{MASK}', 'b']"
+    assert r.redact("nothing cut here... or here") == "nothing cut here... or here"
+
+
+def test_innocent_text_is_left_alone():
+    r = Redactor(HOSTILE)
+    text = "second opinion; trail mix; words are long; line 42; the lead; UP DOWN ..."
+    assert r.redact(text) == text
+    assert r.contains_secret("x @Choerodon'2019") and not r.contains_secret(text)

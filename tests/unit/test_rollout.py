@@ -54,6 +54,17 @@ def test_state_pod_on_other_version_or_terminating_is_not_done():
     assert not done_state(deleting_pods=["p"]).done
 
 
+def test_a_pod_running_another_versions_image_is_not_done():
+    pods = [Pod("iam-1", "0.9.0", image="registry.example:5000/choerodon/iam-service:0.8.0"),
+            Pod("iam-2", "0.9.0", image="registry.example:5000/choerodon/iam-service:0.9.0"),
+            Pod("iam-3", "0.9.0", image="registry.example/iam-service@sha256:abc")]  # a digest: no tag to judge
+    state = rollout.observe(pods, None, "iam-service", "0.9.0", None)
+    assert state.wrong_image_pods == ["iam-1 (registry.example:5000/choerodon/iam-service:0.8.0)"]
+    assert not state.done
+    assert "pod(s) running an image not tagged 0.9.0: iam-1 (registry.example:5000/choerodon/iam-service:0.8.0)" \
+        in state.reasons()
+
+
 def test_state_health_not_required_ignores_health():
     assert done_state(health_up=0, health_required=False).done
 
@@ -70,9 +81,10 @@ def test_progress_line_in_both_languages():
 
 
 def test_policy_defaults_are_the_settled_rule():
-    """3 observations over 0.6 s, starting at 0.2 s and backing off by 1.3 (the env gives timeout, poll_max)."""
+    """3 observations over 10 s (a 3 s DOWN / 3 s UP flap cannot hold that long), starting at 0.2 s and
+    backing off by 1.3 (the env gives timeout, poll_max, settle)."""
     p = RolloutPolicy(timeout=600)
-    assert (p.settle_observations, p.settle_seconds, p.interval, p.backoff, p.poll_max) == (3, 0.6, 0.2, 1.3, 0.5)
+    assert (p.settle_observations, p.settle_seconds, p.interval, p.backoff, p.poll_max) == (3, 10.0, 0.2, 1.3, 0.5)
 
 
 # --------------------------------------------------------------------------- one observation
@@ -200,3 +212,18 @@ def test_wait_confirms_at_the_short_interval_once_done_is_in_sight():
     backoff_part, settle_part = clock.sleeps[:ready_after], clock.sleeps[ready_after:]
     assert max(backoff_part) > 0.2  # it backed off while waiting
     assert settle_part and all(s == pytest.approx(0.2) for s in settle_part)
+
+
+def test_the_proof_looks_over_the_whole_settle_window():
+    clock = FakeClock()
+    seen = []
+    policy = RolloutPolicy(timeout=60, settle_seconds=10.0)
+    rounds = rollout.observe_over_window(lambda: seen.append(clock.now) or len(seen), policy,
+                                         clock=clock, sleep=clock.sleep)
+    assert rounds == list(range(1, len(rounds) + 1))
+    assert seen[0] == 1000.0 and seen[-1] - seen[0] >= 10.0 and 3 <= len(rounds) <= 22
+    assert max(b - a for a, b in zip(seen, seen[1:])) <= 0.5  # a 3 s DOWN phase cannot fall between two looks
+    other = FakeClock()
+    quick = rollout.observe_over_window(lambda: 1, RolloutPolicy(timeout=60, settle_seconds=0.0),
+                                        clock=other, sleep=other.sleep)
+    assert len(quick) == 3

@@ -57,14 +57,14 @@ class World:
     """A ReleaseUpgrade of `step` over fake helm and Kubernetes, and what it recorded."""
 
     def __init__(self, step, listed, *, pods=None, health=None, jobs=(), values=None, pins=None,
-                 dry_run=False, fail="", policy=FAST):
+                 dry_run=False, fail="", policy=FAST, said=None):
         self.helm = FakeHelm(listed, values=values, fail=fail)
         self.kube = FakeKube(pods=pods or {}, jobs={j.name: j for j in jobs})
         self.reporter = RecordingReporter()
         redactor = Redactor([PLACEHOLDERS["mysql_password"]])
         self.upgrade = ReleaseUpgrade(
             step=step, helm=self.helm, kube=self.kube, releases=Releases(self.helm, pins or {}, redactor),
-            access=FakeAccess(self.kube, health), policy=policy, chart_repo="c7n",
+            access=FakeAccess(self.kube, health, said), policy=policy, chart_repo="c7n",
             plan_values=PlanValues(PLACEHOLDERS), log=StepLog(self.reporter, redactor), dry_run=dry_run,
             total_steps=16)
 
@@ -222,3 +222,47 @@ def test_wait_that_times_out_fails_the_step_with_the_diagnostics():
         w.upgrade.wait()
     names = set(w.reporter.attachments)
     assert {"pods iam-service", "log tail iam-1", "recent events", "last health bodies iam-service"} <= names
+
+
+# ---------------------------------------------------------------------------------------------
+# "upgraded" means the new software runs: image pins, image tags, what the service says
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_values_pinning_the_old_image_fail_the_step_before_any_helm_call(dry_run):
+    w = World(IAM, [release("iam-service", "iam-service", "0.8.0")], dry_run=dry_run,
+              values={"iam-service": {"image": {"tag": "0.8.0", "repository": "registry/iam-service"}}})
+    with pytest.raises(StepFailed) as exc:
+        w.upgrade.apply()
+    message = str(exc.value)
+    assert "iam-service's values pin image.tag: 0.8.0" in message
+    assert "helm upgrade iam-service c7n/iam-service --version 0.8.0 -f v.yaml" in message
+    assert w.helm.writes == [] and not any("dry run" in k for k in w.reporter.attachments)
+
+
+def test_a_pin_on_the_target_version_is_no_pin():
+    w = World(IAM, [release("iam-service", "iam-service", "0.8.0")], values={"iam-service": {"image": {"tag": "0.9.0"}}})
+    assert w.upgrade.apply().action == "upgraded"
+
+
+def test_pods_labelled_new_but_running_the_old_image_are_not_already_upgraded():
+    pods = {"iam-service": on("0.9.0", "iam-1", image="registry/iam-service:0.8.0")}
+    w = World(IAM, [release("iam-service", "iam-service", "0.9.0")], pods=pods)
+    assert w.upgrade.apply().action == "waited"
+    with pytest.raises(StepFailed, match=r"pod\(s\) running an image not tagged 0.9.0: iam-1 \(registry/iam-service:0.8.0\)"):
+        w.upgrade.wait()
+
+
+def test_a_service_saying_it_runs_another_version_fails_its_wait():
+    pods = {"iam-service": on("0.9.0", "iam-1", image="registry/iam-service:0.9.0")}
+    w = World(IAM, [release("iam-service", "iam-service", "0.9.0")], pods=pods, said={"iam-1": "0.8.0"})
+    assert w.upgrade.apply().action == "waited"  # not "already upgraded": the service says 0.8.0
+    with pytest.raises(StepFailed, match="iam-service is not running 0.9.0: iam-1 says 0.8.0 at /info"):
+        w.upgrade.wait()
+    assert "pods iam-service" in w.reporter.attachments  # the diagnostics
+
+
+def test_a_service_saying_nothing_or_the_target_passes():
+    pods = {"iam-service": on("0.9.0", "iam-1", "iam-2", image="registry/iam-service:0.9.0")}
+    w = World(IAM, [release("iam-service", "iam-service", "0.9.0")], pods=pods, said={"iam-1": "0.9.0"})
+    assert w.upgrade.apply().action == "already-upgraded"

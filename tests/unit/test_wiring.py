@@ -110,7 +110,7 @@ def test_settings_come_from_the_env(tmp_path):
     env = load_env(str(ROOT / "envs" / "prod.yaml"), ROOT / "envs", environ=secrets)
     s = clients.settings(env)
     assert (s.rollout.timeout, s.rollout.poll_max) == (env.timeouts.step, env.timeouts.poll_max)
-    assert (s.rollout.settle_observations, s.rollout.settle_seconds) == (3, 0.6)
+    assert (s.rollout.settle_observations, s.rollout.settle_seconds) == (3, env.timeouts.settle) == (3, 10)
     assert (s.http.mode, s.http.timeout) == (env.access, env.timeouts.http)
     assert (s.mysql_app.host, s.mysql_app.user, s.mysql_app.password) == (env.mysql.host, env.mysql.user, "app-pw-2")
     assert (s.platform.gateway_url, s.platform.admin_password) == (env.gateway_url, "adm-3")
@@ -119,3 +119,14 @@ def test_settings_come_from_the_env(tmp_path):
     assert s.chart_repo == env.helm.repo_name and s.xwiki.data_dir == env.xwiki.data_dir
     shown = repr(s)
     assert not [v for v in secrets.values() if v in shown], "a secret in the settings' repr"
+
+
+def test_children_get_an_environment_without_the_suites_secrets(tmp_path):
+    """helm and the dump tools: no C7N_* variable, no variable a secret came from, none holding one."""
+    secrets = {"C7N_MYSQL_ROOT_PASSWORD": "root-pw-1", "C7N_MYSQL_PASSWORD": "app-pw-2", "C7N_ADMIN_PASSWORD": "adm-3",
+               "C7N_OAUTH_CLIENT_SECRET": "cs-4", "C7N_FRONT_CLIENT_SECRET": "fcs-5"}
+    env = load_env(str(ROOT / "envs" / "prod.yaml"), ROOT / "envs", environ=secrets)
+    environ = {**secrets, "PATH": "/usr/bin", "C7N_ENV": "prod", "MYSQL_PWD": "app-pw-2", "HOME": "/root"}
+    assert clients.child_environ(env, environ) == {"PATH": "/usr/bin", "HOME": "/root"}
+    helm = clients.helm_client(env)
+    assert helm.environ is not None and not [k for k in helm.environ if k.startswith("C7N_")]

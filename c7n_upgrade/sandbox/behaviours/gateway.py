@@ -62,7 +62,7 @@ class Gateway:
     def _db(self, database: str):
         admin = self.world.mysql_admin
         return pymysql.connect(host=admin["host"], port=int(admin["port"]), user=admin["user"],
-                               password=admin["password"], database=database, connect_timeout=3,
+                               password=admin["password"].encode("utf-8"), database=database, connect_timeout=3,
                                autocommit=True, charset="utf8mb4", cursorclass=pymysql.cursors.DictCursor)
 
     # -- dispatch

@@ -64,7 +64,7 @@ def check_datasource(url: str, user: str, password: str) -> Optional[str]:
         host, port, database = parse_jdbc_url(url)
         if pymysql is None:
             raise RuntimeError("PyMySQL is not installed")
-        conn = pymysql.connect(host=host, port=port, user=user, password=password, database=database,
+        conn = pymysql.connect(host=host, port=port, user=user, password=password.encode("utf-8"), database=database,
                                connect_timeout=1, read_timeout=2)
         try:
             with conn.cursor() as cur:

@@ -247,7 +247,7 @@ class MariaDB:
     def _socket_connect(self, password: str | None = None):
         kw = dict(unix_socket=str(self.socket_path), user="root", connect_timeout=2, autocommit=True)
         if password is not None:
-            kw["password"] = password
+            kw["password"] = password.encode("utf-8")  # PyMySQL would send a str as latin-1
         return pymysql.connect(**kw)
 
     def admin_connection(self):
@@ -318,7 +318,7 @@ class MariaDB:
             host=self.host,
             port=port or self.port,
             user=user,
-            password=password,
+            password=password.encode("utf-8"),
             database=database,
             connect_timeout=5,
             autocommit=True,

@@ -9,6 +9,7 @@ import copy
 import json
 import logging
 import random
+import re
 import socket
 import threading
 import time
@@ -49,6 +50,14 @@ def can_bind_privileged() -> bool:
         s.close()
 
 
+def running_version(image: str, label: str) -> str:
+    """The version a pod really runs: its image's tag when that is a version (an image pinned to 0.8.0
+    runs 0.8.0 whatever the chart's label says), else the label."""
+    last = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    tag = last.rsplit(":", 1)[1] if ":" in last else ""
+    return tag if re.fullmatch(r"\d+\.\d+\.\d+([.-][\w.]+)?", tag) else label
+
+
 def _rand5() -> str:
     return "".join(random.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
 
@@ -63,7 +72,7 @@ class PodInfo:
     env: dict
     ports: list            # container ports, first = main port
     metrics_port: Optional[int]
-    version: str           # the chart version the pod really runs (the template's label)
+    version: str           # the version the pod really runs (its image's tag, else the template's label)
     owner: Optional[tuple]   # (kind, namespace, name) of its controller (ReplicaSet, ...); None: a bare pod
     revision: str          # the owner's template revision it runs (pod-template-hash / controller-revision-hash)
     after_bootstrap: bool
@@ -301,8 +310,9 @@ class Kubelet:
         first = containers[0]
         ports = [int(p["containerPort"]) for p in first.get("ports") or [] if p.get("containerPort")]
         env = {e.get("name"): e.get("value", "") for e in first.get("env") or [] if e.get("name")}
-        true_version = labels.get(LABEL_VERSION, "")
-        start = PodStart(version_label=true_version, previous_version=previous_version,
+        label = labels.get(LABEL_VERSION, "")
+        true_version = running_version(first.get("image", ""), label)  # the label stays the template's
+        start = PodStart(version_label=label, previous_version=previous_version,
                          start_delay=random.uniform(*self.start_delay))
         if fault is not None:
             fault.on_pod_create(start)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import random
 import sys
+import time
 import urllib.error
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -83,6 +84,8 @@ def _run_deploy(cli: Cli, name: str, chart_ref: str, opts: dict, mode: str) -> i
     pkg = resolve_chart(settings, chart_ref, opts["version"], opts.get("repo"))
     fault = fault_for(settings.faults, name, default_release_name(settings, pkg.meta["name"]))
     fail_message = fault.deploy_failure() if fault else None  # the helm-fail fault
+    if fault and fault.deploy_delay() and not dry_run:  # the helm-hang fault
+        time.sleep(fault.deploy_delay())
     api = settings.api()
     try:
         if cli.dialect == 3 and opts["create-namespace"] and not dry_run \

@@ -1,0 +1,78 @@
+"""Running one helm command: a per-call limit, progress while it runs, its own process group, and
+an interrupt (SIGINT/SIGTERM/SIGHUP of the run) passed on to it with time to finish cleanly."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from typing import Callable, Optional
+
+from .results import CommandResult, command_line
+
+#: how long helm may take to stop after the run was interrupted, before it is killed
+INTERRUPT_GRACE = 10.0
+#: how long a command past its limit may take to stop after SIGTERM, before SIGKILL
+KILL_GRACE = 3.0
+
+
+def _text(data) -> str:
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else (data or "")
+
+
+class SubprocessRunner:
+    """The default runner: helm in its own process group (a wrapper's children go with it), killed
+    when it passes its limit; `on_progress(line)` hears about it every few seconds while it runs.
+    It never raises for a failed command; an interrupt stops helm (SIGINT, then SIGKILL) and goes on."""
+
+    def __init__(self, timeout: float = 120.0, on_progress: Optional[Callable[[str], None]] = None):
+        self.timeout = timeout
+        self.on_progress = on_progress
+
+    def __call__(self, argv: list[str], env: Optional[dict] = None, timeout: Optional[float] = None) -> CommandResult:
+        limit = float(timeout or self.timeout)
+        start = time.monotonic()
+        try:
+            proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, start_new_session=True)
+        except FileNotFoundError:
+            return CommandResult(list(argv), 127, "", f"Error: helm binary {argv[0]!r} not found\n", 0.0)
+        except PermissionError:
+            return CommandResult(list(argv), 126, "", f"Error: helm binary {argv[0]!r} is not executable\n", 0.0)
+        tick = max(1.0, min(15.0, limit / 4))
+        try:
+            while True:
+                elapsed = time.monotonic() - start
+                try:
+                    out, err = proc.communicate(timeout=max(0.1, min(tick, limit - elapsed)))
+                    return CommandResult(list(argv), proc.returncode, out, err, time.monotonic() - start)
+                except subprocess.TimeoutExpired:
+                    elapsed = time.monotonic() - start
+                    if elapsed >= limit:
+                        out, err = _stop(proc, signal.SIGTERM, KILL_GRACE)
+                        return CommandResult(list(argv), 124, out,
+                                             f"{err}Error: `{command_line(argv[:3])} ...` did not finish within "
+                                             f"{limit:.0f}s and was stopped (helm hung)\n", elapsed)
+                    if self.on_progress is not None:
+                        self.on_progress(f"helm {' '.join(argv[1:3])}: still running after {elapsed:.0f}s "
+                                         f"(limit {limit:.0f}s)")
+        except BaseException:  # the run is interrupted: let helm stop cleanly, then go on
+            _stop(proc, signal.SIGINT, INTERRUPT_GRACE)
+            raise
+
+
+def _stop(proc: subprocess.Popen, sig: int, grace: float) -> tuple[str, str]:
+    """Signal helm's process group, wait `grace` seconds, then kill it; what it printed."""
+    for signum, wait in ((sig, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            out, err = proc.communicate(timeout=wait)
+            return _text(out), _text(err)
+        except subprocess.TimeoutExpired:
+            continue
+        except (KeyboardInterrupt, OSError, ValueError):
+            break
+    return "", ""

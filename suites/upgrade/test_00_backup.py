@@ -1,0 +1,39 @@
+"""The upgrade phase begins with a backup: every Choerodon database the upgrade can change is dumped and
+each dump proven to restore, before the first write (restoring: docs/real-cluster.md). Not a plan step:
+when it fails, nothing has changed and the run stops there."""
+import contextlib
+
+import pytest
+
+from c7n_upgrade import mysql, operations
+from c7n_upgrade.parallel import parallel_map
+from c7n_upgrade.report import StepFailed
+from fixtures.context import Cause
+
+
+@contextlib.contextmanager
+def _stops_the_run(ctx):
+    try:
+        yield
+    except (AssertionError, StepFailed, mysql.MysqlError) as exc:
+        ctx.results.stopped = Cause("backup", f"the database backup failed: {str(exc).splitlines()[0]}")
+        raise
+
+
+def test_database_backup(ctx, releases, mysql_admin, dump_tool, settings, step_log):
+    """Dump every Choerodon database (the plan's, and those the services' values name) to the run's
+    directory, 0600, with its SHA-256, and prove each dump restores."""
+    if settings.backup.skip_reason:
+        pytest.skip(f"not backed up, as the env says (backup.skip_reason): {settings.backup.skip_reason}")
+    with _stops_the_run(ctx):
+        views = [v for v in (releases.view(s) for s in ctx.plan.steps) if v.exists]
+        named = set().union(*parallel_map(lambda v: operations.databases_named(releases.values(v.name)), views))
+        databases, problems = operations.plan_backup(mysql_admin, named,
+                                                     [s.database for s in ctx.plan.steps if s.database])
+        assert not problems, "; ".join(problems) + " (back it up yourself, then set backup.skip_reason)"
+        assert databases, "no Choerodon database found to back up"
+        directory = ctx.run_dir / "db-backup"
+        if ctx.dry_run:
+            pytest.skip(f"dry run: the real run dumps {', '.join(databases)} to {directory} first")
+        operations.back_up(mysql_admin, dump_tool, databases, directory, step_log)
+    ctx.results.kept["database backup (before the first write)"] = directory

@@ -1,0 +1,162 @@
+"""Bad input is found before the first write, and nothing waits without bound: a SQL identifier, a
+wrong admin password, client secret, MySQL password or gateway URL, an image pinned by the values,
+a helm that hangs, an API server that never answers, a "billion laughs" env file.
+
+One sandbox left at 0.8; every run here is refused, read-only, or stopped before its first write
+(the image pin, last, changes iam-service's values at 0.8).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.e2e.harness import ROOT, ObservedSandbox, run_suite
+from tests.hanging import Unanswering
+
+pytestmark = pytest.mark.slow
+STEP_1 = "suites/upgrade/test_01_register_server.py"
+
+
+@pytest.fixture(scope="module")
+def sandbox08(tmp_path_factory):
+    base = tmp_path_factory.mktemp("preflight")
+    with ObservedSandbox(base / f"sb-{os.getpid()}-preflight") as sb:
+        yield sb, base
+
+
+def env_copy(sb, name: str, change) -> str:
+    data = sb.env_data()
+    change(data)
+    path = sb.dir / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return str(path)
+
+
+def test_a_sql_identifier_is_refused_at_load_before_anything(sandbox08):
+    sb, base = sandbox08
+    path = env_copy(sb, "env-sql", lambda d: d["mysql"].update(user="choerodon'@'%'; DROP DATABASE iam_service; --"))
+    run = run_suite(base, "suites/", "--env", path, "--allow-upgrade-in-ci")
+    assert run.exit_code == 4, run.output[-2000:]
+    assert "env-sql.yaml: key 'mysql.user': expected a MySQL user name" in run.output
+    assert sb.helm_calls() == [] and "iam_service" in sb.databases()
+
+
+def test_a_billion_laughs_env_file_is_refused_quickly_naming_the_file(tmp_path):
+    lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 10)]
+    path = tmp_path / "laughs.yaml"
+    path.write_text("\n".join(lines) + "\nname: laughs\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("C7N_") and k != "CI"}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "suites/post_upgrade", "--env", str(path),
+                           "-p", "no:cacheprovider", "-o", "addopts="],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 4
+    assert "laughs.yaml: its YAML expands to more than" in proc.stderr
+
+
+def _wrong_gateway(data):
+    data["gateway_url"] = "http://127.0.0.1:9"  # the discard port: nothing answers
+
+
+@pytest.mark.parametrize("what, env_extra, change, test, said", [
+    ("admin password", {"C7N_ADMIN_PASSWORD": "not-the-admin-password"}, None,
+     "test_10_platform.py::test_admin_gets_a_token", "login as 'admin'"),
+    ("OAuth client secret", {"C7N_OAUTH_CLIENT_SECRET": "not-the-client-secret"}, None,
+     "test_10_platform.py::test_admin_gets_a_token", "HTTP 401"),
+    ("gateway URL", {}, _wrong_gateway, "test_10_platform.py::test_admin_gets_a_token", "http://127.0.0.1:9"),
+    ("MySQL app password", {"C7N_MYSQL_PASSWORD": "not-the-app-password"}, None,
+     "test_05_mysql.py::test_mysql_app_user_login", "choerodon exists and cannot log in"),
+])
+def test_a_wrong_late_input_blocks_the_upgrade_before_the_first_write(sandbox08, what, env_extra, change, test, said):
+    sb, base = sandbox08
+    path = env_copy(sb, "env-late", change) if change else str(sb.env_file)
+    pre = f"suites/pre_upgrade/{test.split('::')[0]}"
+    run = run_suite(base, pre, STEP_1, "--env", path, "--allow-upgrade-in-ci", env_extra=env_extra)
+    assert run.exit_code == 1, run.output[-2000:]
+    outcomes = run.outcomes()
+    assert outcomes[f"suites/pre_upgrade/{test}"] == "failed", what
+    assert said in run.output
+    step1 = {k: v for k, v in outcomes.items() if STEP_1 in k}
+    assert step1 and all(v.startswith("skipped: blocked by pre-upgrade check") for v in step1.values())
+    assert sb.writes() == []
+
+
+def test_a_helm_that_hangs_stops_the_run_within_its_limit_naming_it(sandbox08, tmp_path):
+    """Every helm call hangs: the first one is stopped after timeouts.helm, the next ones fail at once."""
+    sb, base = sandbox08
+    calls = tmp_path / "calls"
+    wrapper = tmp_path / "helm"
+    wrapper.write_text(f"#!/bin/sh\necho \"$@\" >> {calls}\nexec sleep 600\n")
+    wrapper.chmod(0o755)
+
+    def hanging(data):
+        data["helm"]["binary"] = str(wrapper)
+        data["timeouts"].update(helm=3)
+
+    path = env_copy(sb, "env-hang", hanging)
+    run = run_suite(base, "suites/pre_upgrade", "suites/upgrade", "--env", path, "--allow-upgrade-in-ci",
+                    timeout=240)
+    assert run.exit_code == 1
+    assert "helm hung: `" in run.output and "version --short ...` did not finish within 3s" in run.output
+    assert len(calls.read_text().splitlines()) <= 2, "helm was started again after it hung"
+    assert sb.writes() == []
+
+
+def test_a_helm_write_that_hangs_is_stopped_with_progress_shown(sandbox08):
+    sb, base = sandbox08
+    sb.fault("register-server=helm-hang:600")
+    try:
+        path = env_copy(sb, "env-write-hang", lambda d: d["timeouts"].update(helm=3, step=4))
+        run = run_suite(base, STEP_1, "--env", path, "--allow-upgrade-in-ci", timeout=120)
+    finally:
+        sb.fault("--clear", "register-server")
+    assert run.exit_code == 1
+    assert "helm upgrade register-server: still running after" in run.output
+    assert "did not finish within 7s and was stopped (helm hung)" in run.output
+    assert run.outcomes()["suites/upgrade/test_01_register_server.py::test_rollout"].startswith("skipped: blocked")
+
+
+def test_an_api_server_that_never_answers_stops_the_run_naming_it(sandbox08, tmp_path):
+    sb, base = sandbox08
+    server = Unanswering()
+    try:
+        kubeconfig = yaml.safe_load((sb.dir / "kubeconfig").read_text())
+        kubeconfig["clusters"][0]["cluster"]["server"] = f"http://127.0.0.1:{server.port}"
+        kc = tmp_path / "kubeconfig"
+        kc.write_text(yaml.safe_dump(kubeconfig))
+        kc.chmod(0o600)
+
+        def hung(data):
+            data["kube"]["kubeconfig"] = str(kc)
+            data["timeouts"].update(kube=3, helm=5)
+
+        path = env_copy(sb, "env-api-hang", hung)
+        run = run_suite(base, "suites/pre_upgrade", "suites/upgrade", "--env", path, "--allow-upgrade-in-ci",
+                        timeout=240)
+    finally:
+        server.close()
+    assert run.exit_code == 4  # stopped before the first test, one cause
+    assert f"the Kubernetes API server at http://127.0.0.1:{server.port} did not answer" in run.output
+    assert len(server.accepted) <= 12, f"{len(server.accepted)} requests to an API server that had stopped answering"
+    assert sb.writes() == []
+
+
+def test_an_image_pinned_by_the_values_is_shown_by_the_dry_run_and_refused_by_the_step(sandbox08):
+    """Last: pins iam-service's image at 0.8.0 in its values (revision 2, still chart 0.8.0)."""
+    sb, base = sandbox08
+    sb.pin_image("iam-service", "0.8.0", "0.8.0")
+    writes = len(sb.writes())
+    dry = run_suite(base, "suites/pre_upgrade", "suites/upgrade", "--env", str(sb.env_file), "--dry-run",
+                    "--allow-upgrade-in-ci")
+    assert dry.exit_code == 1
+    assert dry.outcomes()["suites/pre_upgrade/test_09_image_pins.py::test_no_values_pin_an_old_image"] == "failed"
+    assert "release iam-service's values pin image.tag: 0.8.0" in dry.output
+    step = run_suite(base, "suites/upgrade/test_04_iam_service.py", "--env", str(sb.env_file), "--allow-upgrade-in-ci")
+    assert step.exit_code == 1
+    assert step.outcomes()["suites/upgrade/test_04_iam_service.py::test_upgrade"] == "failed"
+    assert "release iam-service's values pin image.tag: 0.8.0" in step.output
+    assert len(sb.writes()) == writes, "helm was called to upgrade a release whose values pin the old image"

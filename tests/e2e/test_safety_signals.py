@@ -1,0 +1,150 @@
+"""How a run ends: SIGTERM and SIGHUP mid-step end it like Ctrl-C (summary printed and kept, lock
+released, values files removed, the sandbox it started stopped); a killed run's leftovers are removed
+by the next run and its lock is reported stale with the command to break it; a run whose lock is
+broken stops before its next write.
+
+The runs here start a helm call that hangs (`helm-hang`), so the signal arrives while the values
+files exist, or wait mid-step for a pod that stays DOWN until the test clears its fault (`never-up`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.harness import ObservedSandbox, run_suite, start_suite
+from tests.sandbox.kubectl_output import wait_for
+
+pytestmark = pytest.mark.slow
+NS = "choerodon-devops-prod"
+STEP_1 = "suites/upgrade/test_01_register_server.py"
+STEP_2 = "suites/upgrade/test_02_config_server.py"
+
+
+def values_files(tmpdir: Path) -> list[Path]:
+    """The run's values files, wherever under its temp dir they are."""
+    return sorted(tmpdir.rglob("c7n-values-*.yaml"))
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """The pids whose command line names `text` (a sandbox directory)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and text in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_mid_step_ends_the_run_like_ctrl_c(tmp_path, signum):
+    """--env sandbox: the run starts its own sandbox; the signal comes while helm upgrades register-server."""
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    sandbox_dir = tmp_path / f"sb-{os.getpid()}-{signum.name.lower()}"
+    running = start_suite(tmp_path, STEP_1, "--env", "sandbox", "--sandbox-dir", str(sandbox_dir),
+                          "--sandbox-fault", "register-server=helm-hang:120", "--allow-upgrade-in-ci",
+                          env_extra={"TMPDIR": str(tmpdir)})
+    try:
+        wait_for(lambda: values_files(tmpdir), 90, "the values files of the helm upgrade")
+        assert processes_mentioning(str(sandbox_dir / "mysql")), "mariadbd of the run's sandbox"
+        running.proc.send_signal(signum)
+        run = running.finish(timeout=120)
+        _check_ended_like_ctrl_c(run, signum, sandbox_dir, tmpdir)
+    finally:  # a run that did not stop its sandbox: stop it here, by its pid
+        for pid in processes_mentioning(f"up\0--dir\0{sandbox_dir}\0"):
+            os.kill(pid, signal.SIGTERM)
+
+
+def _check_ended_like_ctrl_c(run, signum, sandbox_dir: Path, tmpdir: Path) -> None:
+    assert run.exit_code == 2, run.output[-3000:]  # pytest's "interrupted"
+    said = "INTERRUPTED at step 1 (register-server)"
+    assert said in run.output  # the summary, on the terminal
+    assert said in (run.run_dir / "run.log").read_text() and run.outcome()["outcome"] == "interrupted"
+    assert not list(tmpdir.iterdir()), "values files (or their directory) left behind"
+    log = (sandbox_dir / "logs" / "apiserver.log").read_text()
+    assert "DELETE /api/v1/namespaces/choerodon-devops-prod/configmaps/c7n-upgrade-lock" in log, "lock not released"
+    assert (sandbox_dir / "up.log").read_text().rstrip().endswith("sandbox: stopped")
+    assert wait_for(lambda: not processes_mentioning(str(sandbox_dir)), 30, "the sandbox and its mariadbd gone")
+
+
+# ---- one sandbox for a killed run, its stale lock, and a broken lock ------------------------------------
+@pytest.fixture(scope="module")
+def sandbox08(tmp_path_factory):
+    base = tmp_path_factory.mktemp("signals")
+    with ObservedSandbox(base / f"sb-{os.getpid()}-signals") as sb:
+        yield sb, base
+
+
+def lock(sb):
+    url = yaml.safe_load((sb.dir / "kubeconfig").read_text())["clusters"][0]["cluster"]["server"]
+    try:
+        with urllib.request.urlopen(f"{url}/api/v1/namespaces/{NS}/configmaps/c7n-upgrade-lock", timeout=10) as resp:
+            return json.loads(resp.read())["metadata"]["annotations"]
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise
+
+
+def test_a_killed_runs_values_are_removed_and_its_lock_reported_stale(sandbox08, tmp_path):
+    sb, base = sandbox08
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    sb.fault("register-server=helm-hang:60")
+    running = start_suite(base, STEP_1, "--env", str(sb.env_file), "--allow-upgrade-in-ci",
+                          env_extra={"TMPDIR": str(tmpdir)})
+    try:
+        left = wait_for(lambda: values_files(tmpdir), 90, "the values files of the helm upgrade")
+    finally:
+        running.proc.kill()  # SIGKILL: nothing of the run's own cleanup can happen
+        running.proc.communicate()
+        for pid in processes_mentioning("c7n_upgrade.sandbox.helm"):  # the helm it started, left hanging
+            if str(sb.dir) in Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace"):
+                os.kill(pid, signal.SIGTERM)
+        sb.fault("--clear", "register-server")
+    assert all(p.exists() for p in left)
+    held = lock(sb)
+    assert held and held["c7n-upgrade/pid"] == str(running.proc.pid)
+    writes = len(sb.writes())
+    run = run_suite(base, STEP_1, "--env", str(sb.env_file), "--allow-upgrade-in-ci", env_extra={"TMPDIR": str(tmpdir)})
+    assert run.exit_code == 4  # stopped before its first test
+    assert f"removed {left[0].parent}: values files of an earlier run that was killed" in run.output
+    assert not list(tmpdir.iterdir()), "the killed run's values files are still there"
+    assert f"(pid {running.proc.pid}) is no longer running on this host" in run.output
+    command = f"Break it on purpose: pytest {STEP_1} --env {sb.env_file} --allow-upgrade-in-ci "
+    assert re.search(re.escape(command) + r"[^\n]* --break-lock\b", run.output)  # the command as this run was given
+    assert len(sb.writes()) == writes and lock(sb)["c7n-upgrade/pid"] == str(running.proc.pid)
+
+
+def test_a_run_whose_lock_is_broken_stops_before_its_next_write(sandbox08):
+    """Run A waits in step 1 for a pod that stays DOWN until run B has broken A's lock (and ended);
+    then the pod comes UP, A's step 1 passes, and A stops before step 2's helm call."""
+    sb, base = sandbox08
+    sb.fault("register-server=never-up")
+    try:
+        a = start_suite(base, STEP_1, STEP_2, "--env", str(sb.env_file), "--allow-upgrade-in-ci", "--break-lock")
+        wait_for(lambda: [w for w in sb.writes() if w[:2] == ["upgrade", "register-server"]], 90,
+                 "A's helm upgrade of register-server")
+        holder = lock(sb)
+        assert holder["c7n-upgrade/pid"] == str(a.proc.pid)
+        b = run_suite(base, "suites/upgrade/test_15_wiki_service.py", "--env", str(sb.env_file),
+                      "--allow-upgrade-in-ci", "--break-lock")
+    finally:
+        sb.fault("--clear", "register-server")  # A's step 1 can finish now
+    run_a = a.finish(timeout=180)
+    assert not [w for w in sb.writes() if w[:2] == ["upgrade", "config-server"]], "A wrote after losing its lock"
+    outcomes = run_a.outcomes()
+    assert outcomes["suites/upgrade/test_01_register_server.py::test_rollout"] == "passed", run_a.output[-3000:]
+    assert outcomes["suites/upgrade/test_02_config_server.py::test_upgrade"] == "failed"
+    assert "stopping before helm upgrade config-server: another run may be upgrading now" in run_a.output
+    assert "--break-lock: broke the lock of" in b.output and holder["c7n-upgrade/owner"] in b.output

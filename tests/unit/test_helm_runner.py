@@ -1,0 +1,113 @@
+"""Running helm: every call has a limit (a wrapper's children stopped with it), says it is still
+running, passes an interrupt on to helm and lets it stop cleanly; a hang makes the next calls fail
+at once naming it; helm runs in the environment it is given."""
+from __future__ import annotations
+
+import signal
+import stat
+import time
+
+import pytest
+
+from c7n_upgrade.helm import HelmClient, HelmError, SubprocessRunner
+
+
+def script(tmp_path, body: str, name: str = "helm"):
+    path = tmp_path / name
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+def test_a_call_past_its_limit_is_stopped_with_its_children(tmp_path):
+    helm = script(tmp_path, f"echo started; sleep 30 & echo $! > {tmp_path}/child; wait\n")
+    lines = []
+    runner = SubprocessRunner(timeout=2, on_progress=lines.append)
+    result = runner([helm, "upgrade", "iam-service"])
+    assert result.exit_code == 124 and "did not finish within 2s and was stopped (helm hung)" in result.stderr
+    assert result.stdout == "started\n" and result.duration < 15
+    child = int((tmp_path / "child").read_text())
+    with pytest.raises(ProcessLookupError):
+        import os
+        for _ in range(50):  # reaped by init shortly after the kill
+            os.kill(child, 0)
+            time.sleep(0.1)
+    assert lines and lines[0].startswith("helm upgrade iam-service: still running after")
+
+
+def test_after_a_hang_the_next_calls_fail_at_once_naming_it(tmp_path):
+    calls = tmp_path / "calls"
+    helm = script(tmp_path, f"echo x >> {calls}; sleep 30\n")
+    client = HelmClient(helm, namespace="ns", timeout=1)
+    with pytest.raises(HelmError, match="exited 124"):
+        client.dialect()
+    for _ in range(3):
+        with pytest.raises(HelmError, match=r"helm hung: `\S+ version --short ...` did not finish within 1s"):
+            client.list_releases()
+    assert calls.read_text() == "x\n"  # helm was not started again
+
+
+class _Interrupt(BaseException):
+    pass
+
+
+def test_an_interrupt_reaches_helm_which_may_finish_cleanly(tmp_path):
+    marker = tmp_path / "got-int"
+    helm = script(tmp_path, f"trap 'echo int > {marker}; kill $!; exit 130' INT\nsleep 30 & wait\n")
+
+    def interrupt(signum, frame):
+        raise _Interrupt()
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    try:
+        with pytest.raises(_Interrupt):
+            SubprocessRunner(timeout=60)([helm, "upgrade", "x"])
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert marker.read_text() == "int\n"
+
+
+def test_helm_runs_in_the_environment_it_is_given(tmp_path):
+    out = tmp_path / "env"
+    helm = script(tmp_path, f"env > {out}; echo v3.17.3\n")
+    HelmClient(helm, namespace="ns", environ={"PATH": "/usr/bin:/bin", "KEEP": "1"}).dialect()
+    seen = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+    assert seen.get("KEEP") == "1" and "HOME" not in seen
+
+
+def test_a_write_asks_before_it_runs(tmp_path):
+    calls = tmp_path / "calls"
+    helm = script(tmp_path, f"echo \"$@\" >> {calls}; echo v3.17.3\n")
+    client = HelmClient(helm, namespace="ns")
+
+    def refuse(what):
+        raise RuntimeError(f"lock lost before {what}")
+
+    client.before_write = refuse
+    with pytest.raises(RuntimeError, match="lock lost before helm upgrade iam"):
+        client.write("upgrade", "iam", "c7n/iam-service", version="0.9.0")
+    assert "upgrade" not in calls.read_text()
+
+
+def test_values_live_in_a_private_dir_and_a_killed_runs_dir_is_removed_later(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from c7n_upgrade.helm import private_values_dir, remove_leftover_values_dirs, values_file
+
+    mine = private_values_dir(tmp_path)
+    assert stat.S_IMODE(mine.stat().st_mode) == 0o700 and str(os.getpid()) in mine.name
+    with values_file({"env": {"open": {"SPRING_DATASOURCE_PASSWORD": "pw"}}}, mine) as path:
+        assert path.parent == mine and stat.S_IMODE(path.stat().st_mode) == 0o600
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    killed = tmp_path / f"c7n-upgrade-values-{dead.pid}-abc"
+    killed.mkdir()
+    (killed / "c7n-values-1.yaml").write_text("password: pw\n")
+    other = tmp_path / "c7n-upgrade-values-notapid"
+    other.mkdir()
+    assert remove_leftover_values_dirs(tmp_path) == [killed]
+    assert not killed.exists() and mine.exists() and other.exists()
