@@ -185,6 +185,18 @@ def test_the_release_is_found_by_its_chart(listed, expected):
     assert w.helm.writes[0][2] == expected
 
 
+def test_values_are_read_once_until_a_refresh_and_a_step_reads_them_afresh():
+    w = World(IAM, [release("iam-service", "iam-service", "0.8.0")], values={"iam-service": {"replicaCount": 2}})
+    releases = w.upgrade.releases
+    first = releases.values("iam-service")
+    first["replicaCount"] = 5  # a caller's change stays its own
+    assert releases.values("iam-service") == {"replicaCount": 2} and w.helm.values_read == ["iam-service"]
+    w.helm.values["iam-service"] = {"replicaCount": 3}  # changed outside the suite since pre-flight
+    w.upgrade.apply()
+    assert w.helm.values_read == ["iam-service", "iam-service"]
+    assert w.helm.written_values == [["replicaCount: 3\n"]]
+
+
 def test_a_pinned_name_is_used_as_is():
     w = World(IAM, [release("c7n-iam", "iam-service", "0.8.0"), release("iam-2", "iam-service", "0.8.0")],
               pins={"iam-service": "c7n-iam"})
