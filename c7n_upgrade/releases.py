@@ -1,6 +1,7 @@
 """The plan's releases as helm lists them: their actual names, what helm says of each, their values."""
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
@@ -25,18 +26,22 @@ class ReleaseView:
 
 
 class Releases:
-    """One `helm list` of the namespace, kept until `refresh`; names pinned by the env or found by chart."""
+    """One `helm list` of the namespace and one `helm get values` per release, kept until `refresh`;
+    names pinned by the env or found by chart."""
 
     def __init__(self, helm, pins: Mapping[str, str], redactor):
         self.helm = helm
         self.pins = dict(pins)  # default release name -> actual name (the env's `releases:`)
         self.redactor = redactor
         self._listed: Optional[list] = None
+        self._values: dict[str, dict] = {}
 
     def listed(self, refresh: bool = False) -> list:
-        """Releases helm knows in the namespace; uninstalled ones (Helm 2 `list --all`) count as absent."""
+        """Releases helm knows in the namespace; uninstalled ones (Helm 2 `list --all`) count as absent.
+        A refresh forgets the values read so far too (a step reads its release's afresh)."""
         if self._listed is None or refresh:
             self._listed = [r for r in self.helm.list_releases() if r.status != "uninstalled"]
+            self._values = {}
         return self._listed
 
     def name_of(self, step: Step) -> str:
@@ -64,9 +69,12 @@ class Releases:
         return ReleaseView(name)
 
     def values(self, name: str) -> dict:
-        """`helm get values`, with every secret-looking value (passwords, tokens, keys) added to the
-        redactor first, so that no dump or diff of them can show one."""
-        values = self.helm.get_values(name)
-        for secret in secret_like_values(values):
-            self.redactor.add(secret)
-        return values
+        """`helm get values` (read once until `refresh`: pre-flight's backup, its image-pin check and the
+        database backup ask for the same), with every secret-looking value (passwords, tokens, keys) added
+        to the redactor first, so that no dump or diff of them can show one."""
+        if name not in self._values:
+            values = self.helm.get_values(name)
+            for secret in secret_like_values(values):
+                self.redactor.add(secret)
+            self._values[name] = values
+        return copy.deepcopy(self._values[name])

@@ -245,10 +245,7 @@ class ReleaseUpgrade:
                 raise log.failed(f"{name} not rolled out to {step.version} after {timeout:.0f}s: "
                                  f"{why_not_done(exc.last, log.lang)}") from None
             log.attach(f"health {name}", _health_bodies(state), "json")
-            said = self.access.version_problems(state.pods, step.health_port, step.version)
-            if said:  # the label and the image tag say the target; the service itself says otherwise
-                self.attach_diagnostics(name, state)
-                raise log.failed(f"{name} is not running {step.version}: " + "; ".join(said))
+            self._check_what_it_says(name, state, step.version)
             log.note(f"{name}: {state.total} pod(s) on {step.version}, all UP ({time.monotonic() - started:.1f}s)")
         self.observed = state
         return state
@@ -274,8 +271,17 @@ class ReleaseUpgrade:
                 raise log.failed(f"{view.name} at {version} is not healthy now: "
                                  f"{why_not_done(exc.last, log.lang)}") from None
             log.attach(f"health {view.name}", _health_bodies(state), "json")
+            self._check_what_it_says(view.name, state, version)
         self.observed = state
         return state
+
+    def _check_what_it_says(self, release: str, state: rollout.RolloutState, version: str) -> None:
+        """Fail the step when a pod's service states another version at /info than `version`: the
+        label and the image tag say it, the service itself says otherwise."""
+        said = self.access.version_problems(state.pods, self.step.health_port, version)
+        if said:
+            self.attach_diagnostics(release, state)
+            raise self.log.failed(f"{release} is not running {version}: " + "; ".join(said))
 
     def attach_diagnostics(self, release: str, state) -> None:
         """Pods, their log tails, recent events and the last health bodies: why it did not roll out."""

@@ -12,7 +12,7 @@ from .crds import Crds
 from .errors import (ClusterUnreachable, JobStillActive, KubeApiError, KubeError, KubeForbidden, KubeNotFound,
                      KubeTimeout)
 from .jobs import JobInfo, Jobs
-from .lock import DEFAULT_LOCK, Lock, LockHeld, LockInfo, LockLease, LockLost
+from .lock import DEFAULT_LOCK, Lock, LockHeld, LockInfo, LockLease, LockLost, lock_text
 from .pods import RELEASE_LABEL, SERVICE_LABEL, VERSION_LABEL, PodInfo, Pods, ServiceInfo
 from .proxy import Proxy
 
@@ -25,5 +25,5 @@ __all__ = [
     "DEFAULT_LOCK", "RELEASE_LABEL", "SERVICE_LABEL", "VERSION_LABEL",
     "ClusterUnreachable", "JobInfo", "JobStillActive", "KubeApiError", "KubeClient", "KubeError",
     "KubeForbidden", "KubeNotFound", "KubeTimeout", "LockHeld", "LockInfo", "LockLease", "LockLost", "PodInfo",
-    "ServiceInfo",
+    "ServiceInfo", "lock_text",
 ]

@@ -88,22 +88,44 @@ class LockInfo:
         return ""
 
 
+def lock_text(holder, now: Optional[_dt.datetime] = None) -> str:
+    """Who holds a lock, where and for how long: `owner alice@b2:42 on host b2 (pid 42), since T (3h 5m ago)`."""
+    where = f" on host {holder.host}" if holder.host else ""
+    pid = f" (pid {holder.pid})" if holder.pid else ""
+    age = lock_age(holder.since, now)
+    return (f"ConfigMap {holder.namespace}/{holder.name}, owner {holder.owner}{where}{pid}, "
+            f"since {holder.since}" + (f" ({age} ago)" if age else ""))
+
+
+def lock_age(since: str, now: Optional[_dt.datetime] = None) -> str:
+    start = _parse(since)
+    if start is None:
+        return ""
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=_dt.timezone.utc)
+    seconds = int(((now or _dt.datetime.now(_dt.timezone.utc)) - start).total_seconds())
+    if seconds < 0:
+        return ""
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
+    return " ".join(p for p in parts if p) or f"{secs}s"
+
+
 class LockHeld(KubeError):
-    """Another run holds the upgrade lock; `holder` says who, where and since when."""
+    """Another run holds the upgrade lock; `holder` says who, where and since when. `cause` is the run's
+    one line for it: the holder and, when it looks gone, why and the command that breaks the lock (the
+    run never breaks a lock by itself); the message adds what to do when it does not look gone."""
 
     def __init__(self, holder: LockInfo, break_command: str = ""):
         self.holder = holder
-        self.owner, self.since = holder.owner, holder.since
-        where = f" on host {holder.host}" if holder.host else ""
-        pid = f" (pid {holder.pid})" if holder.pid else ""
         stale = holder.stale_reason()
         how = f": {break_command}" if break_command else " with --break-lock"
-        advice = (f"The lock is stale: {stale}. Break it on purpose{how}" if stale else
-                  f"Wait for that run to finish; if it is gone and the lock is stale, re-run{how}")
-        super().__init__(
-            f"another upgrade run holds the lock ConfigMap {holder.namespace}/{holder.name}: owner {holder.owner!r}"
-            f"{where}{pid} since {holder.since}. {advice}."
-        )
+        self.cause = "another upgrade run holds the lock: " + lock_text(holder) + (
+            f". The lock is stale: {stale}. Break it on purpose{how}" if stale else "")
+        advice = "" if stale else f". Wait for that run to finish; if it is gone and the lock is stale, re-run{how}"
+        super().__init__(f"{self.cause}{advice}.")
 
 
 class LockLost(KubeError):

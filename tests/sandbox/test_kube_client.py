@@ -271,7 +271,7 @@ def test_lock_acquire_held_break_release(api, tmp_path):
     with pytest.raises(LockHeld) as info:
         other.acquire_lock(owner="bob@laptop")
     err = info.value
-    assert err.owner == "alice@bastion" and err.since == first.since
+    assert err.holder.owner == "alice@bastion" and err.holder.since == first.since
     assert "alice@bastion" in str(err) and "--break-lock" in str(err)
 
     # bob cannot release alice's lock

@@ -104,12 +104,14 @@ class FakeHelm:
         self.writes: list[list[str]] = []
         self.written_values: list[list[str]] = []
         self.lists = 0
+        self.values_read: list[str] = []
 
     def list_releases(self) -> list[Release]:
         self.lists += 1
         return list(self.releases.values())
 
     def get_values(self, name: str) -> dict:
+        self.values_read.append(name)
         return dict(self.values.get(name, {}))
 
     def build_argv(self, action, name, chart_ref, *, version, values_files=(), timeout_s=600) -> list[str]:

@@ -185,6 +185,18 @@ def test_the_release_is_found_by_its_chart(listed, expected):
     assert w.helm.writes[0][2] == expected
 
 
+def test_values_are_read_once_until_a_refresh_and_a_step_reads_them_afresh():
+    w = World(IAM, [release("iam-service", "iam-service", "0.8.0")], values={"iam-service": {"replicaCount": 2}})
+    releases = w.upgrade.releases
+    first = releases.values("iam-service")
+    first["replicaCount"] = 5  # a caller's change stays its own
+    assert releases.values("iam-service") == {"replicaCount": 2} and w.helm.values_read == ["iam-service"]
+    w.helm.values["iam-service"] = {"replicaCount": 3}  # changed outside the suite since pre-flight
+    w.upgrade.apply()
+    assert w.helm.values_read == ["iam-service", "iam-service"]
+    assert w.helm.written_values == [["replicaCount: 3\n"]]
+
+
 def test_a_pinned_name_is_used_as_is():
     w = World(IAM, [release("c7n-iam", "iam-service", "0.8.0"), release("iam-2", "iam-service", "0.8.0")],
               pins={"iam-service": "c7n-iam"})
@@ -266,3 +278,36 @@ def test_a_service_saying_nothing_or_the_target_passes():
     pods = {"iam-service": on("0.9.0", "iam-1", "iam-2", image="registry/iam-service:0.9.0")}
     w = World(IAM, [release("iam-service", "iam-service", "0.9.0")], pods=pods, said={"iam-1": "0.9.0"})
     assert w.upgrade.apply().action == "already-upgraded"
+
+
+# ---------------------------------------------------------------------------------------------
+# the dry run's read-only verdict (observe_now): what runs now, as a rollout would end
+
+
+def test_a_dry_run_observes_a_release_at_target_settled():
+    pods = {"iam-service": on("0.9.0", "iam-1", image="registry/iam-service:0.9.0")}
+    w = World(IAM, [release("iam-service", "iam-service", "0.9.0")], pods=pods, dry_run=True)
+    state = w.upgrade.observe_now()
+    assert state.done and w.upgrade.observed is state
+    assert len(w.kube.asked) >= FAST.settle_observations  # observed more than once: settled
+
+
+def test_a_dry_run_fails_a_release_whose_service_says_another_version():
+    pods = {"iam-service": on("0.9.0", "iam-1", image="registry/iam-service:0.9.0")}
+    w = World(IAM, [release("iam-service", "iam-service", "0.9.0")], pods=pods, said={"iam-1": "0.8.0"},
+              dry_run=True)
+    with pytest.raises(StepFailed, match="iam-service is not running 0.9.0: iam-1 says 0.8.0 at /info"):
+        w.upgrade.observe_now()
+    assert "pods iam-service" in w.reporter.attachments and w.upgrade.observed is None
+
+
+def test_a_dry_run_fails_a_release_not_up_before_its_upgrade():
+    w = World(IAM, [release("iam-service", "iam-service", "0.8.0")], pods={"iam-service": on("0.8.0", "iam-1")},
+              health={"iam-1": DOWN}, dry_run=True)
+    with pytest.raises(StepFailed, match=r"iam-service at 0.8.0 is not healthy now: .*health UP on 0/1"):
+        w.upgrade.observe_now()
+
+
+def test_a_dry_run_has_nothing_to_observe_before_an_install():
+    w = World(NOTIFY, [], dry_run=True)
+    assert w.upgrade.observe_now() is None and w.kube.asked == []

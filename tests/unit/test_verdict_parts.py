@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from c7n_upgrade import rollout, share
+from c7n_upgrade.kube.lock import lock_age, lock_text
 from c7n_upgrade.redact import Redactor
 from c7n_upgrade.rollout import RolloutPolicy
 from c7n_upgrade.upgrade import why_not_done
@@ -103,9 +104,9 @@ def test_the_lock_says_whose_it_is_and_how_old():
     holder = SimpleNamespace(namespace="ns", name="c7n-upgrade-lock", owner="alice@b2:42", host="b2", pid="42",
                              since="2026-11-26T01:00:00Z")
     now = dt.datetime(2026, 11, 27, 4, 5, tzinfo=dt.timezone.utc)
-    assert guards.lock_text(holder, now) == ("ConfigMap ns/c7n-upgrade-lock, owner alice@b2:42 on host b2 (pid 42), "
+    assert lock_text(holder, now) == ("ConfigMap ns/c7n-upgrade-lock, owner alice@b2:42 on host b2 (pid 42), "
                                              "since 2026-11-26T01:00:00Z (1d 3h 5m ago)")
-    assert guards.lock_age("not a time") == ""
+    assert lock_age("not a time") == ""
 
 
 # ---- the run's files --------------------------------------------------------------------------
