@@ -4,12 +4,15 @@ ServiceAccount in every namespace, Endpoints from Services and Ready pods, Servi
 pods' phases."""
 from __future__ import annotations
 
+import json
+import urllib.request
+
 import pytest
 from kubernetes import watch
 from kubernetes.client.rest import ApiException
 
 from .kubectl_output import cells
-from .running_cluster import NS, cluster, kubeconfig, phase, pod, wait_for  # noqa: F401 (fixtures)
+from .running_cluster import NS, cluster, kubeconfig, phase, pod, running, wait_for  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.sandbox
 
@@ -107,6 +110,26 @@ def test_a_bare_pod_runs_and_a_completing_one_succeeds(cluster):
     server = core.read_namespaced_pod("server", NS)      # no command: the image's server, it stays up
     assert server.status.phase == "Running" and server.status.container_statuses[0].ready
     assert server.status.pod_ip.startswith("127.20.")
+
+
+def test_a_bare_pod_of_a_pinned_image_runs_the_images_version_under_a_newer_label(cluster):
+    """As a Deployment's pod does: the image's tag is what runs, whatever choerodon.io/version says."""
+    core, _, _ = cluster
+    core.create_namespaced_pod(NS, pod("pinned", image="registry.example/choerodon/iam-service:0.8.0",
+                                       labels={"choerodon.io/version": "0.9.0"},
+                                       ports=[{"containerPort": 8030}, {"containerPort": 8031}]))
+    ip = running(core, "pinned")
+    info = wait_for(lambda: _get_json(f"http://{ip}:8031/info"), "the pod answers /info")
+    assert info["build"]["version"] == "0.8.0"
+    assert core.read_namespaced_pod("pinned", NS).metadata.labels["choerodon.io/version"] == "0.9.0"
+
+
+def _get_json(url):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return json.loads(answer.read())
+    except OSError:
+        return None
 
 
 def test_an_exiting_container_under_restart_policy_always_backs_off(cluster):

@@ -21,7 +21,8 @@ import time
 from typing import Optional
 
 from .containers import COMMAND_SECONDS, NODE_NAME, container_of
-from .pods import LABEL_METRICS, LABEL_SERVICE, LABEL_VERSION, Kubelet, PodInfo, _pending_status, now_rfc3339
+from .pods import (LABEL_METRICS, LABEL_SERVICE, LABEL_VERSION, Kubelet, PodInfo, _pending_status, now_rfc3339,
+                   running_version)
 
 log = logging.getLogger("c7n_upgrade.sandbox.runtime")
 
@@ -43,8 +44,9 @@ class BarePods:
             return
         containers = spec.get("containers") or [{"name": name}]
         first = containers[0]
+        image = first.get("image", "")
         labels = dict(meta.get("labels") or {})
-        chart = labels.get(LABEL_SERVICE) or self._chart_of(first.get("image", ""))
+        chart = labels.get(LABEL_SERVICE) or self._chart_of(image)
         service = chart in self.charts
         ports = [int(p["containerPort"]) for p in first.get("ports") or [] if p.get("containerPort")] if service else []
         if service:
@@ -54,7 +56,7 @@ class BarePods:
         pod = PodInfo(namespace=ns, name=name, ip=ip, labels=labels,
                       env={e.get("name"): e.get("value", "") for e in first.get("env") or [] if e.get("name")},
                       ports=ports, metrics_port=int(metrics) if str(metrics or "").isdigit() else None,
-                      version=labels.get(LABEL_VERSION) or first.get("image", "").rpartition(":")[2],
+                      version=(running_version(image, labels.get(LABEL_VERSION, "")) or image.rpartition(":")[2]),
                       owner=None, revision="", after_bootstrap=True, uid=meta.get("uid", ""),
                       spec={**spec, "nodeName": NODE_NAME}, servers=servers, probe=service)
         pod.status = _pending_status(ip, first, containers, name)
