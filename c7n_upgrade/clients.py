@@ -57,7 +57,7 @@ def settings(env: Env) -> Settings:
                                      p.front_client_secret.get_secret_value()) if p else None,
         gitlab=GitlabSsh(env.gitlab.ssh_host, env.gitlab.ssh_port) if env.gitlab else None,
         xwiki=XwikiSite(env.xwiki.host, env.xwiki.data_dir, env.gateway_url or "",
-                        env.xwiki.update_package) if env.xwiki else None,
+                        env.xwiki.update_package, timeout=float(t.step)) if env.xwiki else None,
         backup=BackupPolicy(timeout=float(t.backup), skip_reason=env.backup.skip_reason),
     )
 

@@ -62,6 +62,7 @@ class XwikiSite:
     data_dir: str
     gateway_url: str
     update_package: Optional[str] = None  # the unpacked repository-0.9.0-update/, when given
+    timeout: float = 600.0  # seconds its reads may take, together (a stuck mount or ssh session)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@ step; the CRD and a database are created only when missing, verified when presen
 dry run."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from c7n_upgrade import operations
@@ -11,7 +13,7 @@ from c7n_upgrade.plan import load_plan
 from c7n_upgrade.platform import PlatformError
 from c7n_upgrade.redact import Redactor
 from c7n_upgrade.report import StepFailed, StepLog
-from c7n_upgrade.settings import FrontOAuthClient, MysqlAppUser, PlatformCredentials
+from c7n_upgrade.settings import FrontOAuthClient, MysqlAppUser, PlatformCredentials, XwikiSite
 from tests.unit.fakes import RecordingReporter
 
 CRD = load_plan("0.8-to-0.9").crd
@@ -182,3 +184,20 @@ def test_a_crd_that_differs_from_the_guide_fails_and_a_dry_run_creates_none():
     kube = FakeCrds()
     assert operations.ensure_crd(kube, CRD, log, dry_run=True) == {} and kube.created == []
     assert "CRD (dry run, not created)" in reporter.attachments
+
+
+def test_a_read_of_xwikis_host_that_hangs_fails_the_step_at_its_bound(tmp_path):
+    """testinfra bounds no command: a stuck read (here `cat` of a FIFO no one writes) must not hold the run."""
+    (tmp_path / "extension" / "repository").mkdir(parents=True)
+    fifo = tmp_path / "xwiki.properties"
+    os.mkfifo(fifo)
+    site = XwikiSite("local://", str(tmp_path), "http://gw.example", timeout=1.0)
+    log, _ = log_and_reporter()
+    try:
+        with pytest.raises(StepFailed, match=r"XWiki's host local:// did not answer reading .* within 1s"):
+            operations.xwiki_checkpoint(site, [], log)
+    finally:
+        try:  # lets the blocked `cat` finish
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
