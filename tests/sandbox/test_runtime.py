@@ -373,7 +373,7 @@ def _bootstrap_then_upgrade(store, rt, release, fault_spec, tmp_path, version="0
     rt.mark_bootstrapped()
     name, fault = faults.parse_fault(fault_spec)
     faults.set_fault(tmp_path, name, fault.kind, fault.arg)
-    time.sleep(0.2)  # the runtime re-reads faults.json on change
+    wait_for(lambda: rt.fault_for_release(name), what="the runtime reads faults.json")
     install(store, release, version)
 
 
