@@ -16,6 +16,7 @@ from c7n_upgrade.plan import load_plan
 from c7n_upgrade.sandbox import behaviours, charts, faults
 from c7n_upgrade.sandbox.runtime import Runtime
 from c7n_upgrade.sandbox.apiserver import Store
+from tests.sandbox.kubectl_output import wait_for
 
 pytestmark = pytest.mark.sandbox
 
@@ -26,17 +27,6 @@ CLIENT_SECRET = "client-secret-for-tests"
 
 
 # ------------------------------------------------------------------------------ helpers
-
-def wait_for(check, timeout=10.0, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
 
 def http(method, url, body=None, headers=None, timeout=3):
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
