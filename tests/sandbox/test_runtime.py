@@ -426,10 +426,8 @@ def test_fault_flap_alternates(world):
                             if p["metadata"]["labels"]["choerodon.io/version"] == "0.9.0"
                             and p["status"]["phase"] == "Running"])[0]
     seen = set()
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and len(seen) < 2:
-        seen.add(health_of(pod, 9091)[1]["status"])
-        time.sleep(0.1)
+    wait_for(lambda: seen.add(health_of(pod, 9091)[1]["status"]) or seen == {"UP", "DOWN"},
+             what="the pod's health seen both UP and DOWN")
     assert seen == {"UP", "DOWN"}
 
 
