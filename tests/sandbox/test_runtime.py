@@ -535,14 +535,16 @@ def test_pod_log_and_stop_leaves_nothing_listening(tmp_path):
     store = Store()
     rt = Runtime(store, tmp_path, PLAN, NS, start_delay=(0.05, 0.1), readiness_interval=0.05)
     rt.start()
-    install(store, "register-server")
-    pod = wait_for(lambda: ready_pods(store, "register-server"))[0]
-    text = rt.pod_log(NS, pod["metadata"]["name"])
-    assert "Started" in text and "Ready" in text
-    assert rt.pod_log(NS, pod["metadata"]["name"], tail=1).count("\n") == 1
-    assert rt.pod_log(NS, "nope") is None
-    svc = store.get("services", NS, "register-server")["spec"]["clusterIP"]
-    rt.stop()
+    try:
+        install(store, "register-server")
+        pod = wait_for(lambda: ready_pods(store, "register-server"))[0]
+        text = rt.pod_log(NS, pod["metadata"]["name"])
+        assert "Started" in text and "Ready" in text
+        assert rt.pod_log(NS, pod["metadata"]["name"], tail=1).count("\n") == 1
+        assert rt.pod_log(NS, "nope") is None
+        svc = store.get("services", NS, "register-server")["spec"]["clusterIP"]
+    finally:
+        rt.stop()
     assert refused(pod["status"]["podIP"], 8000)
     assert refused(svc, 8000)
 
