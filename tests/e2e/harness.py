@@ -233,6 +233,12 @@ class RunningSuite:
             raise
         return self.launch.run(self.proc.returncode, out + err)
 
+    def kill(self) -> None:
+        """SIGKILL the run if it is still going, and reap it (a test's cleanup when it fails early)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
 
 def walk_steps(node):
     """An Allure result and all its nested steps."""
