@@ -164,6 +164,9 @@ def _interruptible(argv, cwd, env, timeout, interrupt_on, signum) -> tuple[int, 
         return proc.wait(), "".join(lines)
     finally:
         timer.cancel()
+        if proc.poll() is None:  # the reading failed: the run must not outlive the test
+            proc.kill()
+            proc.wait()
 
 
 def run_suite(tmp: Path, *args: str, env_extra: dict | None = None, ci: bool = False,
