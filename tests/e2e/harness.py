@@ -164,6 +164,9 @@ def _interruptible(argv, cwd, env, timeout, interrupt_on, signum) -> tuple[int, 
         return proc.wait(), "".join(lines)
     finally:
         timer.cancel()
+        if proc.poll() is None:  # the reading failed: the run must not outlive the test
+            proc.kill()
+            proc.wait()
 
 
 def run_suite(tmp: Path, *args: str, env_extra: dict | None = None, ci: bool = False,
@@ -232,6 +235,12 @@ class RunningSuite:
             (self.launch.base / "output.txt").write_text(out + err)
             raise
         return self.launch.run(self.proc.returncode, out + err)
+
+    def kill(self) -> None:
+        """SIGKILL the run if it is still going, and reap it (a test's cleanup when it fails early)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
 
 
 def walk_steps(node):

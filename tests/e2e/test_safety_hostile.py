@@ -13,7 +13,6 @@ import os
 import re
 import stat
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import yaml
 
 from c7n_upgrade.sandbox.charts import IMAGE_REGISTRY
 from tests.e2e.harness import ObservedSandbox, run_suite
+from tests.sandbox.kubectl_output import wait_for
 
 pytestmark = pytest.mark.slow
 HOSTILE = {
@@ -178,14 +178,14 @@ def test_an_old_image_under_the_new_label_fails_the_post_upgrade_proof(hostile):
     runs (and says) 0.8.0. Last in the module: it leaves iam-service so."""
     sb, _run, base, env_file, _envs = hostile
     sb.pin_image("iam-service", "0.9.0", "0.8.0")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # the rollout to the pinned image is done
+
+    def rolled_to_the_pinned_image():
         pods = _api(sb, f"/api/v1/namespaces/{NS}/pods?labelSelector=choerodon.io/release%3Diam-service")["items"]
         images = {p["spec"]["containers"][0]["image"] for p in pods}
         ready = all(c["status"] == "True" for p in pods for c in p["status"]["conditions"] if c["type"] == "Ready")
-        if len(pods) == 1 and images == {f"{IMAGE_REGISTRY}/iam-service:0.8.0"} and ready:
-            break
-        time.sleep(0.5)
+        return len(pods) == 1 and images == {f"{IMAGE_REGISTRY}/iam-service:0.8.0"} and ready
+
+    wait_for(rolled_to_the_pinned_image, 60, "iam-service rolled out to the pinned 0.8.0 image")
     run = run_suite(base, "suites/post_upgrade/test_01_releases.py", "--env", str(env_file), "-k", "iam",
                     env_extra=HOSTILE)
     assert run.outcomes()["suites/post_upgrade/test_01_releases.py::test_release_at_target[iam-service]"] == "failed"

@@ -60,7 +60,8 @@ def test_a_signal_mid_step_ends_the_run_like_ctrl_c(tmp_path, signum):
         running.proc.send_signal(signum)
         run = running.finish(timeout=120)
         _check_ended_like_ctrl_c(run, signum, sandbox_dir, tmpdir)
-    finally:  # a run that did not stop its sandbox: stop it here, by its pid
+    finally:  # a run that did not end, or did not stop its sandbox: stop them here, by their pids
+        running.kill()
         for pid in processes_mentioning(f"up\0--dir\0{sandbox_dir}\0"):
             os.kill(pid, signal.SIGTERM)
 
@@ -106,8 +107,7 @@ def test_a_killed_runs_values_are_removed_and_its_lock_reported_stale(sandbox08,
     try:
         left = wait_for(lambda: values_files(tmpdir), 90, "the values files of the helm upgrade")
     finally:
-        running.proc.kill()  # SIGKILL: nothing of the run's own cleanup can happen
-        running.proc.communicate()
+        running.kill()  # SIGKILL: nothing of the run's own cleanup can happen
         for pid in processes_mentioning("c7n_upgrade.sandbox.helm"):  # the helm it started, left hanging
             if str(sb.dir) in Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace"):
                 os.kill(pid, signal.SIGTERM)
@@ -131,6 +131,7 @@ def test_a_run_whose_lock_is_broken_stops_before_its_next_write(sandbox08):
     then the pod comes UP, A's step 1 passes, and A stops before step 2's helm call."""
     sb, base = sandbox08
     sb.fault("register-server=never-up")
+    a = None
     try:
         a = start_suite(base, STEP_1, STEP_2, "--env", str(sb.env_file), "--allow-upgrade-in-ci", "--break-lock")
         wait_for(lambda: [w for w in sb.writes() if w[:2] == ["upgrade", "register-server"]], 90,
@@ -139,6 +140,10 @@ def test_a_run_whose_lock_is_broken_stops_before_its_next_write(sandbox08):
         assert holder["c7n-upgrade/pid"] == str(a.proc.pid)
         b = run_suite(base, "suites/upgrade/test_15_wiki_service.py", "--env", str(sb.env_file),
                       "--allow-upgrade-in-ci", "--break-lock")
+    except BaseException:
+        if a:
+            a.kill()  # A would wait in step 1 for its whole step timeout
+        raise
     finally:
         sb.fault("--clear", "register-server")  # A's step 1 can finish now
     run_a = a.finish(timeout=180)

@@ -2,14 +2,13 @@
 runs (no MariaDB), the official client on it, and its kubeconfig (conftest's `kubectl` uses it)."""
 from __future__ import annotations
 
-import time
-
 import pytest
 from kubernetes import client
 
 from c7n_upgrade.plan import load_plan
 from c7n_upgrade.sandbox.apiserver import ApiServer, Store, write_kubeconfig
 from c7n_upgrade.sandbox.runtime import Runtime
+from tests.sandbox import kubectl_output
 
 PLAN = load_plan("0.8-to-0.9")
 NS = PLAN.namespace
@@ -37,14 +36,8 @@ def kubeconfig(cluster, tmp_path):
 
 
 def wait_for(check, what, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what} (last: {value!r})")
-        time.sleep(0.05)
+    """kubectl_output.wait_for, `what` first (as these tests call it)."""
+    return kubectl_output.wait_for(check, timeout, what)
 
 
 def pod(name, command=None, image="registry.example/tools/busybox:1.36", labels=None, policy=None, **container):

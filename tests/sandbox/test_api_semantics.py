@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 
 import pytest
 import requests
@@ -16,6 +15,7 @@ from kubernetes.client.rest import ApiException
 from c7n_upgrade.sandbox.apiserver import ApiServer, Store
 
 from .conftest import NAMESPACE
+from .kubectl_output import wait_for
 from .test_apiserver import upstream  # noqa: F401  (the fixture: an HTTP server standing in for a pod)
 
 
@@ -33,14 +33,6 @@ def events(core, **kwargs):
 @pytest.fixture
 def core(kube_client):
     return client.CoreV1Api(kube_client)
-
-
-def wait_until(check, what, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        time.sleep(0.05)
 
 
 # ---------------------------------------------------------------- watch
@@ -123,9 +115,9 @@ def test_send_initial_events_ends_with_the_initial_events_end_bookmark(api_serve
 def test_a_watch_ends_when_its_client_leaves(api_server, store):
     url = f"{api_server.url}/api/v1/namespaces/{NAMESPACE}/configmaps?watch=1"
     leaving, staying = (requests.get(url, stream=True, timeout=30) for _ in range(2))
-    wait_until(lambda: len(store._watchers) == 2, "two watches open")
+    wait_for(lambda: len(store._watchers) == 2, what="two watches open")
     leaving.close()
-    wait_until(lambda: len(store._watchers) == 1, "the watch of the client that left ends")
+    wait_for(lambda: len(store._watchers) == 1, what="the watch of the client that left ends")
     staying.close()
 
 
@@ -134,7 +126,7 @@ def test_server_stop_ends_open_watches_and_their_threads():
     api = ApiServer(store)
     url = api.start() + f"/api/v1/namespaces/{NAMESPACE}/configmaps?watch=1"
     streams = [requests.get(url, stream=True, timeout=30) for _ in range(3)]
-    wait_until(lambda: len(store._watchers) == 3, "three watches open")
+    wait_for(lambda: len(store._watchers) == 3, what="three watches open")
     api.stop()
     assert not store._watchers
     assert not [t for t in threading.enumerate() if t.name == "sandbox-apiserver-conn" and t.is_alive()]
@@ -286,4 +278,4 @@ def test_connections_beyond_the_limit_get_429_with_retry_after():
         finally:
             for s in held:
                 s.close()
-        wait_until(lambda: requests.get(server.url + "/version").status_code == 200, "a freed connection serves")
+        wait_for(lambda: requests.get(server.url + "/version").status_code == 200, what="a freed connection serves")

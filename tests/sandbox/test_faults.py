@@ -1,7 +1,6 @@
 """Sandbox fault kinds: one registry, the spec syntax, D/faults.json, and what each kind's hooks do."""
 import json
 import re
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -41,8 +40,17 @@ def test_every_registered_kind_is_documented_and_every_documented_kind_registere
     assert all(cls.kind == name and cls.__doc__ for name, cls in faults.KINDS.items())
 
 
+NOW = 1000.0  # the faults module's clock, frozen (see the fixture below)
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock(monkeypatch):
+    """A pod's age is exact: 2.9 s stays 2.9 s however long the machine takes between two lines."""
+    monkeypatch.setattr(faults, "time", SimpleNamespace(monotonic=lambda: NOW))
+
+
 def _pod(after_bootstrap=True, started_ago=None):
-    started = None if started_ago is None else time.monotonic() - started_ago
+    started = None if started_ago is None else NOW - started_ago
     return SimpleNamespace(after_bootstrap=after_bootstrap, started_at=started)
 
 

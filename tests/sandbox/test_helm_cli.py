@@ -22,19 +22,11 @@ from c7n_upgrade.sandbox.helm.flags import go_duration_seconds
 from c7n_upgrade.sandbox.helm.strvals import parse_set
 from c7n_upgrade.sandbox.apiserver import ApiServer, Store, write_kubeconfig
 from c7n_upgrade.sandbox.kubeapi import KubeApi, KubeApiError
+from tests.helm_golden import golden
 
 ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = ROOT.parent / "shared" / "reference"
-GOLDEN = REFERENCE / "upstream-samples" / "helm-v3.19.5"
 NS = "choerodon-devops-prod"
 PLAN = load_plan("0.8-to-0.9")
-
-
-def golden(name: str) -> str:
-    path = GOLDEN / name
-    if not path.is_file():
-        pytest.skip(f"helm golden outputs not found at {GOLDEN} (shared reference dir absent)")
-    return path.read_text(encoding="utf-8")
 
 
 class HelmHarness:

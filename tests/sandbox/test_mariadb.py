@@ -188,12 +188,10 @@ def test_proxy_refuse_on_off(server):
             with conn.cursor() as cur:
                 cur.execute("SELECT 1")
         assert ei.value.args[0] in (2006, 2013)
-        # new connections are refused, quickly
-        t0 = time.monotonic()
+        # new connections are refused (not left to time out)
         with pytest.raises(pymysql.err.OperationalError) as ei:
             server.connect("choerodon", server.app_password, "devops_service", port=proxy.port)
-        assert ei.value.args[0] == 2003
-        assert time.monotonic() - t0 < 2
+        assert ei.value.args[0] == 2003 and "Connection refused" in ei.value.args[1], ei.value.args
         # the server itself is still fine
         server.connect("choerodon", server.app_password, "devops_service").close()
 

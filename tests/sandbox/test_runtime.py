@@ -16,6 +16,7 @@ from c7n_upgrade.plan import load_plan
 from c7n_upgrade.sandbox import behaviours, charts, faults
 from c7n_upgrade.sandbox.runtime import Runtime
 from c7n_upgrade.sandbox.apiserver import Store
+from tests.sandbox.kubectl_output import wait_for
 
 pytestmark = pytest.mark.sandbox
 
@@ -26,17 +27,6 @@ CLIENT_SECRET = "client-secret-for-tests"
 
 
 # ------------------------------------------------------------------------------ helpers
-
-def wait_for(check, timeout=10.0, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
 
 def http(method, url, body=None, headers=None, timeout=3):
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
@@ -373,7 +363,7 @@ def _bootstrap_then_upgrade(store, rt, release, fault_spec, tmp_path, version="0
     rt.mark_bootstrapped()
     name, fault = faults.parse_fault(fault_spec)
     faults.set_fault(tmp_path, name, fault.kind, fault.arg)
-    time.sleep(0.2)  # the runtime re-reads faults.json on change
+    wait_for(lambda: rt.fault_for_release(name), what="the runtime reads faults.json")
     install(store, release, version)
 
 
@@ -436,10 +426,8 @@ def test_fault_flap_alternates(world):
                             if p["metadata"]["labels"]["choerodon.io/version"] == "0.9.0"
                             and p["status"]["phase"] == "Running"])[0]
     seen = set()
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and len(seen) < 2:
-        seen.add(health_of(pod, 9091)[1]["status"])
-        time.sleep(0.1)
+    wait_for(lambda: seen.add(health_of(pod, 9091)[1]["status"]) or seen == {"UP", "DOWN"},
+             what="the pod's health seen both UP and DOWN")
     assert seen == {"UP", "DOWN"}
 
 
@@ -547,14 +535,16 @@ def test_pod_log_and_stop_leaves_nothing_listening(tmp_path):
     store = Store()
     rt = Runtime(store, tmp_path, PLAN, NS, start_delay=(0.05, 0.1), readiness_interval=0.05)
     rt.start()
-    install(store, "register-server")
-    pod = wait_for(lambda: ready_pods(store, "register-server"))[0]
-    text = rt.pod_log(NS, pod["metadata"]["name"])
-    assert "Started" in text and "Ready" in text
-    assert rt.pod_log(NS, pod["metadata"]["name"], tail=1).count("\n") == 1
-    assert rt.pod_log(NS, "nope") is None
-    svc = store.get("services", NS, "register-server")["spec"]["clusterIP"]
-    rt.stop()
+    try:
+        install(store, "register-server")
+        pod = wait_for(lambda: ready_pods(store, "register-server"))[0]
+        text = rt.pod_log(NS, pod["metadata"]["name"])
+        assert "Started" in text and "Ready" in text
+        assert rt.pod_log(NS, pod["metadata"]["name"], tail=1).count("\n") == 1
+        assert rt.pod_log(NS, "nope") is None
+        svc = store.get("services", NS, "register-server")["spec"]["clusterIP"]
+    finally:
+        rt.stop()
     assert refused(pod["status"]["podIP"], 8000)
     assert refused(svc, 8000)
 

@@ -29,16 +29,7 @@ from c7n_upgrade.helm import (
     values_file,
     write_values_file,
 )
-
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
-GOLDEN = REFERENCE / "upstream-samples" / "helm-v3.19.5"
-
-
-def golden(name: str) -> str:
-    path = GOLDEN / name
-    if not path.is_file():
-        pytest.skip(f"helm golden file {name} not found under {GOLDEN} (shared/reference is outside the repo)")
-    return path.read_text(encoding="utf-8")
+from tests.helm_golden import golden
 
 
 # ---------------------------------------------------------------------------------------------
