@@ -4,7 +4,8 @@
 - a release the plan upgrades that helm does not list, one on another chart, one left pending by
   an interrupted helm call, one whose values pin its image (`image.tag`) to another version: the
   step fails before any helm call, naming what to do;
-- helm lists it at the target and every pod is there, Ready and UP: already upgraded, no helm call;
+- helm lists it at the target and every pod is there, Ready and UP over the settle window (`rollout.confirm`):
+  already upgraded, no helm call (`wait` and `observe_now` then rest on that window, not a second one);
 - helm lists it at the target, deployed, and the plan's values are already in: no second helm call,
   the pods are waited for (an earlier run failed while waiting);
 - otherwise: finished hook Jobs of earlier installs are removed, then `helm upgrade`/`install` with
@@ -102,14 +103,23 @@ class ReleaseUpgrade:
 
     # ---- deciding -------------------------------------------------------------------------
     def observe_done(self, view: ReleaseView) -> Optional[rollout.RolloutState]:
-        """The observation that proves the step done (helm at the target, deployed, every pod there,
-        Ready and UP), or None."""
+        """The settled observation that proves the step done (helm at the target, deployed, every pod
+        there, Ready and UP over the settle window, as a rollout ends), or None."""
         if not (view.exists and view.chart_version == self.step.version and view.status == "deployed"):
             return None
-        state = self.access.observe(self.step, view.name, self.step.version)
-        if not state.done or self.access.version_problems(state.pods, self.step.health_port, self.step.version):
+        try:
+            state = rollout.confirm(lambda: self.access.observe(self.step, view.name, self.step.version), self.policy)
+        except rollout.RolloutNotDone:
+            return None
+        if self.access.version_problems(state.pods, self.step.health_port, self.step.version):
             return None
         return state
+
+    def _settled_by_apply(self) -> Optional[rollout.RolloutState]:
+        """The settled observation `apply` proved "already upgraded" with (None otherwise): the
+        rollout's verdict rests on it instead of a second settle window."""
+        outcome = self.outcome
+        return outcome.rollout if outcome is not None and outcome.action == "already-upgraded" else None
 
     def _refuse(self, view: ReleaseView) -> None:
         step, name = self.step, view.name
@@ -238,8 +248,9 @@ class ReleaseUpgrade:
 
         with log.step("wait", release=name, new=step.version):
             try:
-                state = rollout.wait(lambda: self.access.observe(step, name, step.version), self.policy,
-                                     on_progress=on_progress, retry_on=(KubeError,))
+                state = self._settled_by_apply() or rollout.wait(
+                    lambda: self.access.observe(step, name, step.version), self.policy,
+                    on_progress=on_progress, retry_on=(KubeError,))
             except rollout.RolloutNotDone as exc:
                 self.attach_diagnostics(name, exc.last)
                 raise log.failed(f"{name} not rolled out to {step.version} after {timeout:.0f}s: "
@@ -265,7 +276,8 @@ class ReleaseUpgrade:
 
         with log.step("observe", release=view.name, version=version):
             try:
-                state = rollout.confirm(once, self.policy) if version == step.version else _done_or_raise(once())
+                state = self._settled_by_apply() or (
+                    rollout.confirm(once, self.policy) if version == step.version else _done_or_raise(once()))
             except rollout.RolloutNotDone as exc:
                 self.attach_diagnostics(view.name, exc.last)
                 raise log.failed(f"{view.name} at {version} is not healthy now: "
