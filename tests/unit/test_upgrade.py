@@ -341,6 +341,14 @@ def test_a_dry_run_fails_a_release_not_up_before_its_upgrade():
         w.upgrade.observe_now()
 
 
+def test_a_dry_run_fails_a_release_that_flaps_before_its_upgrade():
+    """UP at the first look, DOWN at the next: the installed release is not 'Ready and UP now'."""
+    w = World(IAM, [release("iam-service", "iam-service", "0.8.0")], pods={"iam-service": on("0.8.0", "iam-1")},
+              health=Flapping(**{"iam-1": [UP, DOWN]}), dry_run=True)
+    with pytest.raises(StepFailed, match=r"iam-service at 0.8.0 is not healthy now: .*health UP on 0/1"):
+        w.upgrade.observe_now()
+
+
 def test_a_dry_run_has_nothing_to_observe_before_an_install():
     w = World(NOTIFY, [], dry_run=True)
     assert w.upgrade.observe_now() is None and w.kube.asked == []
