@@ -4,10 +4,11 @@
 - a release the plan upgrades that helm does not list, one on another chart, one left pending by
   an interrupted helm call, one whose values pin its image (`image.tag`) to another version: the
   step fails before any helm call, naming what to do;
-- helm lists it at the target and every pod is there, Ready and UP over the settle window (`rollout.confirm`):
-  already upgraded, no helm call (`wait` and `observe_now` then rest on that window, not a second one);
-- helm lists it at the target, deployed, and the plan's values are already in: no second helm call,
-  the pods are waited for (an earlier run failed while waiting);
+- helm lists it at the target, deployed, with the plan's values already in, and every pod is there,
+  Ready and UP over the settle window (`rollout.confirm`): already upgraded, no helm call (`wait` and
+  `observe_now` then rest on that window, not a second one);
+- the same without the pods there: no second helm call, the pods are waited for (an earlier run
+  failed while waiting);
 - otherwise: finished hook Jobs of earlier installs are removed, then `helm upgrade`/`install` with
   the release's current values (0600 file) and the plan's values on top (a second 0600 file);
   in a dry run the command is recorded instead.
@@ -147,13 +148,6 @@ class ReleaseUpgrade:
         view = self.releases.view(step, refresh=True)
         name = view.name
         self._refuse(view)
-        done = self.observe_done(view)
-        if done is not None:
-            with log.step("already", release=name, new=step.version):
-                pass
-            return self._outcome(UpgradeOutcome("already-upgraded", name, f"{name} already at {step.version}",
-                                                listed=view, rollout=done))
-
         current = self.releases.values(name) if view.exists else {}
         extra = helmlib.dotted_to_nested(self._extra_values())
         pins = image_pins(helmlib.deep_merge(current, extra), step.version)
@@ -162,8 +156,14 @@ class ReleaseUpgrade:
                                         pins, step.version))
         diff = helmlib.values_diff(current, helmlib.deep_merge(current, extra))
         if view.exists and view.chart_version == step.version and view.status == "deployed" and not diff:
-            # helm is done and the values are right; the pods were not (an earlier run failed there):
-            # wait again, no second helm call
+            # helm is done and the plan's values are in: no second helm call
+            done = self.observe_done(view)
+            if done is not None:
+                with log.step("already", release=name, new=step.version):
+                    pass
+                return self._outcome(UpgradeOutcome("already-upgraded", name, f"{name} already at {step.version}",
+                                                    listed=view, rollout=done))
+            # the pods were not there (an earlier run failed while waiting): wait again
             return self._outcome(UpgradeOutcome("waited", name, f"{name} already at chart {step.version}; "
                                                 "waiting for pods", listed=view))
         log.attach(f"values diff {name}", diff or "(no change)", "diff")

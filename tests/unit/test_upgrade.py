@@ -159,6 +159,15 @@ def test_values_changed_at_target_run_helm_again():
     assert [a[1] for a in w.helm.writes] == ["upgrade"]
 
 
+def test_pods_up_at_target_without_the_plans_values_are_not_already_upgraded():
+    """Helm at the target and the pods UP, but the release's values lack the plan's (helm run by hand
+    without them): the service is not configured as the guide says; helm runs with them."""
+    w = World(NOTIFY, [release("notify-service", "notify-service", "0.9.0")], values={"notify-service": {}},
+              pods={"notify-service": on("0.9.0", "notify-1")})
+    outcome = w.upgrade.apply()
+    assert outcome.action == "upgraded" and [a[1] for a in w.helm.writes] == ["upgrade"]
+
+
 def test_finished_hook_jobs_are_removed_before_helm():
     w = World(IAM, [release("iam-service", "iam-service", "0.8.0")],
               jobs=[job("iam-service-init-db", finished=True), job("other-init-db", finished=True)])
