@@ -41,7 +41,6 @@ class UpgradeOutcome:
 
     action: str                       # upgraded | installed | already-upgraded | waited | dry-run
     release: str
-    detail: str = ""
     listed: Optional[ReleaseView] = None           # helm's listing of the release after the action
     rollout: Optional[rollout.RolloutState] = None  # the pods observed (already-upgraded)
     command: str = ""                              # dry run: the helm command it would run (redacted)
@@ -150,22 +149,21 @@ class ReleaseUpgrade:
         self._refuse(view)
         current = self.releases.values(name) if view.exists else {}
         extra = helmlib.dotted_to_nested(self._extra_values())
-        pins = image_pins(helmlib.deep_merge(current, extra), step.version)
+        merged = helmlib.deep_merge(current, extra)
+        pins = image_pins(merged, step.version)
         if pins:  # before any helm call, the dry run's included: never carry an old image over
             raise log.failed(pin_advice(name, f"{self.chart_repo}/{step.chart}", view.chart_version or "?",
                                         pins, step.version))
-        diff = helmlib.values_diff(current, helmlib.deep_merge(current, extra))
+        diff = helmlib.values_diff(current, merged)
         if view.exists and view.chart_version == step.version and view.status == "deployed" and not diff:
             # helm is done and the plan's values are in: no second helm call
             done = self.observe_done(view)
             if done is not None:
                 with log.step("already", release=name, new=step.version):
                     pass
-                return self._outcome(UpgradeOutcome("already-upgraded", name, f"{name} already at {step.version}",
-                                                    listed=view, rollout=done))
+                return self._outcome(UpgradeOutcome("already-upgraded", name, listed=view, rollout=done))
             # the pods were not there (an earlier run failed while waiting): wait again
-            return self._outcome(UpgradeOutcome("waited", name, f"{name} already at chart {step.version}; "
-                                                "waiting for pods", listed=view))
+            return self._outcome(UpgradeOutcome("waited", name, listed=view))
         log.attach(f"values diff {name}", diff or "(no change)", "diff")
 
         action = "upgrade" if view.exists else "install"
@@ -183,7 +181,7 @@ class ReleaseUpgrade:
                     command = log.redact(self.helm.command_line(self.helm.build_argv(action, name, chart_ref, **args)))
                     log.attach(f"helm command (dry run) {name}", command, "text")
                     log.progress(f"dry run [{step.number:02d}]: {command}")
-                    return self._outcome(UpgradeOutcome("dry-run", name, command, listed=view, command=command))
+                    return self._outcome(UpgradeOutcome("dry-run", name, listed=view, command=command))
                 try:
                     result = self.helm.write(action, name, chart_ref, **args)
                 except helmlib.HelmError as exc:
