@@ -62,15 +62,22 @@ def settings(env: Env) -> Settings:
     )
 
 
+#: a secret this long is looked for inside variables' values too (a URL with a password); a shorter one
+#: only as a whole value, so that a password like "root" does not take HOME=/root with it
+EMBEDDED_SECRET_LEN = 8
+
+
 def child_environ(env: Env, environ: Optional[Mapping[str, str]] = None) -> dict[str, str]:
     """The environment for the suite's children (helm, dump tools): this process's, without the
     suite's variables (C7N_*), the variables the env's secrets came from, and any variable whose
-    value is one of those secrets."""
+    value is one of those secrets or holds one (e.g. DATABASE_URL=mysql://root:PASSWORD@db)."""
     environ = os.environ if environ is None else environ
     names = set(env.secret_vars.values())
-    secrets = set(env.secrets())
+    secrets = {s for s in env.secrets() if s}
+    embedded = [s for s in secrets if len(s) >= EMBEDDED_SECRET_LEN]
     return {k: v for k, v in environ.items()
-            if not k.startswith("C7N_") and k not in names and v not in secrets}
+            if not k.startswith("C7N_") and k not in names and v not in secrets
+            and not any(s in v for s in embedded)}
 
 
 def helm_client(env: Env) -> HelmClient:

@@ -54,7 +54,6 @@ class RolloutState:
     health_bodies: dict[str, str] = field(default_factory=dict)  # pod name -> last health body/status
     not_up: dict[str, str] = field(default_factory=dict)         # pods whose answer was not UP -> its status
     pods: list[Any] = field(default_factory=list)    # the PodInfo objects observed
-    errors: list[str] = field(default_factory=list)  # observation problems (probe errors, ...)
 
     @property
     def done(self) -> bool:
@@ -118,7 +117,6 @@ def observe(
     release: str,
     target_version: str,
     health_port: Optional[int],
-    health_path: str = "/health",
     *,
     max_workers: int = 8,
 ) -> RolloutState:
@@ -155,9 +153,6 @@ def observe(
                 state.health_up += 1
                 continue
             state.not_up[pod.name] = health.status
-            if health.status == "ERROR":
-                state.errors.append(f"health probe of {pod.name} (port {health_port}, {health_path}): "
-                                    f"{health.error}")
     return state
 
 

@@ -4,9 +4,11 @@
 - a release the plan upgrades that helm does not list, one on another chart, one left pending by
   an interrupted helm call, one whose values pin its image (`image.tag`) to another version: the
   step fails before any helm call, naming what to do;
-- helm lists it at the target and every pod is there, Ready and UP: already upgraded, no helm call;
-- helm lists it at the target, deployed, and the plan's values are already in: no second helm call,
-  the pods are waited for (an earlier run failed while waiting);
+- helm lists it at the target, deployed, with the plan's values already in, and every pod is there,
+  Ready and UP over the settle window (`rollout.confirm`): already upgraded, no helm call (`wait` and
+  `observe_now` then rest on that window, not a second one);
+- the same without the pods there: no second helm call, the pods are waited for (an earlier run
+  failed while waiting);
 - otherwise: finished hook Jobs of earlier installs are removed, then `helm upgrade`/`install` with
   the release's current values (0600 file) and the plan's values on top (a second 0600 file);
   in a dry run the command is recorded instead.
@@ -39,7 +41,6 @@ class UpgradeOutcome:
 
     action: str                       # upgraded | installed | already-upgraded | waited | dry-run
     release: str
-    detail: str = ""
     listed: Optional[ReleaseView] = None           # helm's listing of the release after the action
     rollout: Optional[rollout.RolloutState] = None  # the pods observed (already-upgraded)
     command: str = ""                              # dry run: the helm command it would run (redacted)
@@ -102,14 +103,23 @@ class ReleaseUpgrade:
 
     # ---- deciding -------------------------------------------------------------------------
     def observe_done(self, view: ReleaseView) -> Optional[rollout.RolloutState]:
-        """The observation that proves the step done (helm at the target, deployed, every pod there,
-        Ready and UP), or None."""
+        """The settled observation that proves the step done (helm at the target, deployed, every pod
+        there, Ready and UP over the settle window, as a rollout ends), or None."""
         if not (view.exists and view.chart_version == self.step.version and view.status == "deployed"):
             return None
-        state = self.access.observe(self.step, view.name, self.step.version)
-        if not state.done or self.access.version_problems(state.pods, self.step.health_port, self.step.version):
+        try:
+            state = rollout.confirm(lambda: self.access.observe(self.step, view.name, self.step.version), self.policy)
+        except rollout.RolloutNotDone:
+            return None
+        if self.access.version_problems(state.pods, self.step.health_port, self.step.version):
             return None
         return state
+
+    def _settled_by_apply(self) -> Optional[rollout.RolloutState]:
+        """The settled observation `apply` proved "already upgraded" with (None otherwise): the
+        rollout's verdict rests on it instead of a second settle window."""
+        outcome = self.outcome
+        return outcome.rollout if outcome is not None and outcome.action == "already-upgraded" else None
 
     def _refuse(self, view: ReleaseView) -> None:
         step, name = self.step, view.name
@@ -137,25 +147,23 @@ class ReleaseUpgrade:
         view = self.releases.view(step, refresh=True)
         name = view.name
         self._refuse(view)
-        done = self.observe_done(view)
-        if done is not None:
-            with log.step("already", release=name, new=step.version):
-                pass
-            return self._outcome(UpgradeOutcome("already-upgraded", name, f"{name} already at {step.version}",
-                                                listed=view, rollout=done))
-
         current = self.releases.values(name) if view.exists else {}
         extra = helmlib.dotted_to_nested(self._extra_values())
-        pins = image_pins(helmlib.deep_merge(current, extra), step.version)
+        merged = helmlib.deep_merge(current, extra)
+        pins = image_pins(merged, step.version)
         if pins:  # before any helm call, the dry run's included: never carry an old image over
             raise log.failed(pin_advice(name, f"{self.chart_repo}/{step.chart}", view.chart_version or "?",
                                         pins, step.version))
-        diff = helmlib.values_diff(current, helmlib.deep_merge(current, extra))
+        diff = helmlib.values_diff(current, merged)
         if view.exists and view.chart_version == step.version and view.status == "deployed" and not diff:
-            # helm is done and the values are right; the pods were not (an earlier run failed there):
-            # wait again, no second helm call
-            return self._outcome(UpgradeOutcome("waited", name, f"{name} already at chart {step.version}; "
-                                                "waiting for pods", listed=view))
+            # helm is done and the plan's values are in: no second helm call
+            done = self.observe_done(view)
+            if done is not None:
+                with log.step("already", release=name, new=step.version):
+                    pass
+                return self._outcome(UpgradeOutcome("already-upgraded", name, listed=view, rollout=done))
+            # the pods were not there (an earlier run failed while waiting): wait again
+            return self._outcome(UpgradeOutcome("waited", name, listed=view))
         log.attach(f"values diff {name}", diff or "(no change)", "diff")
 
         action = "upgrade" if view.exists else "install"
@@ -173,7 +181,7 @@ class ReleaseUpgrade:
                     command = log.redact(self.helm.command_line(self.helm.build_argv(action, name, chart_ref, **args)))
                     log.attach(f"helm command (dry run) {name}", command, "text")
                     log.progress(f"dry run [{step.number:02d}]: {command}")
-                    return self._outcome(UpgradeOutcome("dry-run", name, command, listed=view, command=command))
+                    return self._outcome(UpgradeOutcome("dry-run", name, listed=view, command=command))
                 try:
                     result = self.helm.write(action, name, chart_ref, **args)
                 except helmlib.HelmError as exc:
@@ -238,8 +246,9 @@ class ReleaseUpgrade:
 
         with log.step("wait", release=name, new=step.version):
             try:
-                state = rollout.wait(lambda: self.access.observe(step, name, step.version), self.policy,
-                                     on_progress=on_progress, retry_on=(KubeError,))
+                state = self._settled_by_apply() or rollout.wait(
+                    lambda: self.access.observe(step, name, step.version), self.policy,
+                    on_progress=on_progress, retry_on=(KubeError,))
             except rollout.RolloutNotDone as exc:
                 self.attach_diagnostics(name, exc.last)
                 raise log.failed(f"{name} not rolled out to {step.version} after {timeout:.0f}s: "
@@ -251,9 +260,9 @@ class ReleaseUpgrade:
         return state
 
     def observe_now(self) -> Optional[rollout.RolloutState]:
-        """Read-only, a dry run's verdict: the release as it runs now. At the target version, the settled
-        observation a rollout ends with; before it, one observation at the installed version. None when
-        it is not installed yet; the step fails when what runs is not Ready and UP."""
+        """Read-only, a dry run's verdict: the release as it runs now, at the version helm lists (the
+        target, or the installed one before the upgrade), settled over the window a rollout ends with.
+        None when it is not installed yet; the step fails when what runs is not Ready and UP throughout."""
         step, log = self.step, self.log
         view = self.releases.view(step)
         if not view.exists:
@@ -265,7 +274,7 @@ class ReleaseUpgrade:
 
         with log.step("observe", release=view.name, version=version):
             try:
-                state = rollout.confirm(once, self.policy) if version == step.version else _done_or_raise(once())
+                state = self._settled_by_apply() or rollout.confirm(once, self.policy)
             except rollout.RolloutNotDone as exc:
                 self.attach_diagnostics(view.name, exc.last)
                 raise log.failed(f"{view.name} at {version} is not healthy now: "
@@ -303,12 +312,6 @@ class ReleaseUpgrade:
 
 
 HEARTBEAT_S = 30.0  # an unchanged progress line is repeated at most this often
-
-
-def _done_or_raise(state: rollout.RolloutState) -> rollout.RolloutState:
-    if not state.done:
-        raise rollout.RolloutNotDone(0.0, state, "not done")
-    return state
 
 
 def _not_up_text(state, lang: str, *, bodies: bool = False, limit: int = 200) -> str:

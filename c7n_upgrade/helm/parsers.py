@@ -154,15 +154,19 @@ def parse_values(text: str) -> dict:
         text = "\n".join(lines[1:]).strip()
     if not text or text == "null":
         return {}
+    # the messages never quote the output: it holds the release's secrets, not yet known to the redactor
     try:
         data = json.loads(text)
     except json.JSONDecodeError:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise HelmParseError(f"helm get values: neither JSON nor YAML: {text[:200]!r} ({exc})") from None
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise HelmParseError(f"helm get values: its output ({len(lines)} line(s)) is neither JSON nor "
+                                 f"YAML{where}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise HelmParseError(f"helm get values: expected a mapping, got {text[:200]!r}")
+        raise HelmParseError(f"helm get values: expected a mapping, got {type(data).__name__}")
     return data

@@ -175,6 +175,18 @@ def test_values_not_a_mapping():
         parse_values("[1, 2]")
 
 
+@pytest.mark.parametrize("output", [
+    'Using context prod\n{"gitlab": {"privateToken": "glpat-values-only-1"}}',   # a wrapper's banner: not JSON
+    '{"gitlab": {"privateToken": "glpat-values-only-1"}',                       # cut short: neither
+    '- privateToken: glpat-values-only-1',                                      # a list
+])
+def test_values_that_cannot_be_read_are_not_quoted_in_the_error(output):
+    """The output holds the release's secrets, which the redactor learns only from parsed values."""
+    with pytest.raises(HelmParseError) as exc:
+        parse_values(output)
+    assert "glpat-values-only-1" not in str(exc.value) and "helm get values" in str(exc.value)
+
+
 # ---------------------------------------------------------------------------------------------
 # errors
 

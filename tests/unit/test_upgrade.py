@@ -12,7 +12,7 @@ from c7n_upgrade.report import StepFailed, StepLog
 from c7n_upgrade.rollout import RolloutPolicy
 from c7n_upgrade.settings import PlanValues
 from c7n_upgrade.upgrade import ReleaseUpgrade, render_values
-from tests.unit.fakes import DOWN, FakeAccess, FakeHelm, FakeKube, Pod, RecordingReporter, job, release
+from tests.unit.fakes import DOWN, UP, FakeAccess, FakeHelm, FakeKube, Pod, RecordingReporter, job, release
 
 PLACEHOLDERS = {"namespace": "ns1", "mysql_service_host": "db.internal", "mysql_service_port": 3307,
                 "mysql_user": "choerodon", "mysql_password": "pw-123456", "database": "notify_service",
@@ -106,6 +106,39 @@ def test_already_upgraded_needs_helm_at_target_and_every_pod_observed_there():
     assert w.reporter.steps == ["iam-service already at 0.9.0: nothing to do"]
 
 
+class Flapping(dict):
+    """Health answers per pod: the listed ones in turn, then UP."""
+
+    def __init__(self, **answers):
+        super().__init__()
+        self.answers = {name: list(seq) for name, seq in answers.items()}
+
+    def get(self, name, default=None):
+        seq = self.answers.get(name)
+        return seq.pop(0) if seq else default
+
+
+def test_already_upgraded_rests_on_the_settle_window_not_one_lucky_answer():
+    """UP at the first look and DOWN at the next: not "already upgraded" (the pods are waited for)."""
+    pods = {"iam-service": on("0.9.0", "iam-1")}
+    w = World(IAM, [release("iam-service", "iam-service", "0.9.0")], pods=pods, health=Flapping(**{"iam-1": [UP, DOWN]}))
+    outcome = w.upgrade.apply()
+    assert outcome.action == "waited" and w.helm.writes == []
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_the_rollout_verdict_after_already_upgraded_reuses_its_window(dry_run):
+    """'Already upgraded' took a settle window; the step's rollout verdict rests on it, not on a second one."""
+    pods = {"iam-service": on("0.9.0", "iam-1")}
+    w = World(IAM, [release("iam-service", "iam-service", "0.9.0")], pods=pods, dry_run=dry_run)
+    outcome = w.upgrade.apply()
+    assert outcome.action == "already-upgraded" and len(w.kube.asked) >= FAST.settle_observations
+    looked = len(w.kube.asked)
+    state = w.upgrade.observe_now() if dry_run else w.upgrade.wait()
+    assert state is outcome.rollout and w.upgrade.observed is state and len(w.kube.asked) == looked
+    assert "health iam-service" in w.reporter.attachments
+
+
 @pytest.mark.parametrize("pods, health", [
     ({"iam-service": on("0.9.0", "iam-1") + on("0.8.0", "iam-old")}, {}),   # an old-version pod left
     ({"iam-service": on("0.9.0", "iam-1")}, {"iam-1": DOWN}),                # health DOWN
@@ -124,6 +157,15 @@ def test_values_changed_at_target_run_helm_again():
     outcome = w.upgrade.apply()
     assert outcome.action == "upgraded"
     assert [a[1] for a in w.helm.writes] == ["upgrade"]
+
+
+def test_pods_up_at_target_without_the_plans_values_are_not_already_upgraded():
+    """Helm at the target and the pods UP, but the release's values lack the plan's (helm run by hand
+    without them): the service is not configured as the guide says; helm runs with them."""
+    w = World(NOTIFY, [release("notify-service", "notify-service", "0.9.0")], values={"notify-service": {}},
+              pods={"notify-service": on("0.9.0", "notify-1")})
+    outcome = w.upgrade.apply()
+    assert outcome.action == "upgraded" and [a[1] for a in w.helm.writes] == ["upgrade"]
 
 
 def test_finished_hook_jobs_are_removed_before_helm():
@@ -304,6 +346,14 @@ def test_a_dry_run_fails_a_release_whose_service_says_another_version():
 def test_a_dry_run_fails_a_release_not_up_before_its_upgrade():
     w = World(IAM, [release("iam-service", "iam-service", "0.8.0")], pods={"iam-service": on("0.8.0", "iam-1")},
               health={"iam-1": DOWN}, dry_run=True)
+    with pytest.raises(StepFailed, match=r"iam-service at 0.8.0 is not healthy now: .*health UP on 0/1"):
+        w.upgrade.observe_now()
+
+
+def test_a_dry_run_fails_a_release_that_flaps_before_its_upgrade():
+    """UP at the first look, DOWN at the next: the installed release is not 'Ready and UP now'."""
+    w = World(IAM, [release("iam-service", "iam-service", "0.8.0")], pods={"iam-service": on("0.8.0", "iam-1")},
+              health=Flapping(**{"iam-1": [UP, DOWN]}), dry_run=True)
     with pytest.raises(StepFailed, match=r"iam-service at 0.8.0 is not healthy now: .*health UP on 0/1"):
         w.upgrade.observe_now()
 

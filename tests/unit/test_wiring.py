@@ -126,7 +126,9 @@ def test_children_get_an_environment_without_the_suites_secrets(tmp_path):
     secrets = {"C7N_MYSQL_ROOT_PASSWORD": "root-pw-1", "C7N_MYSQL_PASSWORD": "app-pw-2", "C7N_ADMIN_PASSWORD": "adm-3",
                "C7N_OAUTH_CLIENT_SECRET": "cs-4", "C7N_FRONT_CLIENT_SECRET": "fcs-5"}
     env = load_env(str(ROOT / "envs" / "prod.yaml"), ROOT / "envs", environ=secrets)
-    environ = {**secrets, "PATH": "/usr/bin", "C7N_ENV": "prod", "MYSQL_PWD": "app-pw-2", "HOME": "/root"}
-    assert clients.child_environ(env, environ) == {"PATH": "/usr/bin", "HOME": "/root"}
+    environ = {**secrets, "PATH": "/usr/bin", "C7N_ENV": "prod", "MYSQL_PWD": "app-pw-2", "HOME": "/root",
+               "DATABASE_URL": "mysql://root:root-pw-1@db:3306/iam", "NOTE": "adm-3 is short: only whole"}
+    assert clients.child_environ(env, environ) == {"PATH": "/usr/bin", "HOME": "/root",
+                                                   "NOTE": "adm-3 is short: only whole"}
     helm = clients.helm_client(env)
     assert helm.environ is not None and not [k for k in helm.environ if k.startswith("C7N_")]
