@@ -31,8 +31,11 @@ def _row_yaml(row: dict) -> str:
 
 
 def smooth_upgrade(session: PlatformSession, admin: mysql.Mysql, log: StepLog, *, version: str,
-                   dry_run: bool, wait_max: float) -> Optional[dict]:
-    """Call devops' smooth-upgrade API as admin, then wait for its devops_check_log row (the row)."""
+                   dry_run: bool, wait_max: float, upgraded_now: bool) -> Optional[dict]:
+    """Call devops' smooth-upgrade API as admin, then wait for its new devops_check_log row (the row).
+
+    A row already there is this upgrade's (a resumed run: not called again) unless this run moved
+    devops-service to `version` (`upgraded_now`): then it is an earlier version's smooth upgrade."""
 
     def latest_row():
         with log.failing_on(mysql.MysqlError):
@@ -43,20 +46,28 @@ def smooth_upgrade(session: PlatformSession, admin: mysql.Mysql, log: StepLog, *
             log.note(f"dry run: would GET {session.credentials.gateway_url}/devops/v1/upgrade?version={version}")
             return None
         before = latest_row()
-        if before is not None:
-            # devops_check_log is written only by the smooth upgrade: it has run (a resumed run)
+        if before is not None and not upgraded_now:
             log.note(f"the smooth upgrade already ran (devops_check_log row {before.get('id')}, "
-                     f"{before.get('begin_check_date')}): not called again")
+                     f"{before.get('begin_check_date')}): not called again. If that row is older than this "
+                     f"upgrade, call it by hand: GET {session.credentials.gateway_url}/devops/v1/upgrade?version={version}")
             log.attach("devops_check_log row", _row_yaml(before), "yaml")
             return before
+        if before is not None:
+            log.note(f"devops_check_log row {before.get('id')} ({before.get('begin_check_date')}) is from before "
+                     f"devops-service {version}: calling the smooth upgrade")
+
+        def new_row():
+            row = latest_row()
+            return row if row is not None and (before is None or row.get("id") != before.get("id")) else None
+
         with _call(session, log, "smooth upgrade API") as client:
             answer = client.devops_smooth_upgrade(version)
         log.attach("smooth upgrade answer", str(answer))
         wait = min(60.0, wait_max)
         try:
-            row = waiters.poll(latest_row, timeout=wait, interval=0.5, max_interval=2.0)
+            row = waiters.poll(new_row, timeout=wait, interval=0.5, max_interval=2.0)
         except waiters.WaitTimeout:
-            raise log.failed(f"the smooth-upgrade API answered but no devops_check_log row appeared "
+            raise log.failed(f"the smooth-upgrade API answered but no new devops_check_log row appeared "
                              f"within {wait:.0f}s") from None
         log.attach("devops_check_log row", _row_yaml(row), "yaml")
         return row

@@ -112,8 +112,30 @@ def test_the_smooth_upgrade_is_not_called_again_once_its_row_exists():
     session = FakeSession(FakePlatformClient())
     row = {"id": 7, "begin_check_date": "2019-01-01", "log": "[]"}
     assert operations.smooth_upgrade(session, FakeAdmin(rows=[row]), log, version="0.9", dry_run=False,
-                                     wait_max=5) == row
+                                     wait_max=5, upgraded_now=False) == row
     assert session.logins == 0 and "devops_check_log row" in reporter.attachments
+
+
+def test_a_row_older_than_this_runs_devops_upgrade_does_not_stand_for_its_smooth_upgrade():
+    """A row from an earlier version's smooth upgrade is there before this run moves devops-service to
+    0.9: the API is called, and only a new row counts."""
+    log, reporter = log_and_reporter()
+    admin = FakeAdmin(rows=[{"id": 7, "begin_check_date": "2019-01-01", "log": "[]"}])
+    client = FakePlatformClient()
+    client.devops_smooth_upgrade = lambda version: admin.rows.append(
+        {"id": 8, "begin_check_date": "2019-04-01", "log": "[]"}) or "ok"
+    row = operations.smooth_upgrade(FakeSession(client), admin, log, version="0.9", dry_run=False, wait_max=5,
+                                    upgraded_now=True)
+    assert row["id"] == 8
+    assert any("row 7 (2019-01-01) is from before devops-service 0.9" in line for line in reporter.lines)
+
+
+def test_the_smooth_upgrade_fails_when_the_api_answers_but_writes_no_new_row():
+    log, _ = log_and_reporter()
+    admin = FakeAdmin(rows=[{"id": 7, "begin_check_date": "2019-01-01", "log": "[]"}])
+    with pytest.raises(StepFailed, match="no new devops_check_log row appeared within 1s"):
+        operations.smooth_upgrade(FakeSession(FakePlatformClient()), admin, log, version="0.9", dry_run=False,
+                                  wait_max=1, upgraded_now=True)
 
 
 APP = MysqlAppUser("db.example", 3306, "choerodon", "app-pw-7")
