@@ -15,6 +15,7 @@ from .helm import HelmClient
 from .kube import KubeClient
 from .mysql import Mysql
 from .platform import PlatformSession
+from .redact import secret_forms
 from .rollout import RolloutPolicy
 from .mysqldump import DumpTool
 from .settings import (BackupPolicy, FrontOAuthClient, GitlabSsh, HttpAccess, MysqlAppUser, PlanValues,
@@ -70,11 +71,13 @@ EMBEDDED_SECRET_LEN = 8
 def child_environ(env: Env, environ: Optional[Mapping[str, str]] = None) -> dict[str, str]:
     """The environment for the suite's children (helm, dump tools): this process's, without the
     suite's variables (C7N_*), the variables the env's secrets came from, and any variable whose
-    value is one of those secrets or holds one (e.g. DATABASE_URL=mysql://root:PASSWORD@db)."""
+    value is one of those secrets or holds one in any form the redactor masks (e.g.
+    DATABASE_URL=mysql://root:PASSWORD@db, the password URL-encoded or not)."""
     environ = os.environ if environ is None else environ
     names = set(env.secret_vars.values())
     secrets = {s for s in env.secrets() if s}
-    embedded = [s for s in secrets if len(s) >= EMBEDDED_SECRET_LEN]
+    embedded = {form for s in secrets if len(s) >= EMBEDDED_SECRET_LEN
+                for form in secret_forms(s) if len(form) >= EMBEDDED_SECRET_LEN}
     return {k: v for k, v in environ.items()
             if not k.startswith("C7N_") and k not in names and v not in secrets
             and not any(s in v for s in embedded)}

@@ -123,11 +123,12 @@ def test_settings_come_from_the_env(tmp_path):
 
 def test_children_get_an_environment_without_the_suites_secrets(tmp_path):
     """helm and the dump tools: no C7N_* variable, no variable a secret came from, none holding one."""
-    secrets = {"C7N_MYSQL_ROOT_PASSWORD": "root-pw-1", "C7N_MYSQL_PASSWORD": "app-pw-2", "C7N_ADMIN_PASSWORD": "adm-3",
+    secrets = {"C7N_MYSQL_ROOT_PASSWORD": "root/pw@1", "C7N_MYSQL_PASSWORD": "app-pw-2", "C7N_ADMIN_PASSWORD": "adm-3",
                "C7N_OAUTH_CLIENT_SECRET": "cs-4", "C7N_FRONT_CLIENT_SECRET": "fcs-5"}
     env = load_env(str(ROOT / "envs" / "prod.yaml"), ROOT / "envs", environ=secrets)
     environ = {**secrets, "PATH": "/usr/bin", "C7N_ENV": "prod", "MYSQL_PWD": "app-pw-2", "HOME": "/root",
-               "DATABASE_URL": "mysql://root:root-pw-1@db:3306/iam", "NOTE": "adm-3 is short: only whole"}
+               "DATABASE_URL": "mysql://root:root/pw@1@db:3306/iam",
+               "ENCODED_URL": "mysql://root:root%2Fpw%401@db:3306/iam", "NOTE": "adm-3 is short: only whole"}
     assert clients.child_environ(env, environ) == {"PATH": "/usr/bin", "HOME": "/root",
                                                    "NOTE": "adm-3 is short: only whole"}
     helm = clients.helm_client(env)
