@@ -186,8 +186,16 @@ SUMMARY = {
                  "the read-only proof alone, run `pytest suites/post_upgrade --env {env}`."),
         "n_partial": ("run `pytest suites/ --env {env}` for the whole plan: finished steps are observed and pass as "
                       "already upgraded."),
-        "n_kubeconfig": ("point kube.kubeconfig (and kube.context) in {source} at the cluster's kubeconfig, or set "
-                         "KUBECONFIG; check it with `kubectl get ns {namespace}`; then re-run. Nothing was changed."),
+        "n_kubeconfig": ("point kube.kubeconfig (and kube.context) in {source} at the cluster's kubeconfig, or remove "
+                         "kube.kubeconfig from it to use $KUBECONFIG (then ~/.kube/config); check it with `kubectl get "
+                         "ns {namespace}`; then re-run. Nothing was changed."),
+        "n_kubeconfig_default": ("set KUBECONFIG to the cluster's kubeconfig (or name it as kube.kubeconfig in "
+                                 "{source}); check it with `kubectl get ns {namespace}`; then re-run. Nothing was "
+                                 "changed."),
+        "c_missing_vars": "{source}: not set in the environment{where}: {vars}",
+        "n_missing_vars": ("export each of them in this shell without echoing it (e.g. `read -rs {first} && export "
+                           "{first}`), or name a 0600 secrets_file in {source}; then re-run. Nothing was changed."),
+        "n_config": "correct {source} (every key is explained in envs/prod.yaml); then re-run. Nothing was changed.",
         "n_unreachable": ("check that the cluster is up and reachable from this machine (VPN, bastion, proxy) and "
                           "that kube.kubeconfig / kube.context in {source} name it: `kubectl get ns {namespace}`; "
                           "then re-run. Nothing was changed."),
@@ -267,8 +275,15 @@ SUMMARY = {
         "n_ci": ("CI=true，升级阶段未运行。要在 CI 中升级，请加 --allow-upgrade-in-ci；只做只读验证，"
                  "请运行 `pytest suites/post_upgrade --env {env}`。"),
         "n_partial": "运行 `pytest suites/ --env {env}` 完成整个计划：已完成的步骤会经观察后通过。",
-        "n_kubeconfig": ("将 {source} 中的 kube.kubeconfig（及 kube.context）指向集群的 kubeconfig，或设置 KUBECONFIG；"
-                         "用 `kubectl get ns {namespace}` 检查；然后重新运行。未做任何更改。"),
+        "n_kubeconfig": ("将 {source} 中的 kube.kubeconfig（及 kube.context）指向集群的 kubeconfig，或删除 kube.kubeconfig "
+                         "以使用 $KUBECONFIG（其次 ~/.kube/config）；用 `kubectl get ns {namespace}` 检查；然后重新运行。"
+                         "未做任何更改。"),
+        "n_kubeconfig_default": ("将 KUBECONFIG 设置为集群的 kubeconfig（或在 {source} 中写明 kube.kubeconfig）；"
+                                 "用 `kubectl get ns {namespace}` 检查；然后重新运行。未做任何更改。"),
+        "c_missing_vars": "{source}：以下环境变量未设置{where}：{vars}",
+        "n_missing_vars": ("在当前 shell 中逐个导出（不回显，例如 `read -rs {first} && export {first}`），或在 {source} "
+                           "中指定权限为 0600 的 secrets_file；然后重新运行。未做任何更改。"),
+        "n_config": "修正 {source}（每个键的说明见 envs/prod.yaml）；然后重新运行。未做任何更改。",
         "n_unreachable": ("确认集群已启动且本机可访问（VPN、跳板机、代理），且 {source} 中的 kube.kubeconfig / kube.context "
                           "指向它：`kubectl get ns {namespace}`；然后重新运行。未做任何更改。"),
         "n_lock": "等待该运行结束；本次运行未做任何更改。若该运行已不存在（该主机上无此进程），请加 --break-lock 重新运行本命令。",

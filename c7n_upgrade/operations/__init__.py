@@ -13,7 +13,7 @@ Each creates only what is missing, verifies what is present, records what it did
 """
 from .backup import back_up, databases_named, plan_backup
 from .crd import ensure_crd
-from .database import app_user_state, ensure_database, verify_database
+from .database import app_user_state, ensure_database, verify_database, verify_database_as_app
 from .eureka import Registry, check_registered
 from .front import check_front_page
 from .gitlab import check_gitlab_ssh, tcp_reachable
@@ -24,5 +24,5 @@ __all__ = [
     "Registry", "XWIKI_INSTRUCTIONS", "app_user_state", "back_up", "check_front_page", "check_gitlab_ssh",
     "check_registered", "databases_named", "ensure_crd", "ensure_database", "ensure_oauth_client",
     "oauth_client_body", "oauth_client_problems", "plan_backup", "smooth_upgrade", "tcp_reachable",
-    "verify_database", "wiki_home_page", "xwiki_checkpoint", "xwiki_site_problems",
+    "verify_database", "verify_database_as_app", "wiki_home_page", "xwiki_checkpoint", "xwiki_site_problems",
 ]

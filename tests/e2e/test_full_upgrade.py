@@ -169,14 +169,16 @@ def test_gitlab_ci_example_passes_under_gitlab_ci_local(upgraded, tmp_path):
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, target)
     (project / ".venv").symlink_to(ROOT / ".venv")  # ./run finds its venv set up, installs nothing
-    prod = sb.env_data()
-    for key in ("sandbox", "secrets_file"):
-        prod.pop(key, None)
-    prod["name"] = "prod"
-    prod["kube"].pop("kubeconfig")  # from $KUBECONFIG, as the job exports it
+    shipped = yaml.safe_load((ROOT / "envs" / "prod.yaml").read_text(encoding="utf-8"))
+    # the shipped template with the sandbox's addresses; its kube section (no kubeconfig: $KUBECONFIG) as shipped
+    addresses = {k: v for k, v in sb.env_data().items() if k not in ("sandbox", "secrets_file", "name", "kube")}
+    prod = {**shipped, **addresses}
+    assert prod["kube"] == shipped["kube"] and prod["name"] == "prod"
     (project / "envs" / "prod.yaml").write_text(yaml.safe_dump(prod, sort_keys=False))
-    variables = project / ".gitlab-ci-local-variables.yml"
-    variables.write_text(yaml.safe_dump({**sb.secrets(), "KUBECONFIG_PROD": str(sb.dir / "kubeconfig")}))
+    secrets = sb.secrets()
+    ci_secrets = {name: secrets[name] for name in ("C7N_MYSQL_PASSWORD", "C7N_ADMIN_PASSWORD", "C7N_OAUTH_CLIENT_SECRET")}
+    variables = project / ".gitlab-ci-local-variables.yml"  # as the example lists them: no MySQL root password
+    variables.write_text(yaml.safe_dump({**ci_secrets, "KUBECONFIG_PROD": str(sb.dir / "kubeconfig")}))
     variables.chmod(0o600)
     git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "project"],
