@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+from pathlib import Path
 
 import pytest
 import yaml
@@ -85,3 +86,13 @@ def test_the_sandbox_run_becomes_one_shareable_html_file(helm3_run, tmp_path):
     assert stat["total"] == len(run.outcomes()) and stat["failed"] == 0 and stat["passed"] > 90
     environment = {e["name"]: e["values"] for e in _embedded(html, "widgets/environment.json")}
     assert environment["namespace"] == ["choerodon-devops-prod"]
+
+
+def test_a_default_sandbox_leaves_nothing_behind(tmp_path):
+    """Without --sandbox-dir the sandbox lives in a temp dir of its own, removed when the run ends (its
+    MariaDB data is about 100 MB); here the read-only proof on the fresh 0.8 sandbox, which stops at once."""
+    run = run_suite(tmp_path, "suites/post_upgrade", "--env", "sandbox")
+    started = re.search(r"sandbox: starting a simulated Choerodon 0.8 cluster in (\S+)", run.output)
+    assert started, run.output[-2000:]
+    assert run.exit_code == 1 and run.outcome()["outcome"] == "stopped", run.output[-2000:]
+    assert not Path(started.group(1)).exists()
