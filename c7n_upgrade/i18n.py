@@ -83,8 +83,8 @@ PHASES = {
 
 #: short words in lines the library writes (progress, failure reasons)
 WORDS = {
-    "en": {"not_up": "not UP", "not_ready": "not ready", "answered": "answered"},
-    "zh": {"not_up": "未 UP", "not_ready": "未就绪", "answered": "返回"},
+    "en": {"not_up": "not UP", "not_ready": "not ready", "answered": "answered", "absent": "not installed"},
+    "zh": {"not_up": "未 UP", "not_ready": "未就绪", "answered": "返回", "absent": "未安装"},
 }
 
 
@@ -202,11 +202,20 @@ SUMMARY = {
         "n_lock": ("wait for that run to finish; this one changed nothing. If it is gone (no such process on that "
                    "host), re-run this command with --break-lock."),
         "c_unreachable_mid": "the cluster became unreachable: {message}",
+        "c_not_upgraded": ("no release of the plan {plan} is at its target chart version, so the upgrade has not "
+                           "run on this cluster; helm lists: {found}"),
+        "n_not_upgraded": ("the read-only proof is for after the upgrade: rehearse it with `pytest suites/ --env {env} "
+                           "--dry-run`, then run `pytest suites/ --env {env}`. Nothing was changed."),
         "ci_notice": ("CI=true: the upgrade phase will not run (its tests are skipped, and the post-upgrade proof "
                       "with it); add --allow-upgrade-in-ci to upgrade from CI."),
         "not_run_ci": "not run: the upgrade phase did not run (CI=true without --allow-upgrade-in-ci)",
         "not_run_stopped": "not run: {cause}",
         "kept": "This run's results: {run_dir}",
+        "k_values": "values backup (helm get values, secrets masked)",
+        "k_backup": "database backup (before the first write)",
+        "k_backup_after": ("database backup of this resumed run, taken after step {n}: the databases of the steps "
+                           "done so far may already be migrated"),
+        "k_first_backup": "database backup from before the upgrade began (run {run}, {time}; SHA256SUMS inside)",
         "kept_item": "  {what}: {path}",
         "manual": ("Not verified by the suite (manual, do them if not done yet): XWiki steps 4–6 on {host}: "
                    "import Choerodon-wiki-0.9.0-update.xar (\"add a new version to existing documents\"), delete "
@@ -288,10 +297,17 @@ SUMMARY = {
                           "指向它：`kubectl get ns {namespace}`；然后重新运行。未做任何更改。"),
         "n_lock": "等待该运行结束；本次运行未做任何更改。若该运行已不存在（该主机上无此进程），请加 --break-lock 重新运行本命令。",
         "c_unreachable_mid": "集群变得无法访问：{message}",
+        "c_not_upgraded": "升级计划 {plan} 中没有任何 release 处于目标 chart 版本，本集群尚未执行升级；helm 列出：{found}",
+        "n_not_upgraded": ("升级后验证用于升级之后：先用 `pytest suites/ --env {env} --dry-run` 演练，再运行 "
+                           "`pytest suites/ --env {env}`。未做任何更改。"),
         "ci_notice": "CI=true：升级阶段不会运行（其测试及升级后验证将被跳过）；要在 CI 中升级，请加 --allow-upgrade-in-ci。",
         "not_run_ci": "未运行：升级阶段未运行（CI=true 且未指定 --allow-upgrade-in-ci）",
         "not_run_stopped": "未运行：{cause}",
         "kept": "本次运行的结果：{run_dir}",
+        "k_values": "values 备份（helm get values，敏感信息已屏蔽）",
+        "k_backup": "数据库备份（首次写入之前）",
+        "k_backup_after": "本次续跑的数据库备份，取于步骤 {n} 之后：已完成步骤的数据库可能已被迁移",
+        "k_first_backup": "升级开始之前的数据库备份（运行 {run}，{time}；内含 SHA256SUMS）",
         "kept_item": "  {what}：{path}",
         "manual": ("本套件无法验证（手动步骤，若尚未完成请执行）：{host} 上的 XWiki 第 4–6 步：导入 "
                    "Choerodon-wiki-0.9.0-update.xar（“给已有文档添加一个新的版本”）、删除 /bin/view/ConfluenceTest "
