@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -156,6 +157,26 @@ def test_post_upgrade_proof_through_the_api_server_proxy(upgraded):
     assert run.exit_code == 0, run.output[-3000:]
     proxied = log.read_text().count("/proxy/") - before
     assert proxied >= len(PLAN.steps), f"only {proxied} requests went through the proxy"
+
+
+def test_the_read_only_proof_needs_no_mysql_root_password_and_no_front_client_secret(upgraded):
+    """The CI proof with only the three secrets it reads with: MySQL as the services' user, the platform token."""
+    sb, _run, base = upgraded
+    env = sb.env_with("env-read-only", secrets_file=None)
+    secrets = sb.secrets()
+    given = {name: secrets[name] for name in ("C7N_MYSQL_PASSWORD", "C7N_ADMIN_PASSWORD", "C7N_OAUTH_CLIENT_SECRET")}
+    assert not {"C7N_MYSQL_ROOT_PASSWORD", "C7N_FRONT_CLIENT_SECRET"} & set(os.environ)  # the runs get neither
+    run = run_suite(base, "suites/post_upgrade", "--env", str(env), env_extra=given)
+    assert run.exit_code == 0, run.output[-3000:]
+    post = run.by_test("suites/post_upgrade")
+    assert post and all(v == "passed" for v in post.values()), post
+    assert "suites/post_upgrade/test_03_databases.py::test_database_and_grant[notify_service]" in post
+    # and the whole upgrade still refuses to start without them, naming both
+    writes = len(sb.writes())
+    refused = run_suite(base, "suites/", "--env", str(env), "--allow-upgrade-in-ci", env_extra=given)
+    assert refused.exit_code == 4 and len(sb.writes()) == writes
+    assert "C7N_MYSQL_ROOT_PASSWORD (key 'mysql.admin_password'), C7N_FRONT_CLIENT_SECRET" in refused.output
+    assert "Next: export each of them" in refused.output
 
 
 def test_gitlab_ci_example_passes_under_gitlab_ci_local(upgraded, tmp_path):
