@@ -255,7 +255,8 @@ class ReleaseUpgrade:
                                  f"{why_not_done(exc.last, log.lang)}") from None
             log.attach(f"health {name}", _health_bodies(state), "json")
             self._check_what_it_says(name, state, step.version)
-            log.note(f"{name}: {state.total} pod(s) on {step.version}, all UP ({time.monotonic() - started:.1f}s)")
+            log.note(i18n.say(log.lang, "r_settled", release=name, pods=state.total, version=step.version,
+                              seconds=time.monotonic() - started))
         self.observed = state
         return state
 

@@ -51,6 +51,18 @@ def test_chinese_titles_in_the_report(helm3_run):
     assert any(line.startswith("[04/16] iam：") for line in run.output.splitlines())
 
 
+def test_the_chinese_summary_and_notes_are_whole(helm3_run):
+    """--lang zh: the settled pods of each step, the OAuth client, what the run kept: no English left."""
+    run, _ = helm3_run
+    assert re.search(r"^iam：1 个 pod 为 0\.9\.0，全部 UP（[\d.]+s）$", run.output, re.M), run.output[-3000:]
+    assert "已创建 client choerodon" in run.output
+    assert re.search(r"^  values 备份（helm get values，敏感信息已屏蔽）：\S+/values$", run.output, re.M)
+    assert re.search(r"^  数据库备份（首次写入之前）：\S+/db-backup$", run.output, re.M)
+    summary = run.output[run.output.index("升级总结"):]
+    for english in ("pod(s) on", "all UP (", "OAuth client 'choerodon'", "database backup", "values backup"):
+        assert english not in summary and not re.search(rf"^\S+: .*{re.escape(english)}", run.output, re.M), english
+
+
 def test_the_sandbox_is_gone_after_the_run(helm3_run):
     run, sbdir = helm3_run
     env = yaml.safe_load((sbdir / "env.yaml").read_text())
