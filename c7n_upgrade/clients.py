@@ -85,7 +85,8 @@ def child_environ(env: Env, environ: Optional[Mapping[str, str]] = None) -> dict
 def helm_client(env: Env) -> HelmClient:
     return HelmClient(env.helm.binary, namespace=env.namespace, kube_context=env.kube.context,
                       kubeconfig=env.kube.kubeconfig, tiller_namespace=env.helm.tiller_namespace,
-                      env=helm_tls_environment(env), timeout=env.timeouts.helm, environ=child_environ(env))
+                      env=helm_tls_environment(env), timeout=env.timeouts.helm, environ=child_environ(env),
+                      dialect=env.helm.dialect)
 
 
 def helm_tls_environment(env: Env) -> dict:

@@ -85,6 +85,7 @@ class HelmTls(_Strict):
 
 class HelmConfig(_Strict):
     binary: str = "helm"
+    dialect: Optional[Literal[2, 3]] = None  # stated by the operator: no `helm version` call to detect it
     repo_name: str = "c7n"
     repo_url: str = DEFAULT_REPO_URL
     tiller_namespace: str = "kube-system"

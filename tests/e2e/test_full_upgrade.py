@@ -179,6 +179,23 @@ def test_the_read_only_proof_needs_no_mysql_root_password_and_no_front_client_se
     assert "Next: export each of them" in refused.output
 
 
+def test_a_stated_helm_dialect_asks_helm_no_version_and_a_wrong_one_is_one_cause(upgraded):
+    """helm.dialect: 2 (this sandbox's helm): the proof passes with no `helm version` call in helm-calls.jsonl;
+    helm.dialect: 3 against it: one failure naming both dialects, the rest not run."""
+    sb, _run, base = upgraded
+    before = len(sb.helm_calls())
+    run = run_suite(base, "suites/post_upgrade", "--env", str(sb.env_with("env-dialect", helm={"dialect": 2})))
+    assert run.exit_code == 0, run.output[-3000:]
+    calls = [c["argv"] for c in sb.helm_calls()[before:]]
+    assert calls and [a for a in calls if a[0] == "list"] and not [a for a in calls if a[0] == "version"], calls
+    wrong = run_suite(base, "suites/post_upgrade", "--env", str(sb.env_with("env-dialect-3", helm={"dialect": 3})))
+    assert wrong.exit_code == 1
+    outcomes = wrong.outcomes()
+    assert len([v for v in outcomes.values() if v == "failed"]) == 1, outcomes
+    assert "the env states helm.dialect: 3, but" in wrong.output and "answers as Helm 2" in wrong.output
+    assert "Next: make helm.dialect in" in wrong.flat_output() and "Traceback" not in wrong.output
+
+
 def test_gitlab_ci_example_passes_under_gitlab_ci_local(upgraded, tmp_path):
     """examples/gitlab-ci.yml as a project would use it, run by gitlab-ci-local (shell executor) against
     the upgraded sandbox: envs/prod.yaml names the cluster, the secrets and the kubeconfig are CI variables."""
