@@ -30,8 +30,8 @@ class ReleaseView:
 
 
 class Releases:
-    """One `helm list` of the namespace and one `helm get values` per release, kept until `refresh`;
-    names pinned by the env or found by chart."""
+    """One `helm list` of the namespace per run and one `helm get values` per release, kept; a step
+    lists only its own release again (`fresh`); names pinned by the env or found by chart."""
 
     def __init__(self, helm, pins: Mapping[str, str], redactor):
         self.helm = helm
@@ -40,12 +40,11 @@ class Releases:
         self._listed: Optional[list] = None
         self._values: dict[str, dict] = {}
 
-    def listed(self, refresh: bool = False) -> list:
-        """Releases helm knows in the namespace; uninstalled ones (Helm 2 `list --all`) count as absent.
-        A refresh forgets the values read so far too (a step reads its release's afresh)."""
-        if self._listed is None or refresh:
+    def listed(self) -> list:
+        """Releases helm knows in the namespace (listed once per run); uninstalled ones (Helm 2 `list
+        --all`) count as absent."""
+        if self._listed is None:
             self._listed = [r for r in self.helm.list_releases() if r.status != "uninstalled"]
-            self._values = {}
         return self._listed
 
     def name_of(self, step: Step) -> str:
@@ -65,12 +64,22 @@ class Releases:
                              f"'releases: {{{step.release}: NAME}}' in the env file")
         return step.release
 
-    def view(self, step: Step, refresh: bool = False) -> ReleaseView:
+    def view(self, step: Step) -> ReleaseView:
         name = self.name_of(step)
-        for r in self.listed(refresh):
+        for r in self.listed():
             if r.name == name:
                 return ReleaseView(name, r.chart_name, r.chart_version, r.status, r.revision)
         return ReleaseView(name)
+
+    def fresh(self, step: Step) -> ReleaseView:
+        """The step's own release listed again (a filtered `helm list`: the others are as the run's one
+        listing found them), its values read afresh when next asked: before its helm call (a hand-made
+        change since pre-flight is not lost) and after it."""
+        name = self.name_of(step)
+        fresh = [r for r in self.helm.list_release(name) if r.status != "uninstalled"]
+        self._listed = [r for r in self.listed() if r.name != name] + fresh
+        self._values.pop(name, None)
+        return self.view(step)
 
     def values(self, name: str) -> dict:
         """`helm get values` (read once until `refresh`: pre-flight's backup, its image-pin check and the

@@ -144,7 +144,7 @@ class ReleaseUpgrade:
     # ---- the helm work --------------------------------------------------------------------
     def apply(self) -> UpgradeOutcome:
         step, log = self.step, self.log
-        view = self.releases.view(step, refresh=True)
+        view = self.releases.fresh(step)  # this release as helm has it now; the others need no new listing
         name = view.name
         self._refuse(view)
         current = self.releases.values(name) if view.exists else {}
@@ -188,7 +188,7 @@ class ReleaseUpgrade:
                     log.attach(f"helm {name}", _command_text(self.helm, exc.result), "text")
                     raise log.failed(f"helm failed for {name}: {helmlib.error_line(exc.result)}") from None
                 log.attach(f"helm {name}", _command_text(self.helm, result), "text")
-        listed = self.releases.view(step, refresh=True)  # what helm says now
+        listed = self.releases.fresh(step)  # what helm says now
         return self._outcome(UpgradeOutcome("upgraded" if view.exists else "installed", name, listed=listed))
 
     def _outcome(self, outcome: UpgradeOutcome) -> UpgradeOutcome:

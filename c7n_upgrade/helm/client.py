@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ..bounds import Breaker
@@ -191,6 +192,17 @@ class HelmClient:
             if mismatch:
                 raise HelmDialectMismatch(result, mismatch) from None
             raise
+
+    def list_release(self, release: str) -> list[Release]:
+        """`helm list` of one release (a filter anchored on its name): what a step changed, without
+        listing the namespace again."""
+        pattern = f"^{re.escape(release)}$"
+        if self.dialect() >= 3:
+            args = ["list", "-n", self.namespace, "-o", "json", "--all", "--filter", pattern]
+        else:
+            args = ["list", pattern, "--namespace", self.namespace, "--output", "json", "--all"]
+        return [r for r in parse_list_json(self.run([*args, *self._cluster_flags()]).stdout, self.dialect())
+                if r.name == release]
 
     def get_values(self, release: str) -> dict:
         """The release's user-supplied values (what the guide's ``helm get values R`` gives)."""

@@ -25,6 +25,7 @@ def upgraded(tmp_path_factory):
     base = tmp_path_factory.mktemp("full")
     with ObservedSandbox(base / "sandbox") as sb:
         run = run_suite(base, "suites/", "--env", str(sb.env_file), "--allow-upgrade-in-ci")
+        run.helm_calls = sb.helm_calls()  # this run's, before later tests run more on the sandbox
         yield sb, run, base
 
 
@@ -64,6 +65,17 @@ def test_helm_writes_follow_the_guide_order(upgraded):
         assert "--version" in argv
         release = argv[1] if argv[0] == "upgrade" else argv[argv.index("--name") + 1]
         assert argv[argv.index("--version") + 1] == PLAN.step(release).version
+
+
+def test_the_run_lists_the_namespace_once_and_each_step_only_its_release(upgraded):
+    """One `helm list` of the namespace for the whole run (pre-flight, every step, the proof); a step lists
+    only its own release again, before and after its helm call."""
+    _sb, run, _ = upgraded
+    lists = [c["argv"] for c in run.helm_calls if c["argv"][0] == "list"]
+    whole = [a for a in lists if not a[1].startswith("^")]
+    assert len(whole) == 1, whole
+    filtered = sorted(a[1] for a in lists if a[1].startswith("^"))
+    assert filtered == sorted(f"^{re.escape(s.release)}$" for s in PLAN.steps for _ in range(2))
 
 
 def test_no_secret_on_any_helm_command_line_and_values_files_removed(upgraded):

@@ -112,6 +112,10 @@ class FakeHelm:
         self.lists += 1
         return list(self.releases.values())
 
+    def list_release(self, name: str) -> list[Release]:
+        self.lists += 1
+        return [r for r in self.releases.values() if r.name == name]
+
     def get_values(self, name: str) -> dict:
         self.values_read.append(name)
         return dict(self.values.get(name, {}))

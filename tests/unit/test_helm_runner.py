@@ -167,3 +167,16 @@ def test_an_unstated_dialect_keeps_helms_own_error():
     with pytest.raises(HelmError) as err:
         HelmClient("helm", namespace="ns", runner=runner).list_releases()
     assert "helm.dialect" not in str(err.value)
+
+
+@pytest.mark.parametrize("dialect, argv", [
+    (3, ["list", "-n", "ns", "-o", "json", "--all", "--filter", "^iam\\-service$"]),
+    (2, ["list", "^iam\\-service$", "--namespace", "ns", "--output", "json", "--all", "--tiller-namespace",
+         "kube-system"]),
+])
+def test_one_release_is_listed_by_an_anchored_filter_in_each_dialect(dialect, argv):
+    listing = ('[{"name": "iam-service-2", "chart": "iam-service-0.8.0", "status": "deployed"}]' if dialect == 3
+               else '{"Releases": [{"Name": "iam-service-2", "Chart": "iam-service-0.8.0", "Status": "DEPLOYED"}]}')
+    helm, calls = _stated(dialect, lambda args: (0, listing, ""))
+    assert helm.list_release("iam-service") == []  # a filter is a regex: the name must match whole
+    assert calls == [argv]
