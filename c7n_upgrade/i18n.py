@@ -198,6 +198,7 @@ SUMMARY = {
                       "with it); add --allow-upgrade-in-ci to upgrade from CI."),
         "not_run_ci": "not run: the upgrade phase did not run (CI=true without --allow-upgrade-in-ci)",
         "not_run_stopped": "not run: {cause}",
+        "interrupted_test": "interrupted: {headline}, {where}",
         "kept": "This run's results: {run_dir}",
         "kept_item": "  {what}: {path}",
         "manual": ("Not verified by the suite (manual, do them if not done yet): XWiki steps 4–6 on {host}: "
@@ -276,6 +277,7 @@ SUMMARY = {
         "ci_notice": "CI=true：升级阶段不会运行（其测试及升级后验证将被跳过）；要在 CI 中升级，请加 --allow-upgrade-in-ci。",
         "not_run_ci": "未运行：升级阶段未运行（CI=true 且未指定 --allow-upgrade-in-ci）",
         "not_run_stopped": "未运行：{cause}",
+        "interrupted_test": "已中断：{headline}，{where}",
         "kept": "本次运行的结果：{run_dir}",
         "kept_item": "  {what}：{path}",
         "manual": ("本套件无法验证（手动步骤，若尚未完成请执行）：{host} 上的 XWiki 第 4–6 步：导入 "

@@ -151,10 +151,39 @@ def test_share_builds_the_latest_suite_run_named_after_its_outcome(world):
     assert stat_["passed"] / (stat_["passed"] + stat_["failed"] + stat_["broken"]) < 0.8  # Allure 2's percentage
 
 
+def _comparable(result: dict) -> dict:
+    """What a test's result shows besides its outcome (the thread label holds the run's pid)."""
+    return {"name": result["name"], "fullName": result["fullName"], "historyId": result["historyId"],
+            "testCaseId": result["testCaseId"], "links": result.get("links", []),
+            "labels": sorted((label["name"], label["value"]) for label in result["labels"] if label["name"] != "thread")}
+
+
+def _check_the_report_counts_the_whole_plan(run, full_run) -> None:
+    """The interrupted run's report holds every test the full run's does, with the same ids, labels and
+    names; those that never started are "broken" and say why, the post-upgrade proof included."""
+    results, full = _results(run), _results(full_run)
+    assert len(run.allure_results()) == len(full_run.allure_results()) == len(full)
+    assert sorted(results) == sorted(full)
+    for key, result in results.items():
+        assert _comparable(result) == _comparable(full[key]), key
+    interrupted = results["upgrade.05-notify-service.test_rollout"]
+    assert interrupted["status"] == "broken"
+    assert interrupted["statusDetails"]["message"] == ("interrupted: INTERRUPTED at step 5 (notify-service), "
+                                                       "while waiting for its pods (helm had finished)")
+    not_run = {key for key, r in results.items() if (r.get("statusDetails") or {}).get("message")
+               == "not run: INTERRUPTED at step 5 (notify-service)"}
+    later = {key for key, r in results.items() if any(label == {"name": "feature", "value": "3 post-upgrade"}
+                                                      for label in r["labels"]) or any(
+        label["name"] == "step" and int(label["value"][:2]) > 5 for label in r["labels"])}
+    assert later and not_run == later, sorted(later ^ not_run)
+    assert {results[key]["status"] for key in not_run} == {"broken"}
+    assert any(key.startswith("post_upgrade.") for key in not_run)
+
+
 def test_an_interrupt_during_a_step_is_reported_as_interrupted_and_the_next_run_resumes_it(world):
     sb = world["sb"]
     sb.fault("--clear", "iam-service")
-    run = _run(world, "suites/upgrade", interrupt_on="[05/16] notify-service:")
+    run = _run(world, "suites/", interrupt_on="[05/16] notify-service:")
     assert run.exit_code == 2, run.output[-3000:]
     flat = run.flat_output()
     assert "Outcome: INTERRUPTED at step 5 (notify-service)" in flat
@@ -172,9 +201,7 @@ def test_an_interrupt_during_a_step_is_reported_as_interrupted_and_the_next_run_
     assert "[05] notify-service INTERRUPTED" in " ".join((run.run_dir / "run.log").read_text().split())
     outcome = run.outcome()
     assert (outcome["outcome"], outcome["step"], outcome["release"]) == ("interrupted", 5, "notify-service")
-    results = _results(run)
-    assert results["upgrade.05-notify-service.test_rollout"]["status"] == "broken"
-    assert results["upgrade.16-choerodon-front.not-run"]["status"] == "broken"
+    _check_the_report_counts_the_whole_plan(run, world["done"]["failed"])
 
     # fixed, the same command resumes at step 5: no second install, the pods waited for
     sb.fault("--clear", "notify-service")
