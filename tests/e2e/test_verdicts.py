@@ -69,10 +69,13 @@ def test_a_failed_run_says_where_it_stopped_names_the_down_pod_and_keeps_its_res
         assert f"[{step.number:02d}] {step.release} blocked by step 4" in flat
     assert ("Next: fix step 4 (iam-service): the reason is above, and this run's report holds the step's "
             "attachments") in flat and "it resumes at step 4." in flat
+    assert "use the share command below." in flat
+    assert f"  $ ./run python -m c7n_upgrade.share --run {run.run_dir.name}" in run.output.splitlines()
 
     # the run's own directory: results, log, outcome, the values backup
     assert run.run_dir.parent == world["runs"] and stat.S_IMODE(run.run_dir.stat().st_mode) == 0o700
     assert run.outcome()["outcome"] == "failed" and run.outcome()["step"] == 4
+    assert run.outcome()["env"] == "sandbox" and run.run_dir.name.endswith("Z-sandbox")  # one trend for all
     assert "Outcome: FAILED at step 4 (iam-service)" in " ".join((run.run_dir / "run.log").read_text().split())
     values = sorted((run.run_dir / "values").iterdir())
     assert {p.stem for p in values} == {s.release for s in PLAN.steps if s.action == "upgrade"}
