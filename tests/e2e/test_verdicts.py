@@ -158,7 +158,8 @@ def _comparable(result: dict) -> dict:
     """What a test's result shows besides its outcome (the thread label holds the run's pid)."""
     return {"name": result["name"], "fullName": result["fullName"], "historyId": result["historyId"],
             "testCaseId": result["testCaseId"], "links": result.get("links", []),
-            "labels": sorted((label["name"], label["value"]) for label in result["labels"] if label["name"] != "thread")}
+            "labels": sorted((label["name"], label["value"]) for label in result["labels"]
+                             if label["name"] != "thread")}
 
 
 def _check_the_report_counts_the_whole_plan(run, full_run) -> None:

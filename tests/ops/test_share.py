@@ -130,7 +130,8 @@ def test_the_outcome_is_the_first_entry_of_the_reports_environment(tmp_path):
         {"uuid": "a", "name": "t", "fullName": "m#t", "historyId": "h", "status": "broken", "stage": "finished",
          "start": 1, "stop": 2, "labels": []}), encoding="utf-8")
     ctx = SimpleNamespace(env=SimpleNamespace(name="sandbox", namespace="choerodon-devops-prod", access="direct"),
-                          env_path=Path("env.yaml"), plan=SimpleNamespace(name="0.8-to-0.9", title="Choerodon 0.8 → 0.9"),
+                          env_path=Path("env.yaml"),
+                          plan=SimpleNamespace(name="0.8-to-0.9", title="Choerodon 0.8 → 0.9"),
                           started=time.time(), dry_run=False, redactor=Redactor(),
                           results=SimpleNamespace(outcome=SimpleNamespace(headline="失败于步骤 4（iam-service）")))
     write_environment(results, ctx, {"api.server": "https://127.0.0.1:6443", "helm.version": "v2.16.12",
