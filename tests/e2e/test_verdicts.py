@@ -1,5 +1,6 @@
 """The upgrade log never claims more than it saw: a failed run, a dry run over the broken release it
-left, the report of each run (both kept), an interrupt during a step and the run that resumes it.
+left, the report of each run (both kept), a run stopped at its first failure (-x), an interrupt during
+a step and the run that resumes it; the stopped and interrupted runs' reports count the whole plan.
 
 One sandbox for the module, with two faults: iam-service (step 4) and notify-service (step 5) never
 come up. The tests run in file order, each on the state the one before left.
@@ -152,6 +153,21 @@ def test_share_builds_the_latest_suite_run_named_after_its_outcome(world):
     stat_ = summary["statistic"]
     assert stat_["broken"] >= 12 * 2 and stat_["failed"] == 1  # the blocked steps' tests are not "skipped"
     assert stat_["passed"] / (stat_["passed"] + stat_["failed"] + stat_["broken"]) < 0.8  # Allure 2's percentage
+
+
+def test_a_run_stopped_at_its_first_failure_still_reports_every_test(world):
+    """-x: pytest stops at step 4's failure and starts no other test; the report still holds the whole
+    plan (the same tests as the full failed run's), the rest "broken" as not run, post-upgrade included."""
+    run = _run(world, "suites/", "-x")
+    assert run.exit_code == 1, run.output[-3000:]
+    assert "stopping after 1 failures" in run.output
+    results, full = _results(run), _results(world["done"]["failed"])
+    assert len(run.allure_results()) == len(full) and sorted(results) == sorted(full)
+    not_run = {key for key, r in results.items()
+               if (r.get("statusDetails") or {}).get("message") == "not run: FAILED at step 4 (iam-service)"}
+    assert {key for key in full if key.startswith("post_upgrade.")} < not_run
+    assert "upgrade.05-notify-service.test_upgrade" in not_run
+    assert {results[key]["status"] for key in not_run} == {"broken"}
 
 
 def _comparable(result: dict) -> dict:
