@@ -160,6 +160,7 @@ SUMMARY = {
         # what comes next
         "next": "Next: {text}",
         "n_share": "share this run's report (one HTML file) with the command below.",
+        "n_share_also": "To share this run's report (one HTML file), use the share command below.",
         "h_nothing": "NOTHING RAN: no test of the suite was run",
         "n_failed": ("fix step {n} ({release}): the reason is above, and this run's report holds the step's "
                      "attachments (pods, events, log tails, health bodies). Then re-run the same command: "
@@ -212,6 +213,7 @@ SUMMARY = {
                       "with it); add --allow-upgrade-in-ci to upgrade from CI."),
         "not_run_ci": "not run: the upgrade phase did not run (CI=true without --allow-upgrade-in-ci)",
         "not_run_stopped": "not run: {cause}",
+        "interrupted_test": "interrupted: {headline}, {where}",
         "kept": "This run's results: {run_dir}",
         "r_settled": "{release}: {pods} pod(s) on {version}, all UP ({seconds:.1f}s)",
         "r_oauth_created": "OAuth client 'choerodon' created",
@@ -268,6 +270,7 @@ SUMMARY = {
         "w_test": "在「{test}」期间",
         "next": "下一步：{text}",
         "n_share": "用下面的命令分享本次运行的报告（一个 HTML 文件）。",
+        "n_share_also": "要分享本次运行的报告（一个 HTML 文件），请用下面的 share 命令。",
         "h_nothing": "未运行：本次没有运行套件的任何测试",
         "n_failed": ("修复步骤 {n}（{release}）：原因见上文，本次运行的报告中有该步骤的附件（pod、事件、日志、健康检查返回）。"
                      "然后重新运行同一命令：已完成的步骤会重新观察并通过（已是目标版本），从步骤 {n} 继续。"),
@@ -309,6 +312,7 @@ SUMMARY = {
         "ci_notice": "CI=true：升级阶段不会运行（其测试及升级后验证将被跳过）；要在 CI 中升级，请加 --allow-upgrade-in-ci。",
         "not_run_ci": "未运行：升级阶段未运行（CI=true 且未指定 --allow-upgrade-in-ci）",
         "not_run_stopped": "未运行：{cause}",
+        "interrupted_test": "已中断：{headline}，{where}",
         "kept": "本次运行的结果：{run_dir}",
         "r_settled": "{release}：{pods} 个 pod 为 {version}，全部 UP（{seconds:.1f}s）",
         "r_oauth_created": "已创建 client choerodon",

@@ -398,7 +398,7 @@ class SimulatedCluster:
     # ------------------------------------------------------------------ env file
     def _env_yaml(self) -> str:
         env = {
-            "name": f"sandbox-{self.dir.name}",
+            "name": "sandbox",  # not the directory: the report's trend is kept per env name (share.py)
             "sandbox": True,
             "namespace": self.namespace,
             "plan": self.plan_ref,

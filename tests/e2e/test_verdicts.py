@@ -1,5 +1,6 @@
 """The upgrade log never claims more than it saw: a failed run, a dry run over the broken release it
-left, the report of each run (both kept), an interrupt during a step and the run that resumes it.
+left, the report of each run (both kept), a run stopped at its first failure (-x), an interrupt during
+a step and the run that resumes it; the stopped and interrupted runs' reports count the whole plan.
 
 One sandbox for the module, with two faults: iam-service (step 4) and notify-service (step 5) never
 come up. The tests run in file order, each on the state the one before left.
@@ -71,10 +72,13 @@ def test_a_failed_run_says_where_it_stopped_names_the_down_pod_and_keeps_its_res
         assert f"[{step.number:02d}] {step.release} blocked by step 4" in flat
     assert ("Next: fix step 4 (iam-service): the reason is above, and this run's report holds the step's "
             "attachments") in flat and "it resumes at step 4." in flat
+    assert "use the share command below." in flat
+    assert f"  $ ./run python -m c7n_upgrade.share --run {run.run_dir.name}" in run.output.splitlines()
 
     # the run's own directory: results, log, outcome, the values backup
     assert run.run_dir.parent == world["runs"] and stat.S_IMODE(run.run_dir.stat().st_mode) == 0o700
     assert run.outcome()["outcome"] == "failed" and run.outcome()["step"] == 4
+    assert run.outcome()["env"] == "sandbox" and run.run_dir.name.endswith("Z-sandbox")  # one trend for all
     assert "Outcome: FAILED at step 4 (iam-service)" in " ".join((run.run_dir / "run.log").read_text().split())
     values = sorted((run.run_dir / "values").iterdir())
     assert {p.stem for p in values} == {s.release for s in PLAN.steps if s.action == "upgrade"}
@@ -153,10 +157,55 @@ def test_share_builds_the_latest_suite_run_named_after_its_outcome(world):
     assert stat_["passed"] / (stat_["passed"] + stat_["failed"] + stat_["broken"]) < 0.8  # Allure 2's percentage
 
 
+def test_a_run_stopped_at_its_first_failure_still_reports_every_test(world):
+    """-x: pytest stops at step 4's failure and starts no other test; the report still holds the whole
+    plan (the same tests as the full failed run's), the rest "broken" as not run, post-upgrade included."""
+    run = _run(world, "suites/", "-x")
+    assert run.exit_code == 1, run.output[-3000:]
+    assert "stopping after 1 failures" in run.output
+    results, full = _results(run), _results(world["done"]["failed"])
+    assert len(run.allure_results()) == len(full) and sorted(results) == sorted(full)
+    not_run = {key for key, r in results.items()
+               if (r.get("statusDetails") or {}).get("message") == "not run: FAILED at step 4 (iam-service)"}
+    assert {key for key in full if key.startswith("post_upgrade.")} < not_run
+    assert "upgrade.05-notify-service.test_upgrade" in not_run
+    assert {results[key]["status"] for key in not_run} == {"broken"}
+
+
+def _comparable(result: dict) -> dict:
+    """What a test's result shows besides its outcome (the thread label holds the run's pid)."""
+    return {"name": result["name"], "fullName": result["fullName"], "historyId": result["historyId"],
+            "testCaseId": result["testCaseId"], "links": result.get("links", []),
+            "labels": sorted((label["name"], label["value"]) for label in result["labels"]
+                             if label["name"] != "thread")}
+
+
+def _check_the_report_counts_the_whole_plan(run, full_run) -> None:
+    """The interrupted run's report holds every test the full run's does, with the same ids, labels and
+    names; those that never started are "broken" and say why, the post-upgrade proof included."""
+    results, full = _results(run), _results(full_run)
+    assert len(run.allure_results()) == len(full_run.allure_results()) == len(full)
+    assert sorted(results) == sorted(full)
+    for key, result in results.items():
+        assert _comparable(result) == _comparable(full[key]), key
+    interrupted = results["upgrade.05-notify-service.test_rollout"]
+    assert interrupted["status"] == "broken"
+    assert interrupted["statusDetails"]["message"] == ("interrupted: INTERRUPTED at step 5 (notify-service), "
+                                                       "while waiting for its pods (helm had finished)")
+    not_run = {key for key, r in results.items() if (r.get("statusDetails") or {}).get("message")
+               == "not run: INTERRUPTED at step 5 (notify-service)"}
+    later = {key for key, r in results.items() if any(label == {"name": "feature", "value": "3 post-upgrade"}
+                                                      for label in r["labels"]) or any(
+        label["name"] == "step" and int(label["value"][:2]) > 5 for label in r["labels"])}
+    assert later and not_run == later, sorted(later ^ not_run)
+    assert {results[key]["status"] for key in not_run} == {"broken"}
+    assert any(key.startswith("post_upgrade.") for key in not_run)
+
+
 def test_an_interrupt_during_a_step_is_reported_as_interrupted_and_the_next_run_resumes_it(world):
     sb = world["sb"]
     sb.fault("--clear", "iam-service")
-    run = _run(world, "suites/upgrade", interrupt_on="[05/16] notify-service:")
+    run = _run(world, "suites/", interrupt_on="[05/16] notify-service:")
     assert run.exit_code == 2, run.output[-3000:]
     flat = run.flat_output()
     assert "Outcome: INTERRUPTED at step 5 (notify-service)" in flat
@@ -174,9 +223,7 @@ def test_an_interrupt_during_a_step_is_reported_as_interrupted_and_the_next_run_
     assert "[05] notify-service INTERRUPTED" in " ".join((run.run_dir / "run.log").read_text().split())
     outcome = run.outcome()
     assert (outcome["outcome"], outcome["step"], outcome["release"]) == ("interrupted", 5, "notify-service")
-    results = _results(run)
-    assert results["upgrade.05-notify-service.test_rollout"]["status"] == "broken"
-    assert results["upgrade.16-choerodon-front.not-run"]["status"] == "broken"
+    _check_the_report_counts_the_whole_plan(run, world["done"]["failed"])
 
     # fixed, the same command resumes at step 5: no second install, the pods waited for
     sb.fault("--clear", "notify-service")

@@ -115,6 +115,39 @@ def test_single_file_report_with_categories_and_history(tmp_path):
     assert len(_embedded(out.read_text(encoding="utf-8"), "widgets/history-trend.json")) == 1
 
 
+def test_the_outcome_is_the_first_entry_of_the_reports_environment(tmp_path):
+    """The suite's environment.properties, through the real generator: Allure 2 lists the entries in
+    the file's order and shows the first few before "Show all"; the outcome leads (in Chinese too)."""
+    import time
+    from types import SimpleNamespace
+
+    from c7n_upgrade.redact import Redactor
+    from fixtures.reporting import write_environment
+
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "a-result.json").write_text(json.dumps(
+        {"uuid": "a", "name": "t", "fullName": "m#t", "historyId": "h", "status": "broken", "stage": "finished",
+         "start": 1, "stop": 2, "labels": []}), encoding="utf-8")
+    ctx = SimpleNamespace(env=SimpleNamespace(name="sandbox", namespace="choerodon-devops-prod", access="direct"),
+                          env_path=Path("env.yaml"),
+                          plan=SimpleNamespace(name="0.8-to-0.9", title="Choerodon 0.8 → 0.9"),
+                          started=time.time(), dry_run=False, redactor=Redactor(),
+                          results=SimpleNamespace(outcome=SimpleNamespace(headline="失败于步骤 4（iam-service）")))
+    write_environment(results, ctx, {"api.server": "https://127.0.0.1:6443", "helm.version": "v2.16.12",
+                                     "kubernetes.version": "v1.15.0"})
+    try:
+        out = share.build(results, tmp_path / "r.html", None, keep_history=False)
+    except share.ShareError as exc:
+        pytest.fail(f"c7n_upgrade.share failed (npm registry or Java unavailable?): {exc}", pytrace=False)
+    environment = _embedded(out.read_text(encoding="utf-8"), "widgets/environment.json")
+    assert [(e["name"], e["values"]) for e in environment[:3]] == [
+        ("outcome", ["失败于步骤 4（iam-service）"]), ("env", ["sandbox"]), ("namespace", ["choerodon-devops-prod"])]
+    assert [e["name"] for e in environment[3:7]] == ["plan.title", "helm.version", "kubernetes.version",
+                                                     "api.server"]  # the overview shows the first five
+    assert "python" in [e["name"] for e in environment[7:]]
+
+
 def test_missing_results_is_a_clear_usage_error(tmp_path):
     proc = _run_share("--results", str(tmp_path / "nothing"), "--out", str(tmp_path / "r.html"))
     assert proc.returncode == 2

@@ -1,6 +1,6 @@
 """The sandbox `helm` executable, run as a subprocess against a real ApiServer + Store, in both dialects.
 
-Layouts are compared with helm's own golden outputs (shared/reference/upstream-samples/helm-v3.19.5);
+Layouts are compared with helm's own golden outputs (tests/golden/helm-v3.19.5, copied from helm v3.19.5);
 Helm 2 shapes come from shared/reference/helm-cli-contract.md.
 """
 import base64

@@ -106,6 +106,7 @@ def test_env_file_and_private_files(sandbox):
     d = sandbox["dir"]
     env = yaml.safe_load((d / "env.yaml").read_text())
     assert env["sandbox"] is True and env["namespace"] == NS and env["access"] == "direct"
+    assert env["name"] == "sandbox"  # not its directory: every sandbox run shares one report trend
     assert env["helm"]["binary"] == str(d / "bin" / "helm") and os.access(env["helm"]["binary"], os.X_OK)
     assert env["mysql"]["admin_password"] == "${C7N_MYSQL_ROOT_PASSWORD}"
     secrets_env = (d / "secrets.env").read_text()

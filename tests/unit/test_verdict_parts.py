@@ -164,9 +164,13 @@ def test_blocked_results_count_against_the_run_but_choices_stay_skipped(tmp_path
     result("blocked", "Skipped: blocked by step 4 (iam-service not rolled out)")
     result("ci", "Skipped: CI=true: the upgrade phase does not run in CI")
     result("dry", "Skipped: dry run: no rollout to wait for")
-    assert reporting.honest_statuses(tmp_path) == 1
+    result("stopped", "Skipped: not run: the cluster became unreachable: connection refused")
+    result("stoppedzh", "Skipped: 未运行：集群变得无法访问：connection refused")  # --lang zh
+    result("cizh", "Skipped: 未运行：升级阶段未运行（CI=true 且未指定 --allow-upgrade-in-ci）")
+    assert reporting.honest_statuses(tmp_path) == 3
     status = {p.name.split("-")[0]: json.loads(p.read_text())["status"] for p in tmp_path.iterdir()}
-    assert status == {"blocked": "broken", "ci": "skipped", "dry": "skipped"}
+    assert status == {"blocked": "broken", "ci": "skipped", "dry": "skipped", "stopped": "broken",
+                      "stoppedzh": "broken", "cizh": "skipped"}
     blocked = json.loads((tmp_path / "blocked-result.json").read_text())
     assert blocked["statusDetails"]["message"].startswith("blocked by step 4")
 
