@@ -195,7 +195,7 @@ def recorded(tmp_path_factory):
     k = Recorder(kube)
     crd = load_plan("0.8-to-0.9").crd
     k.version_info(); k.server_version()
-    assert k.namespace_exists() is True
+    assert k.namespace_exists() is True and k.namespace_uid()  # the uid keys the first backup of an upgrade
     assert [p.name for p in k.list_pods()] == ["iam-1"]
     assert len(k.pods_of_release("iam-service")) == 1
     assert k.service("iam-service").port("http") == port
