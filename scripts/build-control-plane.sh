@@ -40,21 +40,26 @@ if ! flock -n 9; then say "another build into $bin is running; waiting for it"; 
 
 export CGO_ENABLED=0
 
-# go build -v names each package as it compiles it: show a count every 100 so a long first build
-# visibly moves; the full log stays in $bin/build.log and its tail is shown when the build fails.
-build() {  # build MODULE_DIR LDFLAGS PACKAGE...
-  local dir="$1" ldflags="$2"; shift 2
+# go build -v names each package as it compiles it, and go names each module it downloads: show the
+# counts every 100 packages or 50 modules so a long first build visibly moves; the full log stays in
+# $bin/build-NAME.log and its tail is shown when the build fails.
+build() {  # build NAME MODULE_DIR LDFLAGS PACKAGE...
+  local log="$bin/build-$1.log" dir="$2" ldflags="$3"; shift 3
   local started=$SECONDS
-  (cd "$dir" && go build -v -trimpath -ldflags "$ldflags" -o "$bin/" "$@") >"$bin/build.log" 2>&1 &
-  local pid=$! last=0 n
+  (cd "$dir" && go build -v -trimpath -ldflags "$ldflags" -o "$bin/" "$@") >"$log" 2>&1 &
+  local pid=$! last=0 lastd=0 n d
   while kill -0 "$pid" 2>/dev/null; do
     sleep 5
-    n=$(grep -c '^[a-zA-Z0-9._/-]*$' "$bin/build.log" 2>/dev/null || true)
-    if [ "${n:-0}" -ge $((last + 100)) ]; then last=$n; say "  … $n packages compiled ($((SECONDS - started)) s)"; fi
+    n=$(grep -c '^[a-zA-Z0-9._/-]*$' "$log" 2>/dev/null || true)
+    d=$(grep -c '^go: downloading ' "$log" 2>/dev/null || true)
+    if [ "${n:-0}" -ge $((last + 100)) ] || [ "${d:-0}" -ge $((lastd + 50)) ]; then
+      last=${n:-0} lastd=${d:-0}
+      say "  … ${d:-0} modules downloaded, ${n:-0} packages compiled ($((SECONDS - started)) s)"
+    fi
   done
   if ! wait "$pid"; then
-    tail -n 30 "$bin/build.log" >&2
-    fail "go build of $* failed (full log: $bin/build.log)"
+    tail -n 30 "$log" >&2
+    fail "go build of $* failed (full log: $log)"
   fi
   say "  built in $((SECONDS - started)) s"
 }
@@ -72,12 +77,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   done
   say "building Kubernetes $k8s_version (${missing[*]##*/}) into $bin"
   say "  (the first build on a machine downloads the modules and compiles ~2,500 packages: 10-30 min on 2 cores)"
-  build "$kube_mod" "$ldflags" "${missing[@]}"
+  build kubernetes "$kube_mod" "$ldflags" "${missing[@]}"
 fi
 
 if [ ! -x "$bin/etcd" ]; then
   say "building etcd $etcd_version into $bin"
-  build "$etcd_mod" "-s -w" .
+  build etcd "$etcd_mod" "-s -w" .
 fi
 
 for cmd in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl; do
