@@ -69,7 +69,7 @@ class ControlPlane:
             etcd = self._etcd(timeout)
             api = self._apiserver(etcd, timeout)
             self._controllers(etcd, api, timeout)
-            self._apply_rbac()
+            self._apply_rbac(timeout)
             self._write_kubeconfig()
         except BaseException:
             self.stop()
@@ -152,7 +152,9 @@ class ControlPlane:
                 f"--kubeconfig={config}", f"--authentication-kubeconfig={config}",
                 f"--authorization-kubeconfig={config}", "--leader-elect=false",
                 "--bind-address=127.0.0.1", f"--secure-port={port}", f"--cert-dir={self.dir / 'pki' / name}",
-                *extra])
+                # client-side rate limits sized for one machine: at the default 20 requests/s the
+                # controller manager needs ~5 s to start its ~45 controllers, one discovery at a time
+                "--kube-api-qps=500", "--kube-api-burst=1000", *extra])
             started.append((component, port))
         for component, port in started:
             waited = component.wait_ready(lambda p=port: http_ok(f"https://127.0.0.1:{p}/healthz"), timeout,
@@ -178,9 +180,10 @@ class ControlPlane:
                                f"--context={context}", *args], capture_output=True, text=True, timeout=timeout,
                               env={**os.environ, "KUBECACHEDIR": str(self.dir / "kube-cache")})
 
-    def _apply_rbac(self) -> None:
-        """Create the namespace the RBAC files name, apply them as they say (`kubectl apply -f`), then
-        ask the TokenRequest API for a token of each of their ServiceAccounts."""
+    def _apply_rbac(self, timeout: float) -> None:
+        """Create the namespace the RBAC files name, apply them as they say (`kubectl apply -f`), ask
+        the TokenRequest API for a token of each of their ServiceAccounts, and wait for the namespace's
+        `default` ServiceAccount."""
         admin = self.dir / "admin.kubeconfig"
         _write_private(admin, self._config({"sandbox": {"token": self._tokens["admin"]}}, namespace=None))
         self._kubectl_ok(admin, "create", "namespace", self.namespace)
@@ -190,6 +193,13 @@ class ControlPlane:
             result = self._kubectl_ok(admin, "create", "token", sa, "-n", self.namespace,
                                       f"--duration={TOKEN_DURATION}")
             self._tokens[context] = result.stdout.strip()
+        # Until the controller manager has made the namespace's `default` ServiceAccount, admission
+        # refuses every pod that names none (a few seconds after a fresh start): ready means usable.
+        manager = next(c for c in self.components if c.name == "kube-controller-manager")
+        url = f"{self.url}/api/v1/namespaces/{self.namespace}/serviceaccounts/default"
+        waited = manager.wait_ready(lambda: http_ok(url, self._tokens["admin"], self.ca_file), timeout,
+                                    others=tuple(c for c in self.components if c is not manager))
+        self.log(f"control plane: ServiceAccount default in {self.namespace} ({waited:.1f} s)")
 
     def _kubectl_ok(self, kubeconfig: Path, *args: str) -> subprocess.CompletedProcess:
         result = self.kubectl(*args, kubeconfig=kubeconfig)

@@ -104,11 +104,11 @@ class Component:
 def http_ok(url: str, token: str | None = None, ca_file: Path | None = None, timeout: float = 2.0) -> bool:
     """True when GET url answers 200. TLS is verified against ca_file when given (the API server);
     without it the component's self-signed loopback certificate is accepted (health checks only)."""
-    context = None
-    if url.startswith("https:"):
-        context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else ssl._create_unverified_context()
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
+        context = None
+        if url.startswith("https:"):  # ca_file may still be half-written by the API server: not yet
+            context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else ssl._create_unverified_context()
         with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             return response.status == 200
     except (urllib.error.URLError, OSError, ssl.SSLError):
