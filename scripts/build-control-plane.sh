@@ -76,7 +76,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   done
   say "building Kubernetes $k8s_version (${missing[*]##*/}) into $bin"
-  say "  (the first build on a machine downloads the modules and compiles ~2,500 packages: 10-30 min on 2 cores)"
+  say "  (the first build on a machine downloads the modules and compiles ~2,500 packages: about 8-10 min on 2 cores)"
   build kubernetes "$kube_mod" "$ldflags" "${missing[@]}"
 fi
 
