@@ -216,3 +216,26 @@ def test_a_component_that_dies_is_named_with_its_log(tmp_path):
     message = str(raised.value)
     assert message.startswith("etcd exited with code 3 before it was ready"), message
     assert "bind: permission denied" in message
+
+
+def test_a_port_taken_before_etcd_binds_it_starts_again(control_plane, tmp_path, monkeypatch):
+    """free_port() only says a port was free a moment ago: when another process takes it first,
+    start() begins again on other ports instead of failing."""
+    import socket
+
+    from c7n_upgrade.sandbox.controlplane import ControlPlane, cluster
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    ports = iter([taken.getsockname()[1]])
+    real = cluster.free_port
+    monkeypatch.setattr(cluster, "free_port", lambda: next(ports, None) or real())
+    lines = []
+    try:
+        with ControlPlane(tmp_path / "cp", control_plane.bin, log=lines.append) as cp:
+            assert cp.version()["gitVersion"] == _release()
+    finally:
+        taken.close()
+    retried = [line for line in lines if "a port was taken meanwhile" in line]
+    assert len(retried) == 1 and "etcd exited" in retried[0], lines

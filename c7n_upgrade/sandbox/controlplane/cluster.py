@@ -19,6 +19,7 @@ import base64
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -37,6 +38,7 @@ SERVICE_ACCOUNTS = {  # context -> (ServiceAccount, the file that defines and bi
 }
 TOKEN_DURATION = "8760h"  # a year: a sandbox never outlives it
 ADMIN_USER = "c7n-sandbox-admin"
+PORT_ATTEMPTS = 3
 
 
 class ControlPlane:
@@ -64,16 +66,25 @@ class ControlPlane:
         failure everything already started is stopped and ControlPlaneError names the component."""
         started = time.monotonic()
         self.dir.mkdir(parents=True, exist_ok=True)
-        try:
-            self._keys()
-            etcd = self._etcd(timeout)
-            api = self._apiserver(etcd, timeout)
-            self._controllers(etcd, api, timeout)
-            self._apply_rbac(timeout)
-            self._write_kubeconfig()
-        except BaseException:
-            self.stop()
-            raise
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                self._keys()
+                etcd = self._etcd(timeout)
+                api = self._apiserver(etcd, timeout)
+                self._controllers(etcd, api, timeout)
+                self._apply_rbac(timeout)
+                self._write_kubeconfig()
+                break
+            except ControlPlaneError as exc:
+                self.stop()
+                # a free port can be taken by another process before the component binds it
+                if "address already in use" not in str(exc) or attempt == PORT_ATTEMPTS:
+                    raise
+                self.log(f"control plane: a port was taken meanwhile, starting again ({exc.args[0].splitlines()[0]})")
+                shutil.rmtree(self.dir / "etcd", ignore_errors=True)
+            except BaseException:
+                self.stop()
+                raise
         self.ready_s = time.monotonic() - started
         self.log(f"control plane: ready in {self.ready_s:.1f} s at {self.url} (kubeconfig {self.kubeconfig})")
         return self
