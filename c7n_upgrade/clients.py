@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
-from .config import Env
+from .config import ConfigError, Env
 from .helm import HelmClient
 from .kube import KubeClient
 from .mysql import Mysql
@@ -54,8 +54,7 @@ def settings(env: Env) -> Settings:
         mysql_app=MysqlAppUser(m.host, m.port, m.user, m.password.get_secret_value()) if m else None,
         platform=PlatformCredentials(env.gateway_url, p.admin_user, p.admin_password.get_secret_value(),
                                      p.client_id, p.client_secret.get_secret_value()) if p else None,
-        front_oauth=FrontOAuthClient(p.organization_id, env.front_url,
-                                     p.front_client_secret.get_secret_value()) if p else None,
+        front_oauth=FrontOAuthClient(p.organization_id, env.front_url, _secret(p.front_client_secret)) if p else None,
         gitlab=GitlabSsh(env.gitlab.ssh_host, env.gitlab.ssh_port) if env.gitlab else None,
         xwiki=XwikiSite(env.xwiki.host, env.xwiki.data_dir, env.gateway_url or "",
                         env.xwiki.update_package, timeout=float(t.step)) if env.xwiki else None,
@@ -86,7 +85,8 @@ def child_environ(env: Env, environ: Optional[Mapping[str, str]] = None) -> dict
 def helm_client(env: Env) -> HelmClient:
     return HelmClient(env.helm.binary, namespace=env.namespace, kube_context=env.kube.context,
                       kubeconfig=env.kube.kubeconfig, tiller_namespace=env.helm.tiller_namespace,
-                      env=helm_tls_environment(env), timeout=env.timeouts.helm, environ=child_environ(env))
+                      env=helm_tls_environment(env), timeout=env.timeouts.helm, environ=child_environ(env),
+                      dialect=env.helm.dialect)
 
 
 def helm_tls_environment(env: Env) -> dict:
@@ -106,11 +106,32 @@ def kube_client(env: Env) -> KubeClient:
                       request_timeout=env.timeouts.kube)
 
 
+def _secret(value) -> str:
+    """A resolved secret in clear ("" for one this run did not resolve: it needs none)."""
+    return value.get_secret_value() if value is not None else ""
+
+
+def _admin_password(env: Env) -> str:
+    if env.mysql.admin_password is None:  # load_env resolves it for every run that writes
+        raise ConfigError(f"{env.source}: key 'mysql.admin_password' was not resolved: this run's phases "
+                          "(the read-only proof) do not log in as the MySQL admin")
+    return env.mysql.admin_password.get_secret_value()
+
+
 def mysql_admin(env: Env) -> Optional[Mysql]:
     m = env.mysql
     if m is None:
         return None
-    return Mysql(m.host, m.port, m.admin_user, m.admin_password.get_secret_value(), connect_timeout=env.timeouts.http,
+    return Mysql(m.host, m.port, m.admin_user, _admin_password(env), connect_timeout=env.timeouts.http,
+                 sql_timeout=env.timeouts.sql)
+
+
+def mysql_app(env: Env) -> Optional[Mysql]:
+    """MySQL as the services' own user: what the read-only proof reads with (it proves the grants too)."""
+    m = env.mysql
+    if m is None:
+        return None
+    return Mysql(m.host, m.port, m.user, m.password.get_secret_value(), connect_timeout=env.timeouts.http,
                  sql_timeout=env.timeouts.sql)
 
 
@@ -119,7 +140,7 @@ def dump_tool(env: Env) -> Optional[DumpTool]:
     m = env.mysql
     if m is None:
         return None
-    return DumpTool(m.host, m.port, m.admin_user, m.admin_password.get_secret_value(), environ=child_environ(env),
+    return DumpTool(m.host, m.port, m.admin_user, _admin_password(env), environ=child_environ(env),
                     timeout=env.timeouts.backup)
 
 

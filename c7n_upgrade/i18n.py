@@ -61,6 +61,7 @@ TEST_TITLES_ZH = {
     "test_chart_repo_has_targets": "添加Choerodon Chart仓库并更新；每个目标 chart 版本都在仓库中",
     "test_gitlab_ssh": "确认Gitlab开启SSH协议",
     "test_values_backed_up": "备份每个 release 当前的 values（密码已屏蔽）",
+    "test_target_images_are_in_their_registries": "镜像仓库中有升级所需的每个目标版本镜像（本机可访问时）",
     "test_database": "创建数据库、用户并授权（只创建缺少的），然后验证",
     "test_crd": "创建或验证 CRD c7nhelmreleases.choerodon.io",
     "test_smooth_upgrade": "调用 devops-service 平滑升级接口（version=0.9），devops_check_log 出现记录",
@@ -70,7 +71,7 @@ TEST_TITLES_ZH = {
     "test_oauth_client": "创建或验证 client choerodon",
     "test_release_at_target": "release 为目标 chart 版本；全部 pod 就绪、版本一致、健康 UP",
     "test_eureka_versions": "注册中心中每个应用的 VERSION 为目标版本，无旧版本实例",
-    "test_database_and_grant": "数据库存在，服务用户拥有全部权限并可登录",
+    "test_database_and_grant": "服务用户可登录数据库并拥有全部权限（无需管理员）",
     "test_crd_matches_guide": "CRD c7nhelmreleases.choerodon.io 与指南一致",
     "test_oauth_client_exists": "client choerodon 存在，授权类型与回调地址与指南一致",
     "test_smooth_upgrade_logged": "devops_check_log 记录了平滑升级",
@@ -83,8 +84,8 @@ PHASES = {
 
 #: short words in lines the library writes (progress, failure reasons)
 WORDS = {
-    "en": {"not_up": "not UP", "not_ready": "not ready", "answered": "answered"},
-    "zh": {"not_up": "未 UP", "not_ready": "未就绪", "answered": "返回"},
+    "en": {"not_up": "not UP", "not_ready": "not ready", "answered": "answered", "absent": "not installed"},
+    "zh": {"not_up": "未 UP", "not_ready": "未就绪", "answered": "返回", "absent": "未安装"},
 }
 
 
@@ -186,19 +187,40 @@ SUMMARY = {
                  "the read-only proof alone, run `pytest suites/post_upgrade --env {env}`."),
         "n_partial": ("run `pytest suites/ --env {env}` for the whole plan: finished steps are observed and pass as "
                       "already upgraded."),
-        "n_kubeconfig": ("point kube.kubeconfig (and kube.context) in {source} at the cluster's kubeconfig, or set "
-                         "KUBECONFIG; check it with `kubectl get ns {namespace}`; then re-run. Nothing was changed."),
+        "n_kubeconfig": ("point kube.kubeconfig (and kube.context) in {source} at the cluster's kubeconfig, or remove "
+                         "kube.kubeconfig from it to use $KUBECONFIG (then ~/.kube/config); check it with `kubectl get "
+                         "ns {namespace}`; then re-run. Nothing was changed."),
+        "n_kubeconfig_default": ("set KUBECONFIG to the cluster's kubeconfig (or name it as kube.kubeconfig in "
+                                 "{source}); check it with `kubectl get ns {namespace}`; then re-run. Nothing was "
+                                 "changed."),
+        "c_missing_vars": "{source}: not set in the environment{where}: {vars}",
+        "n_missing_vars": ("export each of them in this shell without echoing it (e.g. `read -rs {first} && export "
+                           "{first}`), or name a 0600 secrets_file in {source}; then re-run. Nothing was changed."),
+        "n_config": "correct {source} (every key is explained in envs/prod.yaml); then re-run. Nothing was changed.",
         "n_unreachable": ("check that the cluster is up and reachable from this machine (VPN, bastion, proxy) and "
                           "that kube.kubeconfig / kube.context in {source} name it: `kubectl get ns {namespace}`; "
                           "then re-run. Nothing was changed."),
         "n_lock": ("wait for that run to finish; this one changed nothing. If it is gone (no such process on that "
                    "host), re-run this command with --break-lock."),
         "c_unreachable_mid": "the cluster became unreachable: {message}",
+        "c_not_upgraded": ("no release of the plan {plan} is at its target chart version, so the upgrade has not "
+                           "run on this cluster; helm lists: {found}"),
+        "n_helm_dialect": "make helm.dialect in {source} the helm you run (or remove it); then re-run. Nothing was changed.",
+        "n_not_upgraded": ("the read-only proof is for after the upgrade: rehearse it with `pytest suites/ --env {env} "
+                           "--dry-run`, then run `pytest suites/ --env {env}`. Nothing was changed."),
         "ci_notice": ("CI=true: the upgrade phase will not run (its tests are skipped, and the post-upgrade proof "
                       "with it); add --allow-upgrade-in-ci to upgrade from CI."),
         "not_run_ci": "not run: the upgrade phase did not run (CI=true without --allow-upgrade-in-ci)",
         "not_run_stopped": "not run: {cause}",
         "kept": "This run's results: {run_dir}",
+        "r_settled": "{release}: {pods} pod(s) on {version}, all UP ({seconds:.1f}s)",
+        "r_oauth_created": "OAuth client 'choerodon' created",
+        "r_oauth_matches": "OAuth client 'choerodon' exists and matches",
+        "k_values": "values backup (helm get values, secrets masked)",
+        "k_backup": "database backup (before the first write)",
+        "k_backup_after": ("database backup of this resumed run, taken after step {n}: the databases of the steps "
+                           "done so far may already be migrated"),
+        "k_first_backup": "database backup from before the upgrade began (run {run}, {time}; SHA256SUMS inside)",
         "kept_item": "  {what}: {path}",
         "manual": ("Not verified by the suite (manual, do them if not done yet): XWiki steps 4–6 on {host}: "
                    "import Choerodon-wiki-0.9.0-update.xar (\"add a new version to existing documents\"), delete "
@@ -267,16 +289,34 @@ SUMMARY = {
         "n_ci": ("CI=true，升级阶段未运行。要在 CI 中升级，请加 --allow-upgrade-in-ci；只做只读验证，"
                  "请运行 `pytest suites/post_upgrade --env {env}`。"),
         "n_partial": "运行 `pytest suites/ --env {env}` 完成整个计划：已完成的步骤会经观察后通过。",
-        "n_kubeconfig": ("将 {source} 中的 kube.kubeconfig（及 kube.context）指向集群的 kubeconfig，或设置 KUBECONFIG；"
-                         "用 `kubectl get ns {namespace}` 检查；然后重新运行。未做任何更改。"),
+        "n_kubeconfig": ("将 {source} 中的 kube.kubeconfig（及 kube.context）指向集群的 kubeconfig，或删除 kube.kubeconfig "
+                         "以使用 $KUBECONFIG（其次 ~/.kube/config）；用 `kubectl get ns {namespace}` 检查；然后重新运行。"
+                         "未做任何更改。"),
+        "n_kubeconfig_default": ("将 KUBECONFIG 设置为集群的 kubeconfig（或在 {source} 中写明 kube.kubeconfig）；"
+                                 "用 `kubectl get ns {namespace}` 检查；然后重新运行。未做任何更改。"),
+        "c_missing_vars": "{source}：以下环境变量未设置{where}：{vars}",
+        "n_missing_vars": ("在当前 shell 中逐个导出（不回显，例如 `read -rs {first} && export {first}`），或在 {source} "
+                           "中指定权限为 0600 的 secrets_file；然后重新运行。未做任何更改。"),
+        "n_config": "修正 {source}（每个键的说明见 envs/prod.yaml）；然后重新运行。未做任何更改。",
         "n_unreachable": ("确认集群已启动且本机可访问（VPN、跳板机、代理），且 {source} 中的 kube.kubeconfig / kube.context "
                           "指向它：`kubectl get ns {namespace}`；然后重新运行。未做任何更改。"),
         "n_lock": "等待该运行结束；本次运行未做任何更改。若该运行已不存在（该主机上无此进程），请加 --break-lock 重新运行本命令。",
         "c_unreachable_mid": "集群变得无法访问：{message}",
+        "c_not_upgraded": "升级计划 {plan} 中没有任何 release 处于目标 chart 版本，本集群尚未执行升级；helm 列出：{found}",
+        "n_helm_dialect": "将 {source} 中的 helm.dialect 改为实际使用的 helm（或删除该键）；然后重新运行。未做任何更改。",
+        "n_not_upgraded": ("升级后验证用于升级之后：先用 `pytest suites/ --env {env} --dry-run` 演练，再运行 "
+                           "`pytest suites/ --env {env}`。未做任何更改。"),
         "ci_notice": "CI=true：升级阶段不会运行（其测试及升级后验证将被跳过）；要在 CI 中升级，请加 --allow-upgrade-in-ci。",
         "not_run_ci": "未运行：升级阶段未运行（CI=true 且未指定 --allow-upgrade-in-ci）",
         "not_run_stopped": "未运行：{cause}",
         "kept": "本次运行的结果：{run_dir}",
+        "r_settled": "{release}：{pods} 个 pod 为 {version}，全部 UP（{seconds:.1f}s）",
+        "r_oauth_created": "已创建 client choerodon",
+        "r_oauth_matches": "client choerodon 已存在且与指南一致",
+        "k_values": "values 备份（helm get values，敏感信息已屏蔽）",
+        "k_backup": "数据库备份（首次写入之前）",
+        "k_backup_after": "本次续跑的数据库备份，取于步骤 {n} 之后：已完成步骤的数据库可能已被迁移",
+        "k_first_backup": "升级开始之前的数据库备份（运行 {run}，{time}；内含 SHA256SUMS）",
         "kept_item": "  {what}：{path}",
         "manual": ("本套件无法验证（手动步骤，若尚未完成请执行）：{host} 上的 XWiki 第 4–6 步：导入 "
                    "Choerodon-wiki-0.9.0-update.xar（“给已有文档添加一个新的版本”）、删除 /bin/view/ConfluenceTest "

@@ -22,6 +22,7 @@ __all__ = [
     "ensure_app_database",
     "parse_grant",
     "user_can_login",
+    "grants_all_on",
     "validate_identifier",
 ]
 
@@ -143,16 +144,18 @@ class Mysql:
                 return []
             raise _wrap(e, self.who, f"SHOW GRANTS FOR {user}@{host}") from None
 
+    def own_grants(self) -> list[str]:
+        """``SHOW GRANTS FOR CURRENT_USER()``: what this login may do (any user may read its own)."""
+        with self.connect() as conn, conn.cursor() as cur:
+            try:
+                cur.execute("SHOW GRANTS FOR CURRENT_USER()")
+                return [row[0] for row in cur.fetchall()]
+            except pymysql.MySQLError as e:
+                raise _wrap(e, self.who, "SHOW GRANTS FOR CURRENT_USER()") from None
+
     def has_all_privileges_on(self, user: str, database: str, host: str = "%") -> bool:
         """True if ``user@host`` has ALL PRIVILEGES on ``database``.* (or on *.*)."""
-        for grant in self.grants_for(user, host):
-            parsed = parse_grant(grant)
-            if parsed is None:
-                continue
-            privileges, db, _table = parsed
-            if "ALL PRIVILEGES" in privileges and db in ("*", database):
-                return True
-        return False
+        return grants_all_on(self.grants_for(user, host), database)
 
     # ------------------------------------------------------------------ Choerodon queries
     def latest_devops_check_log(self, database: str = "devops_service") -> dict | None:
@@ -200,6 +203,15 @@ def parse_grant(grant: str) -> tuple[list[str], str, str] | None:
     if privs == ["ALL"]:
         privs = ["ALL PRIVILEGES"]
     return privs, db, table
+
+
+def grants_all_on(grants: list[str], database: str) -> bool:
+    """True if one of these GRANT lines gives ALL PRIVILEGES on ``database``.* (or on *.*)."""
+    for grant in grants:
+        parsed = parse_grant(grant)
+        if parsed is not None and "ALL PRIVILEGES" in parsed[0] and parsed[1] in ("*", database):
+            return True
+    return False
 
 
 def user_can_login(

@@ -98,6 +98,51 @@ def parse_health(status_code: Optional[int], body_text: Any) -> Health:
     return Health(status, status_code, data, error, text)
 
 
+def down_components(body: Any, limit: int = 160) -> list[str]:
+    """The components of a health tree that are not UP, deepest first: ``path STATUS: error`` (Spring
+    Boot 1.5 puts components at the top level, Boot 2 under ``components``/``details``). The error is
+    its first line, cut at ``limit`` characters."""
+    out: list[str] = []
+
+    def walk(node: dict, path: str) -> bool:
+        found = False
+        for key, child in node.items():
+            if not isinstance(child, dict):
+                continue
+            inner = f"{path}.{key}" if path and key not in ("components", "details") else (path or key)
+            if key in ("components", "details"):
+                found = walk(child, path) or found
+                continue
+            status = child.get("status")
+            if isinstance(status, str) and status.strip().upper() != "UP":
+                if not walk(child, inner):  # a DOWN component whose own parts say nothing more
+                    out.append(f"{inner} {status.strip().upper()}" + _error_of(child, limit))
+                found = True
+        return found
+
+    if isinstance(body, dict):
+        walk(body, "")
+    return out
+
+
+def _error_of(component: dict, limit: int) -> str:
+    details = component.get("details") if isinstance(component.get("details"), dict) else {}
+    error = component.get("error") or details.get("error") or component.get("message") or details.get("message")
+    if not error:
+        return ""
+    line = " ".join(str(error).split("\n", 1)[0].split())
+    return ": " + (line[:limit] + "…" if len(line) > limit else line)
+
+
+def health_cause(health: Health) -> str:
+    """Why an answer is not UP, in one line: its DOWN components with their errors, else its status
+    and error (no answer, not JSON, ...)."""
+    parts = down_components(health.body) if health.body else []
+    if parts:
+        return f"{health.status} ({'; '.join(parts[:4])}{'; …' if len(parts) > 4 else ''})"
+    return f"{health.status}" + (f" [{health.error}]" if health.error else "")
+
+
 # --------------------------------------------------------------------------------------------
 # eureka
 

@@ -24,6 +24,10 @@ class ReleaseView:
     def exists(self) -> bool:
         return self.status is not None
 
+    def is_at(self, version: str) -> bool:
+        """Helm has the release deployed at that chart version (what helm says, not what runs)."""
+        return self.status == "deployed" and self.chart_version == version
+
 
 class Releases:
     """One `helm list` of the namespace and one `helm get values` per release, kept until `refresh`;

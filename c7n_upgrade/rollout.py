@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, TypeVar
 
-from .probes import Health
+from .probes import Health, health_cause
 from .waiters import WaitTimeout, poll
 
 T = TypeVar("T")
@@ -53,6 +53,7 @@ class RolloutState:
     health_required: bool = True                     # False when the step has no health port
     health_bodies: dict[str, str] = field(default_factory=dict)  # pod name -> last health body/status
     not_up: dict[str, str] = field(default_factory=dict)         # pods whose answer was not UP -> its status
+    not_up_causes: dict[str, str] = field(default_factory=dict)  # those pods -> probes.health_cause (one line)
     pods: list[Any] = field(default_factory=list)    # the PodInfo objects observed
 
     @property
@@ -88,7 +89,19 @@ class RolloutState:
 
     def not_ready(self) -> list[str]:
         """The pods not Ready or terminating, as "name (version)", for a line that names them."""
-        return [f"{p.name} ({p.version or 'no version label'})" for p in self.pods if not p.ready or p.deleting]
+        return [f"{p.name} ({_pod_state(p)})" for p in self.pods if not p.ready or p.deleting]
+
+
+def _pod_state(pod) -> str:
+    """A pod's version and state as `kubectl get po` would let one see it: phase, waiting containers,
+    restarts, terminating."""
+    parts = [pod.version or "no version label", getattr(pod, "phase", None) or "?"]
+    parts += list(getattr(pod, "waiting", None) or [])
+    if getattr(pod, "restart_count", 0):
+        parts.append(f"{pod.restart_count} restart(s)")
+    if pod.deleting:
+        parts.append("terminating")
+    return ", ".join(parts)
 
 
 class RolloutNotDone(WaitTimeout):
@@ -153,6 +166,7 @@ def observe(
                 state.health_up += 1
                 continue
             state.not_up[pod.name] = health.status
+            state.not_up_causes[pod.name] = health_cause(health)
     return state
 
 

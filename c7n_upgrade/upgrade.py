@@ -255,7 +255,8 @@ class ReleaseUpgrade:
                                  f"{why_not_done(exc.last, log.lang)}") from None
             log.attach(f"health {name}", _health_bodies(state), "json")
             self._check_what_it_says(name, state, step.version)
-            log.note(f"{name}: {state.total} pod(s) on {step.version}, all UP ({time.monotonic() - started:.1f}s)")
+            log.note(i18n.say(log.lang, "r_settled", release=name, pods=state.total, version=step.version,
+                              seconds=time.monotonic() - started))
         self.observed = state
         return state
 
@@ -314,18 +315,20 @@ class ReleaseUpgrade:
 HEARTBEAT_S = 30.0  # an unchanged progress line is repeated at most this often
 
 
-def _not_up_text(state, lang: str, *, bodies: bool = False, limit: int = 200) -> str:
-    """The pods whose health is not UP, with the status they gave (and, with `bodies`, their last
-    answer, compact and on one line)."""
+def _not_up_text(state, lang: str, *, causes: bool = False, limit: int = 3) -> str:
+    """The pods whose health is not UP, with the status they gave (and, with `causes`, each DOWN
+    component of their answer with its error: the cause, not the start of the body; the first
+    `limit` pods, so the reason fits a screen; every body is in the report)."""
     if not state.not_up:
         return ""
-    parts = []
-    for pod, status in sorted(state.not_up.items()):
-        if bodies:
-            text = " ".join(str(state.health_bodies.get(pod, status)).split())
-            parts.append(f"{pod} {i18n.word(lang, 'answered')} {text[:limit] + '…' if len(text) > limit else text}")
-        else:
-            parts.append(f"{pod} ({status})")
+    pods = sorted(state.not_up.items())
+    if causes:
+        parts = [f"{pod} {i18n.word(lang, 'answered')} {state.not_up_causes.get(pod, status)}"
+                 for pod, status in pods[:limit]]
+        if len(pods) > limit:
+            parts.append(f"+{len(pods) - limit}")
+    else:
+        parts = [f"{pod} ({status})" for pod, status in pods]
     return i18n.word(lang, "not_up") + ": " + "; ".join(parts)
 
 
@@ -338,7 +341,7 @@ def why_not_done(state, lang: str = "en") -> str:
     not_ready = state.not_ready()
     if not_ready:
         parts.append(i18n.word(lang, "not_ready") + ": " + ", ".join(not_ready))
-    detail = _not_up_text(state, lang, bodies=True)
+    detail = _not_up_text(state, lang, causes=True)
     if detail:
         parts.append(detail)
     return "; ".join(parts) or "not done"

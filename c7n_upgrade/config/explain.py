@@ -86,7 +86,15 @@ def explain(err: dict) -> tuple[str, str]:
     return key, f"{msg[0].lower() + msg[1:] if msg else msg}{got}"
 
 
-def fail(path: Path, problems: list[str]) -> ConfigError:
+def fail(path: Path, problems: list[str], missing_vars: Optional[list[tuple[str, str]]] = None,
+         where: str = "") -> ConfigError:
+    """The env file's problems, one line each; the ${VAR}s that are not set come last, on one line."""
     shown = display(path)
     lines = [f"{shown}: {p}" for p in problems]
-    return ConfigError("\n".join(lines), file=path, problems=problems)
+    if missing_vars:
+        lines.append(f"{shown}: not set in the environment{where}: {missing_list(missing_vars)}")
+    return ConfigError("\n".join(lines), file=path, problems=problems, missing_vars=missing_vars, where=where)
+
+
+def missing_list(missing_vars: list[tuple[str, str]]) -> str:
+    return ", ".join(f"{var} (key '{key}')" for key, var in missing_vars)

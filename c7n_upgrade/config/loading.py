@@ -5,7 +5,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Collection, Optional
 
 import yaml
 from pydantic import ValidationError
@@ -186,8 +186,11 @@ def _set_path(data: Any, path: tuple, value: Any) -> None:
     data[path[-1]] = value
 
 
-def load_env(name_or_path: str, envs_dir: Path, environ: Optional[dict[str, str]] = None) -> Env:
-    """Load and validate an env file. ``environ`` defaults to ``os.environ``."""
+def load_env(name_or_path: str, envs_dir: Path, environ: Optional[dict[str, str]] = None,
+             secrets_needed: Collection[str] = SECRET_KEYS) -> Env:
+    """Load and validate an env file. ``environ`` defaults to ``os.environ``. Only the secret keys in
+    ``secrets_needed`` must resolve (a read-only run asks for READ_ONLY_SECRETS); another secret key
+    whose variable is not set is left out (None), so nothing can use it."""
     environ = os.environ if environ is None else environ
     path = resolve_env_path(str(name_or_path), Path(envs_dir))
     base = path.resolve().parent
@@ -208,8 +211,11 @@ def load_env(name_or_path: str, envs_dir: Path, environ: Optional[dict[str, str]
     if not isinstance(raw, dict):
         raise fail(path, [f"expected a mapping of keys at the top level, got {describe_input(raw)}"])
     raw.setdefault("name", path.stem)
+    if "kube" in raw and raw["kube"] is None:  # `kube:` with every key commented out: the defaults
+        raw["kube"] = {}
 
     problems: list[str] = []
+    missing_vars: list[tuple[str, str]] = []
 
     # -- secrets_file first: it feeds the ${VAR} resolution ---------------------------------
     file_vars: dict[str, str] = {}
@@ -244,11 +250,18 @@ def load_env(name_or_path: str, envs_dir: Path, environ: Optional[dict[str, str]
         else:
             secret_vars[dotted] = m.group(1)
 
+    for dotted in sorted(set(secrets_needed)):
+        section, key = dotted.split(".")
+        sect = raw.get(section)
+        if isinstance(sect, dict) and key not in sect:
+            problems.append(f"key '{dotted}': required for this run; write it as ${{C7N_...}} (see envs/prod.yaml)")
+
     # -- resolve ${VAR} in every string ------------------------------------------------------
     for spath, value in list(_walk_strings(raw)):
         if not _VAR_RE.search(value):
             continue
         missing: list[str] = []
+        dotted = dotted_key(spath)
 
         def _sub(m: re.Match) -> str:
             var = m.group(1)
@@ -260,15 +273,15 @@ def load_env(name_or_path: str, envs_dir: Path, environ: Optional[dict[str, str]
             return ""
 
         resolved = _VAR_RE.sub(_sub, value)
-        for var in missing:
-            where = f" or the secrets file {raw['secrets_file']}" if secrets_file else ""
-            problems.append(
-                f"key '{dotted_key(spath)}': environment variable {var} is not set"
-                f" (set it in the environment{where})"
-            )
-        if not missing and dotted_key(spath) in SECRET_KEYS and not resolved:
-            problems.append(f"key '{dotted_key(spath)}': environment variable {secret_vars.get(dotted_key(spath))} is empty")
+        if (missing or not resolved) and dotted in SECRET_KEYS and dotted not in secrets_needed:
+            del raw[spath[0]][spath[1]]  # not this run's: left out, so nothing can use it
+            secret_vars.pop(dotted, None)
+            continue
+        missing_vars += [(dotted, var) for var in missing]
+        if not missing and dotted in SECRET_KEYS and not resolved:
+            problems.append(f"key '{dotted}': environment variable {secret_vars.get(dotted)} is empty")
         _set_path(raw, spath, resolved)
+    where = f" or the secrets file {raw['secrets_file']}" if secrets_file else ""
 
     # -- relative paths are relative to the env file ---------------------------------------
     kube = raw.get("kube")
@@ -297,9 +310,9 @@ def load_env(name_or_path: str, envs_dir: Path, environ: Optional[dict[str, str]
             line = f"key '{key}': {what}" if key else what
             if line not in problems:
                 problems.append(line)
-        raise fail(path, problems) from None
-    if problems:
-        raise fail(path, problems)
+        raise fail(path, problems, missing_vars, where) from None
+    if problems or missing_vars:
+        raise fail(path, problems, missing_vars, where)
 
     if not env.sandbox:
         for key in REQUIRED_FOR_CLUSTER:

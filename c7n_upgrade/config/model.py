@@ -22,6 +22,10 @@ SECRET_KEYS = frozenset(
     }
 )
 
+#: the secrets the read-only proof (suites/post_upgrade alone) reads with: the services' MySQL user and the
+#: platform token's. The MySQL root password and the front client's secret serve only the upgrade's writes.
+READ_ONLY_SECRETS = frozenset({"mysql.password", "platform.admin_password", "platform.client_secret"})
+
 #: keys a real (non-sandbox) env must give; the sandbox placeholder needs none of them.
 REQUIRED_FOR_CLUSTER = (
     "mysql",
@@ -41,10 +45,13 @@ _HOSTPORT_RE = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
 class ConfigError(Exception):
     """An env file that cannot be used. The message names the file, the key and what was expected."""
 
-    def __init__(self, message: str, *, file: Optional[Path] = None, problems: Optional[list[str]] = None):
+    def __init__(self, message: str, *, file: Optional[Path] = None, problems: Optional[list[str]] = None,
+                 missing_vars: Optional[list[tuple[str, str]]] = None, where: str = ""):
         super().__init__(message)
         self.file = file
-        self.problems = problems or [message]
+        self.problems = problems if problems is not None else [message]
+        self.missing_vars = missing_vars or []  # (dotted key, variable) of each ${VAR} that is not set
+        self.where = where                      # " or the secrets file F" when the env names one
 
 
 def display(path: Optional[Path]) -> str:
@@ -78,6 +85,7 @@ class HelmTls(_Strict):
 
 class HelmConfig(_Strict):
     binary: str = "helm"
+    dialect: Optional[Literal[2, 3]] = None  # stated by the operator: no `helm version` call to detect it
     repo_name: str = "c7n"
     repo_url: str = DEFAULT_REPO_URL
     tiller_namespace: str = "kube-system"
@@ -94,7 +102,7 @@ class MysqlConfig(_Strict):
     service_host: Optional[str] = None  # as pods see it; defaults to host
     service_port: Optional[int] = Field(None, ge=1, le=65535)  # defaults to port
     admin_user: str = "root"
-    admin_password: SecretStr
+    admin_password: Optional[SecretStr] = None  # None only in a run that does not need it (READ_ONLY_SECRETS)
     user: str = "choerodon"
     password: SecretStr
 
@@ -132,7 +140,7 @@ class PlatformConfig(_Strict):
     client_id: str = "client"
     client_secret: SecretStr
     organization_id: int = 1
-    front_client_secret: SecretStr  # secret of the OAuth client 'choerodon' the last step creates
+    front_client_secret: Optional[SecretStr] = None  # of the OAuth client 'choerodon' the last step creates
 
 
 class XwikiConfig(_Strict):

@@ -19,13 +19,13 @@ removed after use: never ``--set``, so no password shows up in ``ps`` or in a sh
 from .client import HelmClient
 from .parsers import (ChartVersion, Release, normalize_status, parse_list_json, parse_repo_list,
                       parse_search_json, parse_values, parse_version, split_chart)
-from .results import CommandResult, HelmError, HelmParseError, command_line, error_line
+from .results import CommandResult, HelmDialectMismatch, HelmError, HelmParseError, command_line, error_line
 from .runner import SubprocessRunner
 from .values import (deep_merge, dotted_to_nested, private_values_dir, remove_leftover_values_dirs, values_diff,
                      values_file, write_values_file)
 
 __all__ = [
-    "ChartVersion", "CommandResult", "HelmClient", "HelmError", "HelmParseError", "Release",
+    "ChartVersion", "CommandResult", "HelmClient", "HelmDialectMismatch", "HelmError", "HelmParseError", "Release",
     "SubprocessRunner", "command_line", "deep_merge", "dotted_to_nested", "error_line", "normalize_status",
     "parse_list_json", "parse_repo_list", "parse_search_json", "parse_values", "parse_version",
     "private_values_dir", "remove_leftover_values_dirs", "split_chart", "values_diff", "values_file",

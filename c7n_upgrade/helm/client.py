@@ -7,7 +7,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 from ..bounds import Breaker
 from .parsers import (ChartVersion, Release, parse_list_json, parse_repo_list, parse_search_json,
                       parse_values, parse_version)
-from .results import CommandResult, HelmError, HelmParseError, command_line, error_line
+from .results import CommandResult, HelmDialectMismatch, HelmError, HelmParseError, command_line, error_line
 from .runner import SubprocessRunner
 
 Runner = Callable[[list[str], Optional[dict]], CommandResult]
@@ -28,6 +28,7 @@ class HelmClient:
         env: Optional[Mapping[str, str]] = None,
         environ: Optional[Mapping[str, str]] = None,
         timeout: float = 120.0,
+        dialect: Optional[int] = None,
     ):
         self.binary = str(binary)
         self.namespace = namespace
@@ -42,7 +43,8 @@ class HelmClient:
         self.breaker = Breaker(cooldown=self.timeout)
         #: called before every write (upgrade/install); raises to stop it (the upgrade lock's check)
         self.before_write: Optional[Callable[[str], None]] = None
-        self._dialect: Optional[int] = None
+        self._dialect: Optional[int] = dialect
+        self.dialect_stated = dialect is not None  # the env says it: never asked, a contrary answer is an error
         self.version_string: Optional[str] = None  # e.g. v2.17.0+ga690bad, as parsed
         self.version_output: str = ""                # what `helm version` printed
 
@@ -80,8 +82,26 @@ class HelmClient:
             self.breaker.trip(f"helm hung: `{command_line(argv[:3])} ...` did not finish within "
                               f"{timeout or self.timeout:.0f}s")
         if check and result.exit_code != 0:
-            raise HelmError(result)
+            mismatch = self._dialect_mismatch(result)
+            raise HelmDialectMismatch(result, mismatch) if mismatch else HelmError(result)
         return result
+
+    #: what the other dialect says to this one's command lines (real helm's words)
+    _OTHER_DIALECT = {2: ("unknown flag: --tiller-namespace", "unknown flag: --name", 'unknown command "init"'),
+                      3: ("could not find tiller", "unknown shorthand flag: 'n'", "unknown shorthand flag: 'o'",
+                          "unknown flag: --all-namespaces")}
+
+    def _dialect_mismatch(self, result: CommandResult, *, other_shape: bool = False) -> Optional[str]:
+        """When the env states the dialect and helm answers as the other one (its error words, or output
+        of the other dialect's shape): the one cause, else None."""
+        said = f"{result.stdout}{result.stderr}"
+        if not self.dialect_stated or not (other_shape or any(s in said for s in self._OTHER_DIALECT[self._dialect])):
+            return None
+        other = 3 if self._dialect == 2 else 2
+        what = error_line(result) if result.exit_code else "its output has the other dialect's shape"
+        return (f"the env states helm.dialect: {self._dialect}, but {self.binary} answers as Helm {other} "
+                f"(`{command_line(result.argv[:3])} ...`: {what}); set helm.dialect: {other}, or remove it "
+                "to let the suite ask `helm version`")
 
     def _cluster_flags(self) -> list[str]:
         flags: list[str] = []
@@ -163,7 +183,14 @@ class HelmClient:
             args = ["list", "-n", self.namespace, "-o", "json", "--all"]
         else:
             args = ["list", "--namespace", self.namespace, "--output", "json", "--all"]
-        return parse_list_json(self.run([*args, *self._cluster_flags()]).stdout, self.dialect())
+        result = self.run([*args, *self._cluster_flags()])
+        try:
+            return parse_list_json(result.stdout, self.dialect())
+        except HelmParseError:  # Helm 2's {"Releases": [...]} where Helm 3's array was expected, or the reverse
+            mismatch = self._dialect_mismatch(result, other_shape=True)
+            if mismatch:
+                raise HelmDialectMismatch(result, mismatch) from None
+            raise
 
     def get_values(self, release: str) -> dict:
         """The release's user-supplied values (what the guide's ``helm get values R`` gives)."""

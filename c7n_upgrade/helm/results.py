@@ -38,6 +38,10 @@ class HelmError(Exception):
         super().__init__(message)
 
 
+class HelmDialectMismatch(HelmError):
+    """The env states helm.dialect and helm answers as the other one: every later helm call would fail too."""
+
+
 class HelmParseError(ValueError):
     """Helm printed something the parser does not understand."""
 

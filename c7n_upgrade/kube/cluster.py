@@ -15,9 +15,14 @@ class Cluster(Transport):
         return str(self.version_info().get("gitVersion", ""))
 
     def namespace_exists(self, ns: str | None = None) -> bool:
+        return self.namespace_uid(ns) is not None
+
+    def namespace_uid(self, ns: str | None = None) -> str | None:
+        """The namespace's uid (None: no such namespace): the same namespace for as long as it lives, a new
+        one when it is made again (a fresh sandbox, a reinstalled cluster)."""
         ns = ns or self.namespace
-        return self._get_or_none(f"/api/v1/namespaces/{quote(ns, safe='')}", resource="namespaces",
-                                 name=ns) is not None
+        found = self._get_or_none(f"/api/v1/namespaces/{quote(ns, safe='')}", resource="namespaces", name=ns)
+        return None if found is None else str((found.get("metadata") or {}).get("uid") or "")
 
     @staticmethod
     def _event_time(ev: dict) -> str:

@@ -6,23 +6,25 @@
 - `gitlab`: GitLab accepts SSH;
 - `platform_api`: the devops smooth upgrade, the wiki home pages, the OAuth client (as admin);
 - `xwiki`: the checkpoint of XWiki's manual steps, with the guide's instructions when not done;
-- `front`: the front page; `eureka`: the registry and an app's VERSION in it.
+- `front`: the front page; `eureka`: the registry and an app's VERSION in it;
+- `images`: the target images asked of their registries (pre-flight).
 
 Each creates only what is missing, verifies what is present, records what it did through a
 `StepLog` and fails the step with a clear reason. They take clients and settings, never the env.
 """
 from .backup import back_up, databases_named, plan_backup
 from .crd import ensure_crd
-from .database import app_user_state, ensure_database, verify_database
+from .database import app_user_state, ensure_database, verify_database, verify_database_as_app
 from .eureka import Registry, check_registered
 from .front import check_front_page
 from .gitlab import check_gitlab_ssh, tcp_reachable
+from .images import ask_registries, target_images
 from .platform_api import ensure_oauth_client, oauth_client_body, oauth_client_problems, smooth_upgrade, wiki_home_page
 from .xwiki import XWIKI_INSTRUCTIONS, xwiki_checkpoint, xwiki_site_problems
 
 __all__ = [
-    "Registry", "XWIKI_INSTRUCTIONS", "app_user_state", "back_up", "check_front_page", "check_gitlab_ssh",
+    "Registry", "XWIKI_INSTRUCTIONS", "app_user_state", "ask_registries", "back_up", "check_front_page", "check_gitlab_ssh",
     "check_registered", "databases_named", "ensure_crd", "ensure_database", "ensure_oauth_client",
-    "oauth_client_body", "oauth_client_problems", "plan_backup", "smooth_upgrade", "tcp_reachable",
-    "verify_database", "wiki_home_page", "xwiki_checkpoint", "xwiki_site_problems",
+    "oauth_client_body", "oauth_client_problems", "plan_backup", "smooth_upgrade", "target_images", "tcp_reachable",
+    "verify_database", "verify_database_as_app", "wiki_home_page", "xwiki_checkpoint", "xwiki_site_problems",
 ]

@@ -42,6 +42,19 @@ def verify_database(admin: mysql.Mysql, app: MysqlAppUser, database: str, log: S
         raise log.failed(f"user {app.user} cannot log in to {database}: {login}")
 
 
+def verify_database_as_app(app_db: mysql.Mysql, database: str, log: StepLog) -> None:
+    """The read-only proof, as the services' own user (no admin login): it logs in to the database,
+    which proves the database exists, and its own grants give it ALL PRIVILEGES there."""
+    with log.failing_on(mysql.MysqlError):
+        login = mysql.user_can_login(app_db.host, app_db.port, app_db.user, app_db.password, database,
+                                     connect_timeout=app_db.connect_timeout)
+        if login is not True:
+            raise log.failed(f"user {app_db.user} cannot use {database} (it does not exist, or the user has no "
+                             f"grant there): {login}")
+        if not mysql.grants_all_on(app_db.own_grants(), database):
+            raise log.failed(f"user {app_db.user} lacks ALL PRIVILEGES on {database}")
+
+
 def app_user_state(admin: mysql.Mysql, app: MysqlAppUser) -> str:
     """Whether the services' MySQL user can log in now, said in one line; `MysqlError` when it exists
     and cannot (a wrong password would otherwise show only at step 5, after four upgrades)."""

@@ -7,7 +7,7 @@ from typing import Iterator, Optional
 
 import yaml
 
-from .. import mysql, waiters
+from .. import i18n, mysql, waiters
 from ..platform import PlatformClient, PlatformError, PlatformSession
 from ..report import StepLog
 from ..settings import FrontOAuthClient
@@ -104,7 +104,7 @@ def ensure_oauth_client(session: PlatformSession, spec: FrontOAuthClient, log: S
             return None
         with _call(session, log, "OAuth client") as client:
             found, created = client.ensure_client(spec.organization_id, body)
-        log.note(f"OAuth client 'choerodon' {'created' if created else 'exists and matches'}")
+        log.note(i18n.say(log.lang, "r_oauth_created" if created else "r_oauth_matches"))
         return found
 
 

@@ -74,6 +74,13 @@ class _Interrupted(BaseException):
 
 def cmd_up(args) -> int:
     from .launcher import SandboxError, SimulatedCluster
+    from .mariadb.install import ensure_mariadb
+
+    try:  # as a pytest run does: installed (apt-get, as root) when missing, or what to install is said
+        ensure_mariadb(lambda line: print(line, flush=True))
+    except RuntimeError as exc:
+        print(f"sandbox: error: {exc}", file=sys.stderr, flush=True)
+        return 1
 
     # Start in the main thread: MariaDB is tied to the thread that started it (PR_SET_PDEATHSIG
     # fires when that thread ends), so it must be one that lives as long as the sandbox.

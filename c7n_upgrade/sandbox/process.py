@@ -6,6 +6,7 @@ Used by the pytest plugin (`--env sandbox`), the project's end-to-end tests and 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +33,7 @@ def real_helm_environment(directory: Path) -> dict[str, str]:
 class SandboxProcess:
     def __init__(self, directory: Path | None = None, *args: str, log=None, environ: dict | None = None):
         self.dir = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="c7n-sandbox-"))
+        self.owned = directory is None  # a temp dir of its own: removed when it stops (MariaDB's ~100 MB too)
         self.args = [str(a) for a in args]
         self.environ = dict(environ or {})  # extra variables for `up` (e.g. the secrets it should use)
         self.log = log or (lambda line: None)
@@ -82,13 +84,18 @@ class SandboxProcess:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self, timeout: float = 60.0) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        return self.proc.returncode
+        """Stop the sandbox; a temp dir of its own goes with it (a --sandbox-dir is kept for reading)."""
+        try:
+            if self.proc is None:
+                return None
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                    self.proc.wait(5)
+            return self.proc.returncode
+        finally:
+            if self.owned:
+                shutil.rmtree(self.dir, ignore_errors=True)

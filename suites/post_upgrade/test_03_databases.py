@@ -1,4 +1,4 @@
-"""Post-upgrade proof: the new services' databases exist with their grants."""
+"""Post-upgrade proof: the new services' databases exist with their grants, read as the services' user."""
 import pytest
 
 from c7n_upgrade import operations
@@ -6,6 +6,6 @@ from fixtures.preflight import plan_steps
 
 
 @pytest.mark.parametrize("database", [s.database for s in plan_steps() if s.database])
-def test_database_and_grant(database, mysql_admin, settings, step_log):
-    """The database exists, the service user has ALL PRIVILEGES on it and can log in."""
-    operations.verify_database(mysql_admin, settings.mysql_app, database, step_log)
+def test_database_and_grant(database, mysql_app, step_log):
+    """The service user logs in to the database and has ALL PRIVILEGES on it (no admin login needed)."""
+    operations.verify_database_as_app(mysql_app, database, step_log)

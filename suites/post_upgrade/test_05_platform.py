@@ -14,8 +14,8 @@ def test_oauth_client_exists(platform, settings):
     assert not problems, "; ".join(problems)
 
 
-def test_smooth_upgrade_logged(mysql_admin):
-    """devops_check_log holds the smooth-upgrade run."""
-    row = mysql_admin.latest_devops_check_log()
+def test_smooth_upgrade_logged(mysql_app):
+    """devops_check_log holds the smooth-upgrade run (read as the services' user)."""
+    row = mysql_app.latest_devops_check_log()
     assert row is not None, "devops_check_log has no row: the smooth-upgrade API was not called"
     assert row.get("log"), "the devops_check_log row has an empty log"

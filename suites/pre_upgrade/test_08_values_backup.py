@@ -12,5 +12,5 @@ def test_values_backed_up(releases, reporter, run_files):
     for view, values in zip(views, parallel_map(lambda v: releases.values(v.name), views)):
         text = yaml.safe_dump(values, sort_keys=True, allow_unicode=True)
         reporter.attach(f"values {view.name} (chart {view.chart_version})", text, "yaml")
-        run_files.keep(f"values/{view.name}.yaml", text, what="values backup (helm get values, secrets masked)")
+        run_files.keep(f"values/{view.name}.yaml", text, what="k_values")
     assert views, "no release of the plan is installed"

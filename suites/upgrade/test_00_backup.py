@@ -2,12 +2,14 @@
 each dump proven to restore, before the first write (restoring: docs/real-cluster.md). Not a plan step:
 when it fails, nothing has changed and the run stops there."""
 import contextlib
+from pathlib import Path
 
 import pytest
 
-from c7n_upgrade import mysql, operations
+from c7n_upgrade import i18n, mysql, operations
 from c7n_upgrade.parallel import parallel_map
 from c7n_upgrade.report import StepFailed
+from fixtures import first_backup
 from fixtures.context import Cause
 
 
@@ -20,13 +22,19 @@ def _stops_the_run(ctx):
         raise
 
 
-def test_database_backup(ctx, releases, mysql_admin, dump_tool, settings, step_log):
+def test_database_backup(ctx, kube, releases, mysql_admin, dump_tool, settings, step_log):
     """Dump every Choerodon database (the plan's, and those the services' values name) to the run's
     directory, 0600, with its SHA-256, and prove each dump restores."""
+    ctx.results.namespace_uid = kube.namespace_uid(settings.namespace) or ""
+    first = first_backup.find(ctx.run_dir.parent, ctx.results.namespace_uid)
+    if first is not None:  # a later run of the same upgrade: the dump from before anything changed
+        ctx.results.kept[i18n.say(ctx.lang, "k_first_backup", run=first["run"], time=first["time"])] = \
+            Path(first["directory"])
     if settings.backup.skip_reason:
         pytest.skip(f"not backed up, as the env says (backup.skip_reason): {settings.backup.skip_reason}")
     with _stops_the_run(ctx):
         views = [v for v in (releases.view(s) for s in ctx.plan.steps) if v.exists]
+        upgraded = [s.number for s in ctx.plan.steps if releases.view(s).is_at(s.version)]
         named = set().union(*parallel_map(lambda v: operations.databases_named(releases.values(v.name)), views))
         databases, problems = operations.plan_backup(mysql_admin, named,
                                                      [s.database for s in ctx.plan.steps if s.database])
@@ -36,4 +44,11 @@ def test_database_backup(ctx, releases, mysql_admin, dump_tool, settings, step_l
         if ctx.dry_run:
             pytest.skip(f"dry run: the real run dumps {', '.join(databases)} to {directory} first")
         operations.back_up(mysql_admin, dump_tool, databases, directory, step_log)
-    ctx.results.kept["database backup (before the first write)"] = directory
+    if upgraded:  # resumed: these databases may already be migrated by the steps that ran
+        label = i18n.say(ctx.lang, "k_backup_after", n=max(upgraded))
+        step_log.note(label)
+    else:
+        label = i18n.say(ctx.lang, "k_backup")
+        if first is None:
+            first_backup.record(ctx.run_dir.parent, ctx.results.namespace_uid, ctx.run_dir, directory, databases)
+    ctx.results.kept[label] = directory

@@ -77,10 +77,15 @@ class ObservedSandbox(SandboxProcess):
     def pin_image(self, release: str, chart_version: str, tag: str) -> None:
         """Re-deploy `release` at `chart_version` with its values plus `image.tag: TAG`, as an operator
         who once pinned the image would have (hooks skipped: an earlier hook Job may still be there)."""
+        self.set_image(release, chart_version, tag=tag)
+
+    def set_image(self, release: str, chart_version: str, **image: str) -> None:
+        """Re-deploy `release` at `chart_version` with its values' `image:` replaced by `image` (e.g. a
+        repository in the operator's own registry)."""
         helm = str(self.dir / "bin" / "helm")
         values = json.loads(subprocess.run([helm, "get", "values", release, "--output", "json"],
                                            capture_output=True, text=True, check=True).stdout)
-        values["image"] = {"tag": tag}
+        values["image"] = dict(image)
         pinned = self.dir / f"pinned-{release}.yaml"
         pinned.write_text(yaml.safe_dump(values))
         subprocess.run([helm, "upgrade", release, f"c7n/{release}", "--version", chart_version, "-f", str(pinned),

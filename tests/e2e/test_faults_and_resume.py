@@ -6,6 +6,8 @@ next run goes one fault further. Each test depends on the previous ones (they ru
 """
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from c7n_upgrade.plan import load_plan
@@ -35,8 +37,12 @@ def chain(tmp_path_factory):
 
 
 def _run(chain):
+    """A run of the chain; all of them keep their results side by side, as an operator's runs do."""
     sb, env, base = chain
-    return run_suite(base, "suites/", "--env", str(env), "--allow-upgrade-in-ci")
+    return run_suite(base, "suites/", "--env", str(env), "--allow-upgrade-in-ci", runs=base / "runs")
+
+
+FIRST_RUN: list = []  # the chain's first run, whose backup was taken before anything changed
 
 
 def _released(argv):
@@ -62,6 +68,8 @@ def test_helm_fail_stops_at_step_2(chain):
     _assert_blocked_after(run, 2)
     assert [_released(a) for a in sb.writes()] == ["register-server", "config-server"]
     assert "notify_service" not in sb.databases()
+    assert f"database backup (before the first write): {run.run_dir / 'db-backup'}" in run.flat_output()
+    FIRST_RUN.append(run)
     sb.fault("--clear", "config-server")
 
 
@@ -81,6 +89,17 @@ def test_never_up_stops_at_step_4_after_clearing_leftover_jobs(chain):
     _assert_blocked_after(run, 4)
     assert [_released(a) for a in sb.writes()] == ["register-server", "config-server", "config-server",
                                                    "manager-service", "iam-service"]
+    # a resumed run dumps again, after step 1 had migrated its databases: the summary says so, and points
+    # back to the first run's dump, the one from before anything changed
+    flat = run.flat_output()
+    first = FIRST_RUN[0]
+    assert (f"database backup of this resumed run, taken after step 1: the databases of the steps done so far may "
+            f"already be migrated: {run.run_dir / 'db-backup'}") in flat
+    assert re.search(rf"database backup from before the upgrade began \(run {first.run_dir.name}, "
+                     r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ;", flat), flat[-3000:]
+    assert f"SHA256SUMS inside): {first.run_dir / 'db-backup'}" in flat
+    assert run.outcome()["kept"][next(k for k in run.outcome()["kept"] if k.startswith("database backup from"))] \
+        == str(first.run_dir / "db-backup")
     sb.fault("--clear", "iam-service")
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -158,6 +159,43 @@ def test_post_upgrade_proof_through_the_api_server_proxy(upgraded):
     assert proxied >= len(PLAN.steps), f"only {proxied} requests went through the proxy"
 
 
+def test_the_read_only_proof_needs_no_mysql_root_password_and_no_front_client_secret(upgraded):
+    """The CI proof with only the three secrets it reads with: MySQL as the services' user, the platform token."""
+    sb, _run, base = upgraded
+    env = sb.env_with("env-read-only", secrets_file=None)
+    secrets = sb.secrets()
+    given = {name: secrets[name] for name in ("C7N_MYSQL_PASSWORD", "C7N_ADMIN_PASSWORD", "C7N_OAUTH_CLIENT_SECRET")}
+    assert not {"C7N_MYSQL_ROOT_PASSWORD", "C7N_FRONT_CLIENT_SECRET"} & set(os.environ)  # the runs get neither
+    run = run_suite(base, "suites/post_upgrade", "--env", str(env), env_extra=given)
+    assert run.exit_code == 0, run.output[-3000:]
+    post = run.by_test("suites/post_upgrade")
+    assert post and all(v == "passed" for v in post.values()), post
+    assert "suites/post_upgrade/test_03_databases.py::test_database_and_grant[notify_service]" in post
+    # and the whole upgrade still refuses to start without them, naming both
+    writes = len(sb.writes())
+    refused = run_suite(base, "suites/", "--env", str(env), "--allow-upgrade-in-ci", env_extra=given)
+    assert refused.exit_code == 4 and len(sb.writes()) == writes
+    assert "C7N_MYSQL_ROOT_PASSWORD (key 'mysql.admin_password'), C7N_FRONT_CLIENT_SECRET" in refused.output
+    assert "Next: export each of them" in refused.output
+
+
+def test_a_stated_helm_dialect_asks_helm_no_version_and_a_wrong_one_is_one_cause(upgraded):
+    """helm.dialect: 2 (this sandbox's helm): the proof passes with no `helm version` call in helm-calls.jsonl;
+    helm.dialect: 3 against it: one failure naming both dialects, the rest not run."""
+    sb, _run, base = upgraded
+    before = len(sb.helm_calls())
+    run = run_suite(base, "suites/post_upgrade", "--env", str(sb.env_with("env-dialect", helm={"dialect": 2})))
+    assert run.exit_code == 0, run.output[-3000:]
+    calls = [c["argv"] for c in sb.helm_calls()[before:]]
+    assert calls and [a for a in calls if a[0] == "list"] and not [a for a in calls if a[0] == "version"], calls
+    wrong = run_suite(base, "suites/post_upgrade", "--env", str(sb.env_with("env-dialect-3", helm={"dialect": 3})))
+    assert wrong.exit_code == 1
+    outcomes = wrong.outcomes()
+    assert len([v for v in outcomes.values() if v == "failed"]) == 1, outcomes
+    assert "the env states helm.dialect: 3, but" in wrong.output and "answers as Helm 2" in wrong.output
+    assert "Next: make helm.dialect in" in wrong.flat_output() and "Traceback" not in wrong.output
+
+
 def test_gitlab_ci_example_passes_under_gitlab_ci_local(upgraded, tmp_path):
     """examples/gitlab-ci.yml as a project would use it, run by gitlab-ci-local (shell executor) against
     the upgraded sandbox: envs/prod.yaml names the cluster, the secrets and the kubeconfig are CI variables."""
@@ -169,14 +207,16 @@ def test_gitlab_ci_example_passes_under_gitlab_ci_local(upgraded, tmp_path):
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, target)
     (project / ".venv").symlink_to(ROOT / ".venv")  # ./run finds its venv set up, installs nothing
-    prod = sb.env_data()
-    for key in ("sandbox", "secrets_file"):
-        prod.pop(key, None)
-    prod["name"] = "prod"
-    prod["kube"].pop("kubeconfig")  # from $KUBECONFIG, as the job exports it
+    shipped = yaml.safe_load((ROOT / "envs" / "prod.yaml").read_text(encoding="utf-8"))
+    # the shipped template with the sandbox's addresses; its kube section (no kubeconfig: $KUBECONFIG) as shipped
+    addresses = {k: v for k, v in sb.env_data().items() if k not in ("sandbox", "secrets_file", "name", "kube")}
+    prod = {**shipped, **addresses}
+    assert prod["kube"] == shipped["kube"] and prod["name"] == "prod"
     (project / "envs" / "prod.yaml").write_text(yaml.safe_dump(prod, sort_keys=False))
-    variables = project / ".gitlab-ci-local-variables.yml"
-    variables.write_text(yaml.safe_dump({**sb.secrets(), "KUBECONFIG_PROD": str(sb.dir / "kubeconfig")}))
+    secrets = sb.secrets()
+    ci_secrets = {name: secrets[name] for name in ("C7N_MYSQL_PASSWORD", "C7N_ADMIN_PASSWORD", "C7N_OAUTH_CLIENT_SECRET")}
+    variables = project / ".gitlab-ci-local-variables.yml"  # as the example lists them: no MySQL root password
+    variables.write_text(yaml.safe_dump({**ci_secrets, "KUBECONFIG_PROD": str(sb.dir / "kubeconfig")}))
     variables.chmod(0o600)
     git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "project"],

@@ -7,6 +7,7 @@ One sandbox left at 0.8; every run here is refused, read-only, or stopped before
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import yaml
 
 from tests.e2e.harness import ROOT, ObservedSandbox, run_suite
 from tests.hanging import Unanswering
+from tests.registry_standin import standin_registry
 
 pytestmark = pytest.mark.slow
 STEP_1 = "suites/upgrade/test_01_register_server.py"
@@ -143,6 +145,27 @@ def test_an_api_server_that_never_answers_stops_the_run_naming_it(sandbox08, tmp
     assert f"the Kubernetes API server at http://127.0.0.1:{server.port} did not answer" in run.output
     assert len(server.accepted) <= 12, f"{len(server.accepted)} requests to an API server that had stopped answering"
     assert sb.writes() == []
+
+
+def test_a_registry_without_the_target_image_stops_pre_flight_naming_it(sandbox08):
+    """iam-service runs from the operator's own registry (a mirror, as an air-gapped cluster has), which
+    holds its 0.8.0 image but not 0.9.0: pre-flight fails naming the image, before any helm write; the
+    registries that do not answer from here (the public ones, no network) are noted, not failed."""
+    sb, base = sandbox08
+    with standin_registry(tags=[("choerodon/iam-service", "0.8.0")]) as (address, _handler):
+        sb.set_image("iam-service", "0.8.0", repository=f"{address}/choerodon/iam-service")
+        run = run_suite(base, "suites/pre_upgrade/test_12_images.py", STEP_1, "--env", str(sb.env_file),
+                        "--allow-upgrade-in-ci")
+    writes = [w for w in sb.writes() if "--no-hooks" not in w]  # the test's own re-deploy aside
+    assert run.exit_code == 1, run.output[-3000:]
+    flat = run.flat_output()
+    assert (f"the upgrade would stop at these steps with ErrImagePull: {address}/choerodon/iam-service:0.9.0 is "
+            f"not in its registry ({address} has no choerodon/iam-service:0.9.0 (HTTP 404))") in flat
+    step1 = run.by_test(STEP_1)
+    assert step1 and all(v.startswith("skipped: blocked by pre-upgrade check") for v in step1.values())
+    assert writes == []
+    notes = " ".join(json.dumps(r) for r in run.allure_results())
+    assert "registry.cn-hangzhou.aliyuncs.com/choerodon/manager-service:0.9.0: unanswered" in notes
 
 
 def test_an_image_pinned_by_the_values_is_shown_by_the_dry_run_and_refused_by_the_step(sandbox08):

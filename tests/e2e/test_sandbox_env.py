@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+from pathlib import Path
 
 import pytest
 import yaml
@@ -50,6 +51,18 @@ def test_chinese_titles_in_the_report(helm3_run):
     assert any(line.startswith("[04/16] iam：") for line in run.output.splitlines())
 
 
+def test_the_chinese_summary_and_notes_are_whole(helm3_run):
+    """--lang zh: the settled pods of each step, the OAuth client, what the run kept: no English left."""
+    run, _ = helm3_run
+    assert re.search(r"^iam：1 个 pod 为 0\.9\.0，全部 UP（[\d.]+s）$", run.output, re.M), run.output[-3000:]
+    assert "已创建 client choerodon" in run.output
+    assert re.search(r"^  values 备份（helm get values，敏感信息已屏蔽）：\S+/values$", run.output, re.M)
+    assert re.search(r"^  数据库备份（首次写入之前）：\S+/db-backup$", run.output, re.M)
+    summary = run.output[run.output.index("升级总结"):]
+    for english in ("pod(s) on", "all UP (", "OAuth client 'choerodon'", "database backup", "values backup"):
+        assert english not in summary and not re.search(rf"^\S+: .*{re.escape(english)}", run.output, re.M), english
+
+
 def test_the_sandbox_is_gone_after_the_run(helm3_run):
     run, sbdir = helm3_run
     env = yaml.safe_load((sbdir / "env.yaml").read_text())
@@ -85,3 +98,13 @@ def test_the_sandbox_run_becomes_one_shareable_html_file(helm3_run, tmp_path):
     assert stat["total"] == len(run.outcomes()) and stat["failed"] == 0 and stat["passed"] > 90
     environment = {e["name"]: e["values"] for e in _embedded(html, "widgets/environment.json")}
     assert environment["namespace"] == ["choerodon-devops-prod"]
+
+
+def test_a_default_sandbox_leaves_nothing_behind(tmp_path):
+    """Without --sandbox-dir the sandbox lives in a temp dir of its own, removed when the run ends (its
+    MariaDB data is about 100 MB); here the read-only proof on the fresh 0.8 sandbox, which stops at once."""
+    run = run_suite(tmp_path, "suites/post_upgrade", "--env", "sandbox")
+    started = re.search(r"sandbox: starting a simulated Choerodon 0.8 cluster in (\S+)", run.output)
+    assert started, run.output[-2000:]
+    assert run.exit_code == 1 and run.outcome()["outcome"] == "stopped", run.output[-2000:]
+    assert not Path(started.group(1)).exists()

@@ -28,8 +28,9 @@ def test_a_missing_kubeconfig_stops_the_run_with_one_message_in_the_runs_languag
     assert run.exit_code == 4
     errors = [line for line in run.output.splitlines() if line.startswith("ERROR:")]
     assert errors == [f"ERROR: {env}: kube.kubeconfig {missing} does not exist"]
-    assert (f"下一步：将 {env} 中的 kube.kubeconfig（及 kube.context）指向集群的 kubeconfig，或设置 KUBECONFIG；"
-            "用 `kubectl get ns choerodon-devops-prod` 检查；然后重新运行。未做任何更改。") in run.output
+    assert (f"下一步：将 {env} 中的 kube.kubeconfig（及 kube.context）指向集群的 kubeconfig，或删除 kube.kubeconfig "
+            "以使用 $KUBECONFIG（其次 ~/.kube/config）；用 `kubectl get ns choerodon-devops-prod` 检查；然后重新运行。"
+            "未做任何更改。") in run.output
     assert "Traceback" not in run.output and len(run.output.splitlines()) < 10, run.output
     assert sb.helm_calls() == []
     assert run.outcome()["outcome"] == "stopped"  # the run's directory keeps why it stopped
@@ -120,3 +121,22 @@ def test_run_installs_nothing_for_a_command_that_starts_no_sandbox(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(tmp_path)  # and in the caller's directory
     assert "mariadb" not in (proc.stdout + proc.stderr).lower()
+
+
+def test_the_proof_on_a_cluster_never_upgraded_says_so_once(sandbox08):
+    """suites/post_upgrade on the 0.8 sandbox: one failure naming why (no release at its target), the rest
+    not run; no traceback, no failure per check."""
+    sb, base = sandbox08
+    run = run_suite(base, "suites/post_upgrade", "--env", str(sb.env_file))
+    assert run.exit_code == 1, run.output[-3000:]
+    outcomes = run.outcomes()
+    failed = [k for k, v in outcomes.items() if v == "failed"]
+    assert len(failed) == 1, failed
+    assert all(v.startswith("skipped: not run: no release of the plan 0.8-to-0.9 is at its target chart version")
+               for k, v in outcomes.items() if k not in failed), outcomes
+    assert "Traceback" not in run.output and "\nE   " not in run.output
+    flat = run.flat_output()
+    assert "the upgrade has not run on this cluster; helm lists: register-server 0.8.0" in flat
+    assert "notify-service not installed" in flat
+    assert run.outcome()["outcome"] == "stopped"
+    assert f"Next: the read-only proof is for after the upgrade: rehearse it with `pytest suites/ --env {sb.env_file} --dry-run`" in flat

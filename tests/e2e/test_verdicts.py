@@ -56,10 +56,12 @@ def test_a_failed_run_says_where_it_stopped_names_the_down_pod_and_keeps_its_res
     assert run.exit_code == 1
     flat = run.flat_output()
     assert "Outcome: FAILED at step 4 (iam-service)" in flat
-    # the failure names the new pod, what it answered, and keeps the end of the reason (wrapped, not cut)
+    # the failure names the new pod, its state, the DOWN component and its error (the cause, not the start of
+    # the body), and keeps the end of the reason (wrapped, not cut)
     assert re.search(r"\[04\] iam-service FAILED: iam-service not rolled out to 0\.9\.0 after 12s: .*"
-                     r"health UP on 1/2 pod\(s\); not ready: iam-service-\S+ \(0\.9\.0\); not UP: iam-service-\S+ "
-                     r"answered \{\"status\": \"DOWN\"", flat), flat[-3000:]
+                     r"health UP on 1/2 pod\(s\); not ready: iam-service-\S+ \(0\.9\.0, Running\); not UP: "
+                     r"iam-service-\S+ answered DOWN \(refreshScope DOWN: org\.springframework\.beans\.factory\."
+                     r"BeanCreationException: Error creating bean with name 'dataSource'", flat), flat[-3000:]
     assert "During handling of the above exception" not in run.output
     # progress: each line says something new (the DOWN pod named), no screen of copies
     states = _progress_states(run.output, "[04/16] iam-service:")

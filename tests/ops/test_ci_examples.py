@@ -12,6 +12,7 @@ import yaml
 from yamllint import linter
 from yamllint.config import YamlLintConfig
 
+from c7n_upgrade.config import READ_ONLY_SECRETS, SECRET_KEYS
 from tests.real_tools import real_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,11 +23,15 @@ SHARE = "./run python -m c7n_upgrade.share"
 LINT = YamlLintConfig("{extends: default, rules: {line-length: {max: 120}}}")
 
 
-def _secret_vars() -> set[str]:
-    """The ${VAR} names envs/prod.yaml uses (the secrets a CI job must provide)."""
+def _secret_vars() -> dict[str, str]:
+    """The secret keys of envs/prod.yaml and the ${VAR} each names."""
     text = (ROOT / "envs" / "prod.yaml").read_text(encoding="utf-8")
-    body = "\n".join(line.split("#", 1)[0] for line in text.splitlines())  # not the commented examples
-    return set(re.findall(r"\$\{([A-Z0-9_]+)\}", body))
+    doc = yaml.safe_load(text)
+    out = {}
+    for dotted in SECRET_KEYS:
+        section, key = dotted.split(".")
+        out[dotted] = re.fullmatch(r"\$\{([A-Z0-9_]+)\}", doc[section][key]).group(1)
+    return out
 
 
 def _commands(lines) -> list[str]:
@@ -49,15 +54,26 @@ def test_lint_catches_a_broken_file():
     assert any(p.rule == "key-duplicates" for p in problems)
 
 
-def test_secrets_come_from_ci_variables_never_from_files():
+def test_ci_gets_only_the_secrets_the_read_only_proof_reads_and_from_ci_variables():
     secrets = _secret_vars()
-    assert {"C7N_MYSQL_ROOT_PASSWORD", "C7N_ADMIN_PASSWORD"} <= secrets
+    needed = {secrets[k] for k in READ_ONLY_SECRETS}
+    not_needed = set(secrets.values()) - needed
+    assert needed == {"C7N_MYSQL_PASSWORD", "C7N_ADMIN_PASSWORD", "C7N_OAUTH_CLIENT_SECRET"}
+    assert not_needed == {"C7N_MYSQL_ROOT_PASSWORD", "C7N_FRONT_CLIENT_SECRET"}
     gitlab_text = GITLAB.read_text(encoding="utf-8")
     github = yaml.safe_load(GITHUB.read_text(encoding="utf-8"))
     env = github["jobs"]["post-upgrade"]["env"]
-    for var in secrets:
+    for var in needed:
         assert var in gitlab_text, f"gitlab-ci.yml does not mention CI variable {var}"
         assert env.get(var) == "${{ secrets.%s }}" % var, f"github-actions.yml: {var} not from secrets"
+    for var in not_needed:  # least privilege: root's password never sits in a CI variable
+        assert var not in gitlab_text and var not in GITHUB.read_text(encoding="utf-8"), var
+
+
+def test_shipped_env_template_leaves_the_kubeconfig_to_kubeconfig_variable():
+    """Both CI examples export KUBECONFIG: the template must not pin a path that overrides it."""
+    doc = yaml.safe_load((ROOT / "envs" / "prod.yaml").read_text(encoding="utf-8"))
+    assert not (doc.get("kube") or {}).get("kubeconfig")
 
 
 def test_gitlab_job_runs_only_the_read_only_checks_and_keeps_the_report():

@@ -39,6 +39,8 @@ class Pod:
     phase: str = "Running"
     release: str = ""
     image: str = ""  # the main container's image ("": none given)
+    waiting: list = field(default_factory=list)  # "container: reason", as PodInfo has them
+    restart_count: int = 0
 
     @property
     def images(self) -> list[str]:

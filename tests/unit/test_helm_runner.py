@@ -113,3 +113,57 @@ def test_values_live_in_a_private_dir_and_a_killed_runs_dir_is_removed_later(tmp
     other.mkdir()
     assert remove_leftover_values_dirs(tmp_path) == [killed]
     assert not killed.exists() and mine.exists() and other.exists()
+
+
+# ---- helm.dialect stated in the env -----------------------------------------------------------------
+def _stated(dialect, answer):
+    from c7n_upgrade.helm import HelmClient
+    from c7n_upgrade.helm.results import CommandResult
+
+    calls = []
+
+    def runner(argv, environ):
+        calls.append(argv[1:])
+        return CommandResult(list(argv), *answer(argv[1:]))
+
+    return HelmClient("helm", namespace="ns", runner=runner, dialect=dialect), calls
+
+
+def test_a_stated_dialect_asks_no_version_and_speaks_it():
+    helm, calls = _stated(3, lambda args: (0, "[]", ""))
+    assert helm.list_releases() == [] and helm.dialect() == 3
+    assert calls == [["list", "-n", "ns", "-o", "json", "--all"]]
+
+
+def test_a_helm_3_where_the_env_states_2_is_one_cause_naming_both():
+    from c7n_upgrade.helm import HelmError
+
+    helm, _ = _stated(2, lambda args: (1, "", "Error: unknown flag: --tiller-namespace\n"))
+    with pytest.raises(HelmError, match=r"the env states helm.dialect: 2, but helm answers as Helm 3 .*unknown "
+                                        r"flag: --tiller-namespace.*set helm.dialect: 3, or remove it"):
+        helm.list_releases()
+
+
+def test_a_helm_2_where_the_env_states_3_is_one_cause_by_its_words_or_its_output():
+    from c7n_upgrade.helm import HelmError
+
+    helm, _ = _stated(3, lambda args: (0, '{"Next": "", "Releases": []}', ""))
+    with pytest.raises(HelmError, match="states helm.dialect: 3, but helm answers as Helm 2 .*the other dialect's shape"):
+        helm.list_releases()
+    helm, _ = _stated(3, lambda args: (1, "", "Error: unknown shorthand flag: 'n' in -n\n"))
+    with pytest.raises(HelmError, match="answers as Helm 2"):
+        helm.list_releases()
+
+
+def test_an_unstated_dialect_keeps_helms_own_error():
+    from c7n_upgrade.helm import HelmClient, HelmError
+    from c7n_upgrade.helm.results import CommandResult
+
+    def runner(argv, environ):
+        if argv[1] == "version":
+            return CommandResult(list(argv), 0, "v3.17.3+g1\n", "")
+        return CommandResult(list(argv), 1, "", "Error: unknown flag: --tiller-namespace\n")
+
+    with pytest.raises(HelmError) as err:
+        HelmClient("helm", namespace="ns", runner=runner).list_releases()
+    assert "helm.dialect" not in str(err.value)

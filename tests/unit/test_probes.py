@@ -366,3 +366,19 @@ def test_info_version(status, body, expected):
     from c7n_upgrade.probes import parse_info_version
 
     assert parse_info_version(status, body) == expected
+
+
+# ---- image references, as docker reads them --------------------------------------------------------
+@pytest.mark.parametrize("image, tag, expected", [
+    ("registry.cn-hangzhou.aliyuncs.com/choerodon/iam-service:0.8.0", "0.9.0",
+     ("registry.cn-hangzhou.aliyuncs.com", "choerodon/iam-service", "0.9.0")),
+    ("harbor.local:5000/c7n/iam-service:0.8.0", None, ("harbor.local:5000", "c7n/iam-service", "0.8.0")),
+    ("busybox", None, ("registry-1.docker.io", "library/busybox", "latest")),
+    ("choerodon/iam-service@sha256:abc", "0.9.0", ("registry-1.docker.io", "choerodon/iam-service", "0.9.0")),
+    ("localhost/x/y:1", None, ("localhost", "x/y", "1")),
+])
+def test_image_references_parse_as_docker_reads_them(image, tag, expected):
+    from c7n_upgrade.registry import ImageRef
+
+    ref = ImageRef.parse(image, tag=tag)
+    assert (ref.registry, ref.name, ref.tag) == expected

@@ -10,7 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from c7n_upgrade import rollout, share
+from c7n_upgrade import probes, rollout, share
+from c7n_upgrade.probes import Health
 from c7n_upgrade.kube.lock import lock_age, lock_text
 from c7n_upgrade.redact import Redactor
 from c7n_upgrade.rollout import RolloutPolicy
@@ -52,9 +53,45 @@ def test_the_reason_a_rollout_is_not_done_names_the_pods_and_their_last_answer()
     pods = [Pod("iam-old", "0.8.0"), Pod("iam-new", "0.9.0", ready=False)]
     state = rollout.observe(pods, lambda p: UP if p.name == "iam-old" else DOWN, "iam", "0.9.0", 8031)
     text = why_not_done(state)
-    assert "old-version pod(s) left: iam-old (0.8.0)" in text and "not ready: iam-new (0.9.0)" in text
-    assert text.endswith("not UP: iam-new answered " + state.health_bodies["iam-new"])
+    assert "old-version pod(s) left: iam-old (0.8.0)" in text and "not ready: iam-new (0.9.0, Running)" in text
+    assert text.endswith("not UP: iam-new answered DOWN")
     assert "未 UP：" not in text and "未 UP: iam-new 返回" in why_not_done(state, "zh")
+
+
+#: a Spring Boot 1.5 answer whose first components are UP: the cause is the fourth, its error long
+SPRING_DOWN = Health("DOWN", 503, {
+    "status": "DOWN",
+    "diskSpace": {"status": "UP", "total": 52576092160, "free": 2345, "threshold": 10485760},
+    "discoveryComposite": {"status": "UP", "discoveryClient": {"status": "UP", "services": ["a", "b", "c"] * 20}},
+    "configServer": {"status": "UP", "propertySources": ["iam-service-default"]},
+    "refreshScope": {"status": "DOWN", "error": "org.springframework.beans.factory.BeanCreationException: Error "
+                     "creating bean with name 'dataSource'\n\tat org.springframework.beans.factory.support..."},
+    "db": {"status": "DOWN", "error": "org.springframework.jdbc.CannotGetJdbcConnectionException: " + "x" * 400},
+}, None, "")
+
+
+def test_the_reason_names_each_down_component_and_its_error_not_the_start_of_the_body():
+    pods = [Pod("iam-1", "0.9.0", ready=False, waiting=["iam: CrashLoopBackOff"], restart_count=4)]
+    state = rollout.observe(pods, lambda p: SPRING_DOWN, "iam", "0.9.0", 8031)
+    text = why_not_done(state)
+    assert ("not UP: iam-1 answered DOWN (refreshScope DOWN: org.springframework.beans.factory."
+            "BeanCreationException: Error creating bean with name 'dataSource'; db DOWN: "
+            "org.springframework.jdbc.CannotGetJdbcConnectionException: xxx") in text
+    assert "diskSpace" not in text and "discoveryClient" not in text and "\tat " not in text
+    assert "not ready: iam-1 (0.9.0, Running, iam: CrashLoopBackOff, 4 restart(s))" in text
+    assert len(text) < 600  # one screen, however long the bodies
+
+
+def test_nested_and_spring_boot_2_components_are_named_by_their_path():
+    boot1 = {"status": "DOWN", "discoveryComposite": {"status": "DOWN", "discoveryClient": {
+        "status": "DOWN", "error": "TransportException: Cannot execute request on any known server"}}}
+    assert probes.down_components(boot1) == [
+        "discoveryComposite.discoveryClient DOWN: TransportException: Cannot execute request on any known server"]
+    boot2 = {"status": "DOWN", "components": {"db": {"status": "DOWN", "details": {"error": "Connection refused"}},
+                                              "ping": {"status": "UP"}}}
+    assert probes.down_components(boot2) == ["db DOWN: Connection refused"]
+    assert probes.down_components({"status": "DOWN"}) == []
+    assert probes.health_cause(Health("UNREACHABLE", error="connection refused")) == "UNREACHABLE [connection refused]"
 
 
 # ---- guards -----------------------------------------------------------------------------------
@@ -163,7 +200,7 @@ def test_share_picks_the_latest_run_with_results_or_the_one_named(tmp_path):
 
 # ---- MariaDB, only when a sandbox starts --------------------------------------------------------
 def test_mariadb_is_installed_only_when_missing_and_its_script_speaks_for_itself(tmp_path, monkeypatch):
-    from fixtures import mariadb
+    from c7n_upgrade.sandbox.mariadb import install as mariadb
 
     script = tmp_path / "ensure.sh"
     script.write_text("echo ran > '%s'\necho 'Install them as root:  apt-get install -y mariadb-server' >&2\nexit 1\n"
@@ -177,6 +214,25 @@ def test_mariadb_is_installed_only_when_missing_and_its_script_speaks_for_itself
     with pytest.raises(RuntimeError, match="needs the MariaDB server binaries .*apt-get install -y mariadb-server"):
         mariadb.ensure_mariadb(said.append)
     assert (tmp_path / "ran").exists() and "scripts/ensure-mariadb.sh" in said[0]
+
+
+def test_sandbox_up_installs_mariadb_as_a_pytest_run_does_or_says_what_to_run(tmp_path, monkeypatch, capsys):
+    """`python -m c7n_upgrade.sandbox up` on a machine without MariaDB runs the same install script as a
+    pytest run; when it cannot install, up stops before starting anything and says what to run."""
+    from c7n_upgrade.sandbox import __main__ as sandbox_cli
+    from c7n_upgrade.sandbox.mariadb import install
+
+    script = tmp_path / "ensure.sh"
+    script.write_text("echo ran > '%s'\necho 'Install them as root:  apt-get install -y mariadb-server' >&2\nexit 1\n"
+                      % (tmp_path / "ran"))
+    monkeypatch.setattr(install, "SCRIPT", script)
+    monkeypatch.setattr(install, "_found", lambda name: False)
+    assert sandbox_cli.main(["up", "--dir", str(tmp_path / "sb")]) == 1
+    assert (tmp_path / "ran").exists()
+    err = capsys.readouterr().err
+    assert "sandbox: error: the sandbox needs the MariaDB server binaries" in err
+    assert "apt-get install -y mariadb-server" in err
+    assert not (tmp_path / "sb" / "env.yaml").exists()
 
 
 def test_a_chinese_outcome_survives_environment_properties(tmp_path):

@@ -57,17 +57,15 @@ def find_binaries() -> tuple[str, str]:
     return mariadbd, install_db
 
 
-def ensure_binaries(install: bool = True) -> tuple[str, str]:
-    """Like :func:`find_binaries`, but when they are missing and we are root, run
-    ``scripts/ensure-mariadb.sh`` (apt-get install mariadb-server) first."""
+def ensure_binaries() -> tuple[str, str]:
+    """Like :func:`find_binaries`, installing them first when missing (`install.ensure_mariadb`)."""
+    from .install import ensure_mariadb
+
     try:
-        return find_binaries()
-    except MariaDBMissing:
-        script = Path(__file__).resolve().parents[3] / "scripts" / "ensure-mariadb.sh"
-        if not (install and hasattr(os, "geteuid") and os.geteuid() == 0 and script.is_file()):
-            raise
-        subprocess.run(["sh", str(script)], check=False)
-        return find_binaries()
+        ensure_mariadb(print)
+    except RuntimeError as exc:
+        raise MariaDBMissing(str(exc)) from None
+    return find_binaries()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
