@@ -99,3 +99,25 @@ def real_kubectl(request, live_cluster, tmp_path):
         return result
     run.binary, run.env, run.version = binary, env, request.param
     return run
+
+
+@pytest.fixture(scope="session")
+def control_plane(request, tmp_path_factory):
+    """One real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager,
+    kube-scheduler; no node) for the session, its binaries built first when this machine has none
+    (progress on the terminal). A build or start failure fails the tests that use it, with its cause."""
+    from c7n_upgrade.sandbox.controlplane import ControlPlane, ControlPlaneError, ensure_built
+
+    capman = request.config.pluginmanager.getplugin("capturemanager")
+
+    def progress(line):
+        with capman.global_and_fixture_disabled():
+            print(line, flush=True)
+
+    try:
+        bin_dir = ensure_built(progress)
+        cp = ControlPlane(tmp_path_factory.mktemp("control-plane"), bin_dir, log=progress).start()
+    except ControlPlaneError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield cp
+    cp.stop()
