@@ -108,6 +108,14 @@ class RolloutNotDone(WaitTimeout):
     """A rollout did not finish in time; `last` is the last `RolloutState`."""
 
 
+class RolloutTerminal(Exception):
+    """A rollout reached a state waiting will not heal (`terminal.Terminal`), seen in `last`."""
+
+    def __init__(self, terminal, last: RolloutState, elapsed: float):
+        super().__init__(terminal.describe())
+        self.terminal, self.last, self.elapsed = terminal, last, elapsed
+
+
 def _ask(probe: HealthProbe, pod: Any) -> Health:
     """The pod's health; a probe that raises gives status ERROR (an observation never breaks)."""
     try:
@@ -201,13 +209,19 @@ def wait(
     *,
     on_progress: Callable[[float, Optional[RolloutState]], None] | None = None,
     retry_on: tuple[type[BaseException], ...] = (),
+    terminal: Callable[[RolloutState], Any] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RolloutState:
-    """Observe until the state is `done` and has settled; raise `RolloutNotDone` (last state attached)."""
+    """Observe until the state is `done` and has settled; raise `RolloutNotDone` (last state attached),
+    or `RolloutTerminal` at the first observation `terminal(state)` finds will not heal."""
     streak = {"count": 0, "since": 0.0}
+    started = clock()
 
     def settled(state: RolloutState) -> bool:
+        stuck = terminal(state) if terminal is not None and not state.done else None
+        if stuck is not None:
+            raise RolloutTerminal(stuck, state, clock() - started)
         if not state.done:
             streak["count"] = 0
             return False

@@ -33,6 +33,7 @@ from .plan import Step
 from .releases import Releases, ReleaseView
 from .report import StepLog
 from .settings import PlanValues
+from .terminal import TerminalWatch
 
 
 @dataclass
@@ -186,9 +187,12 @@ class ReleaseUpgrade:
                     result = self.helm.write(action, name, chart_ref, **args)
                 except helmlib.HelmError as exc:
                     log.attach(f"helm {name}", _command_text(self.helm, exc.result), "text")
-                    raise log.failed(f"helm failed for {name}: {helmlib.error_line(exc.result)}") from None
+                    raise log.failed(f"helm failed for {name}: {helmlib.error_line(exc.result)}"
+                                     f"{self._failed_hooks(name)}") from None
                 log.attach(f"helm {name}", _command_text(self.helm, result), "text")
         listed = self.releases.fresh(step)  # what helm says now
+        if listed.status == "failed":  # helm answered, and marked the release failed: waiting cannot help
+            raise log.failed(f"helm marked {name} failed after its {action} (helm status {name}){self._failed_hooks(name)}")
         return self._outcome(UpgradeOutcome("upgraded" if view.exists else "installed", name, listed=listed))
 
     def _outcome(self, outcome: UpgradeOutcome) -> UpgradeOutcome:
@@ -248,11 +252,15 @@ class ReleaseUpgrade:
             try:
                 state = self._settled_by_apply() or rollout.wait(
                     lambda: self.access.observe(step, name, step.version), self.policy,
-                    on_progress=on_progress, retry_on=(KubeError,))
+                    on_progress=on_progress, retry_on=(KubeError,), terminal=TerminalWatch().check)
             except rollout.RolloutNotDone as exc:
                 self.attach_diagnostics(name, exc.last)
                 raise log.failed(f"{name} not rolled out to {step.version} after {timeout:.0f}s: "
                                  f"{why_not_done(exc.last, log.lang)}") from None
+            except rollout.RolloutTerminal as exc:
+                self.attach_diagnostics(name, exc.last)
+                raise log.failed(f"{name} cannot roll out to {step.version} (seen after {exc.elapsed:.0f}s; waiting "
+                                 f"would not heal it): {exc.terminal.describe()}{self._log_lines(exc.terminal)}") from None
             log.attach(f"health {name}", _health_bodies(state), "json")
             self._check_what_it_says(name, state, step.version)
             log.note(i18n.say(log.lang, "r_settled", release=name, pods=state.total, version=step.version,
@@ -292,6 +300,31 @@ class ReleaseUpgrade:
         if said:
             self.attach_diagnostics(release, state)
             raise self.log.failed(f"{release} is not running {version}: " + "; ".join(said))
+
+    def _failed_hooks(self, release: str, lines: int = 5) -> str:
+        """The release's hook Jobs that failed, each with its pod's state and last log lines ("" if none)."""
+        try:
+            failed = [j for j in self.kube.hook_jobs(f"{release}-{h}" for h in self.step.hooks) if j.condition == "Failed"]
+            parts = []
+            for job in failed:
+                pods = self.kube.list_pods(f"job-name={job.name}")
+                pod = pods[-1] if pods else None
+                text = self.kube.pod_log_tail(pod.name, lines) if pod else ""
+                shown = " | ".join(line.strip() for line in text.strip().splitlines()[-lines:] if line.strip())
+                state = "; ".join(pod.waiting) if pod and pod.waiting else (pod.phase if pod else "no pod left")
+                parts.append(f"hook Job {job.name} failed ({job.failed} pod(s) failed; {state})"
+                             + (f", its last log lines: {shown}" if shown else ""))
+        except KubeError as exc:  # the helm failure stays the cause; this only adds to it
+            return f"; (its hook Jobs could not be read: {exc})"
+        return "".join(f"; {p}" for p in parts)
+
+    def _log_lines(self, terminal, lines: int = 5) -> str:
+        """The last log lines of a terminal state's container, on one line (its last run when it crashed)."""
+        if not terminal.container or terminal.reason != "CrashLoopBackOff":
+            return ""
+        text = self.kube.pod_log_tail(terminal.pod, lines, container=terminal.container, previous=True)
+        shown = " | ".join(line.strip() for line in text.strip().splitlines()[-lines:] if line.strip())
+        return f"; its last log lines: {shown}" if shown else ""
 
     def attach_diagnostics(self, release: str, state) -> None:
         """Pods, their log tails, recent events and the last health bodies: why it did not roll out."""

@@ -13,7 +13,7 @@ from .errors import (ClusterUnreachable, JobStillActive, KubeApiError, KubeError
                      KubeTimeout)
 from .jobs import JobInfo, Jobs
 from .lock import DEFAULT_LOCK, Lock, LockHeld, LockInfo, LockLease, LockLost, lock_text
-from .pods import RELEASE_LABEL, SERVICE_LABEL, VERSION_LABEL, PodInfo, Pods, ServiceInfo
+from .pods import RELEASE_LABEL, SERVICE_LABEL, VERSION_LABEL, ContainerState, PodInfo, Pods, ServiceInfo
 from .proxy import Proxy
 
 
@@ -23,7 +23,7 @@ class KubeClient(Cluster, Pods, Jobs, Crds, Lock, Proxy):
 
 __all__ = [
     "DEFAULT_LOCK", "RELEASE_LABEL", "SERVICE_LABEL", "VERSION_LABEL",
-    "ClusterUnreachable", "JobInfo", "JobStillActive", "KubeApiError", "KubeClient", "KubeError",
+    "ClusterUnreachable", "ContainerState", "JobInfo", "JobStillActive", "KubeApiError", "KubeClient", "KubeError",
     "KubeForbidden", "KubeNotFound", "KubeTimeout", "LockHeld", "LockInfo", "LockLease", "LockLost", "PodInfo",
     "ServiceInfo", "lock_text",
 ]

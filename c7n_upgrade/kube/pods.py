@@ -36,6 +36,7 @@ class PodInfo:
     conditions: list[dict] = field(default_factory=list)   # [{type, status, reason, message}]
     labels: dict[str, str] = field(default_factory=dict)
     waiting: list[str] = field(default_factory=list)       # "container: reason" for waiting/terminated containers
+    containers: list[ContainerState] = field(default_factory=list)  # each container's state, as the kubelet says
     node: Optional[str] = None
     created: Optional[str] = None
     images: list[str] = field(default_factory=list)        # the containers' images, the main one first
@@ -53,6 +54,19 @@ class PodInfo:
             f"restarts={self.restart_count} version={self.version} image={self.images[0] if self.images else '?'} "
             f"ip={self.ip} deleting={self.deleting} conditions=[{conds}]{extra}"
         )
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """One container of a pod as its kubelet reports it (`status.containerStatuses[]`)."""
+
+    name: str
+    state: str                      # waiting | running | terminated
+    reason: str = ""                # ErrImagePull, ImagePullBackOff, CrashLoopBackOff, Error, Completed, ...
+    message: str = ""
+    exit_code: Optional[int] = None
+    restarts: int = 0
+    image: str = ""
 
 
 @dataclass
@@ -86,12 +100,17 @@ class Pods(Transport):
             {k: c.get(k) for k in ("type", "status", "reason", "message") if c.get(k) is not None}
             for c in status.get("conditions") or []
         ]
-        waiting = []
+        waiting, containers = [], []
         for cs in statuses:
             state = cs.get("state") or {}
             for key in ("waiting", "terminated"):
                 if state.get(key):
                     waiting.append(f"{cs.get('name')}: {key} {state[key].get('reason') or ''}".strip())
+            key = next((k for k in ("waiting", "terminated", "running") if state.get(k) is not None), "waiting")
+            detail = state.get(key) or {}
+            containers.append(ContainerState(
+                str(cs.get("name") or ""), key, str(detail.get("reason") or ""), str(detail.get("message") or ""),
+                detail.get("exitCode"), int(cs.get("restartCount") or 0), str(cs.get("image") or "")))
         return PodInfo(
             name=meta.get("name", ""),
             ip=status.get("podIP"),
@@ -107,6 +126,7 @@ class Pods(Transport):
             conditions=conditions,
             labels=dict(labels),
             waiting=waiting,
+            containers=containers,
             node=(pod.get("spec") or {}).get("nodeName"),
             created=meta.get("creationTimestamp"),
             images=[str(c.get("image") or "") for c in ((pod.get("spec") or {}).get("containers") or [])],
@@ -146,13 +166,14 @@ class Pods(Transport):
             labels=((svc.get("metadata") or {}).get("labels")) or {},
         )
 
-    def pod_log_tail(self, pod: str, lines: int = 50, container: str | None = None) -> str:
-        """The last `lines` lines of a pod's log; on any error, a line saying why (never raises)."""
+    def pod_log_tail(self, pod: str, lines: int = 50, container: str | None = None, previous: bool = False) -> str:
+        """The last `lines` lines of a pod's log (`previous`: of its container's last run, as `kubectl logs
+        --previous`); on any error, a line saying why (never raises)."""
+        query = {"tailLines": lines, "container": container, **({"previous": "true"} if previous else {})}
         try:
             resp = self._request(
                 "GET", self._ns_path() + f"/pods/{quote(pod, safe='')}/log", verb="get", resource="pods/log",
-                namespace=self.namespace, query={"tailLines": lines, "container": container}, accept="*/*",
-                raise_for_status=False, name=pod,
+                namespace=self.namespace, query=query, accept="*/*", raise_for_status=False, name=pod,
             )
         except KubeError as exc:
             return f"(log of pod {pod} unavailable: {exc})"

@@ -41,6 +41,8 @@ class Pod:
     image: str = ""  # the main container's image ("": none given)
     waiting: list = field(default_factory=list)  # "container: reason", as PodInfo has them
     restart_count: int = 0
+    containers: list = field(default_factory=list)  # kube.ContainerState, as PodInfo has them
+    conditions: list = field(default_factory=list)
 
     @property
     def images(self) -> list[str]:
@@ -67,6 +69,10 @@ class FakeKube:
         self.asked.append(release)
         return list(self.pods.get(release, []))
 
+    def list_pods(self, label_selector=None) -> list[Pod]:
+        key, _, value = (label_selector or "").partition("=")
+        return [p for pods in self.pods.values() for p in pods if key == "job-name" and p.release == value]
+
     def hook_jobs(self, names) -> list[JobInfo]:
         return [self.jobs[n] for n in names if n in self.jobs]
 
@@ -74,8 +80,8 @@ class FakeKube:
         self.deleted.append(name)
         return self.jobs.pop(name)
 
-    def pod_log_tail(self, pod: str, lines: int = 50) -> str:
-        return f"log of {pod}"
+    def pod_log_tail(self, pod: str, lines: int = 50, container=None, previous: bool = False) -> str:
+        return f"{'previous ' if previous else ''}log of {pod}\nits last line"
 
     def recent_events(self, limit: int = 30) -> list[str]:
         return ["an event"]
