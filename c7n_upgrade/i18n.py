@@ -222,6 +222,8 @@ SUMMARY = {
         "k_backup": "database backup (before the first write)",
         "k_backup_after": ("database backup of this resumed run, taken after step {n}: the databases of the steps "
                            "done so far may already be migrated"),
+        "k_backup_again": ("database backup of this resumed run (an earlier run of this upgrade had begun to write: "
+                           "restore the one from before the upgrade began)"),
         "k_first_backup": "database backup from before the upgrade began (run {run}, {time}; SHA256SUMS inside)",
         "kept_item": "  {what}: {path}",
         "manual": ("Not verified by the suite (manual, do them if not done yet): XWiki steps 4–6 on {host}: "
@@ -320,6 +322,7 @@ SUMMARY = {
         "k_values": "values 备份（helm get values，敏感信息已屏蔽）",
         "k_backup": "数据库备份（首次写入之前）",
         "k_backup_after": "本次续跑的数据库备份，取于步骤 {n} 之后：已完成步骤的数据库可能已被迁移",
+        "k_backup_again": "本次续跑的数据库备份（本次升级的较早运行已开始写入：恢复时请使用升级开始之前的备份）",
         "k_first_backup": "升级开始之前的数据库备份（运行 {run}，{time}；内含 SHA256SUMS）",
         "kept_item": "  {what}：{path}",
         "manual": ("本套件无法验证（手动步骤，若尚未完成请执行）：{host} 上的 XWiki 第 4–6 步：导入 "

@@ -23,6 +23,7 @@ MANIFEST_TYPES = ", ".join([
     "application/vnd.docker.distribution.manifest.v1+prettyjws",
 ])
 DOCKER_HUB = "registry-1.docker.io"
+HUB_ALIASES = ("docker.io", "index.docker.io", DOCKER_HUB)  # names of Docker Hub; its API is DOCKER_HUB
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,11 @@ class ImageRef:
         if ":" in last:
             repository, own_tag = repository.rsplit(":", 1)
         first, _, rest = repository.partition("/")
-        if rest and ("." in first or ":" in first or first == "localhost"):
+        if rest and ("." in first or ":" in first or first == "localhost") and first not in HUB_ALIASES:
             registry, name = first, rest
         else:
+            if rest and first in HUB_ALIASES:
+                repository = rest
             registry, name = DOCKER_HUB, repository if "/" in repository else f"library/{repository}"
         return cls(registry, name, tag or own_tag or "latest")
 
@@ -104,8 +107,9 @@ def ask(image: ImageRef, *, timeout: float = 10.0, session: Optional[requests.Se
         return Answer(image, "unanswered", f"no answer from {image.registry} ({reason[:120]})")
     if resp.status_code == 200:
         return Answer(image, "present")
-    if resp.status_code == 404:
+    if resp.status_code == 404 and resp.headers.get("Docker-Distribution-Api-Version"):  # a registry's "unknown"
         return Answer(image, "missing", f"{image.registry} has no {image.name}:{image.tag} (HTTP 404)")
     if resp.status_code in (401, 403):
         return Answer(image, "refused", f"the registry refuses an anonymous pull (HTTP {resp.status_code})")
-    return Answer(image, "unanswered", f"{image.registry} answered HTTP {resp.status_code}")
+    return Answer(image, "unanswered", f"{image.registry} answered HTTP {resp.status_code}"
+                  + ("" if resp.headers.get("Docker-Distribution-Api-Version") else ", not as a registry"))

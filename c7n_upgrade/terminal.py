@@ -2,14 +2,15 @@
 state, reason and message, instead of waiting out `timeouts.step` (600 s by default) and then calling it
 a timeout. The rules and their thresholds (docs/decisions.md, "Terminal states"):
 
-- an image that cannot be pulled (`ErrImagePull` / `ImagePullBackOff`) for IMAGE_PULL_GRACE seconds: the
-  kubelet retries after a 10 s back-off, so by then the second pull has failed too (a registry blip
-  heals within one retry); `InvalidImageName` at once;
+- an image that cannot be pulled: `ErrImagePull` seen again after an `ImagePullBackOff` (the kubelet's
+  retry after its back-off failed too: the second failed pull; a registry blip heals within one retry),
+  or pulls failing for IMAGE_PULL_GRACE seconds when the looks miss that sequence; `InvalidImageName` at once;
 - `CrashLoopBackOff` once the container has restarted CRASH_RESTARTS times: it started and died three
   times with the same image and configuration;
-- a pod the scheduler calls `Unschedulable` for UNSCHEDULABLE_GRACE seconds (an autoscaler may add a
-  node in that time).
+- a pod the scheduler calls `Unschedulable` for UNSCHEDULABLE_GRACE seconds (an autoscaler adds a node in
+  a few minutes at most).
 
+Only the new version's pods are judged: an old pod the rollout will replace says nothing of the new one.
 A pod that runs but answers DOWN, or starts slowly, is not terminal: it can recover, and the step waits.
 The clock is this watch's own: "for N seconds" means seen so for N seconds by this run.
 """
@@ -20,9 +21,9 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 IMAGE_PULL_REASONS = ("ErrImagePull", "ImagePullBackOff")
-IMAGE_PULL_GRACE = 10.0
+IMAGE_PULL_GRACE = 60.0
 CRASH_RESTARTS = 3
-UNSCHEDULABLE_GRACE = 30.0
+UNSCHEDULABLE_GRACE = 180.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class TerminalWatch:
     def __init__(self, clock: Callable[[], float] = time.monotonic):
         self.clock = clock
         self.first_seen: dict[tuple, float] = {}
+        self.pulls: dict[tuple, list[str]] = {}  # (pod, container) -> the pull reasons seen, changes only
 
     def _held(self, key: tuple, now: float, grace: float, seen: set) -> bool:
         seen.add(key)
@@ -57,14 +59,17 @@ class TerminalWatch:
     def check(self, state) -> Optional[Terminal]:
         now, seen, found = self.clock(), set(), None
         for pod in getattr(state, "pods", []):
-            if pod.deleting:  # an old pod on its way out says nothing of the new version
+            if pod.deleting or pod.version != state.target_version:  # an old pod says nothing of the new one
                 continue
             for c in getattr(pod, "containers", []):
                 if c.state != "waiting":
                     continue
-                if c.reason == "InvalidImageName" or (
-                        c.reason in IMAGE_PULL_REASONS and self._held((pod.name, c.name, "pull"), now,
-                                                                      IMAGE_PULL_GRACE, seen)):
+                pull_failed = False
+                if c.reason in IMAGE_PULL_REASONS:  # both kept up to date at every look
+                    second = self._second_failed_pull(pod.name, c, seen)
+                    held = self._held((pod.name, c.name, "pull"), now, IMAGE_PULL_GRACE, seen)
+                    pull_failed = second or held
+                if c.reason == "InvalidImageName" or pull_failed:
                     found = found or Terminal(pod.name, c.name, c.reason, c.message,
                                               f"the image {c.image or '?'} cannot be pulled: is it in your registry, "
                                               "and can the nodes reach it?")
@@ -81,4 +86,15 @@ class TerminalWatch:
                                           "and tolerations")
         for key in set(self.first_seen) - seen:  # healed, or gone: start counting again if it comes back
             del self.first_seen[key]
+        for key in set(self.pulls) - seen:
+            del self.pulls[key]
         return found
+
+    def _second_failed_pull(self, pod: str, container, seen: set) -> bool:
+        """ErrImagePull, then the back-off, then ErrImagePull again: the kubelet's retry failed too."""
+        key = (pod, container.name)
+        seen.add(key)
+        reasons = self.pulls.setdefault(key, [])
+        if not reasons or reasons[-1] != container.reason:
+            reasons.append(container.reason)
+        return "ImagePullBackOff" in reasons and reasons[-1] == "ErrImagePull"

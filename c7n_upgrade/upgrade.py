@@ -187,6 +187,7 @@ class ReleaseUpgrade:
                     result = self.helm.write(action, name, chart_ref, **args)
                 except helmlib.HelmError as exc:
                     log.attach(f"helm {name}", _command_text(self.helm, exc.result), "text")
+                    self._forget_listing(step)  # helm may have changed the release before it failed
                     raise log.failed(f"helm failed for {name}: {helmlib.error_line(exc.result)}"
                                      f"{self._failed_hooks(name)}") from None
                 log.attach(f"helm {name}", _command_text(self.helm, result), "text")
@@ -300,6 +301,14 @@ class ReleaseUpgrade:
         if said:
             self.attach_diagnostics(release, state)
             raise self.log.failed(f"{release} is not running {version}: " + "; ".join(said))
+
+    def _forget_listing(self, step) -> None:
+        """After a failed helm call: list the release again, so that what the run reports later (the
+        proof, the summary) is what helm has now; a failure here leaves helm's error the cause."""
+        try:
+            self.releases.fresh(step)
+        except helmlib.HelmError:
+            pass
 
     def _failed_hooks(self, release: str, lines: int = 5) -> str:
         """The release's hook Jobs that failed, each with its pod's state and last log lines ("" if none)."""

@@ -17,12 +17,14 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   # a PIP_FIND_LINKS directory that does not exist makes pip warn once per package: say it once instead
   if [ -n "${PIP_FIND_LINKS:-}" ]; then
     kept=""
+    set -f  # the entries are words, not patterns
     for link in $PIP_FIND_LINKS; do
       case "$link" in
         *://*) kept="$kept $link" ;;
         *) if [ -e "$link" ]; then kept="$kept $link"; else echo "setup: PIP_FIND_LINKS names $link, which does not exist: not used" >&2; fi ;;
       esac
     done
+    set +f
     export PIP_FIND_LINKS="${kept# }"
     [ -n "$PIP_FIND_LINKS" ] || unset PIP_FIND_LINKS
   fi

@@ -44,6 +44,7 @@ class _Registry(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             return
         self.send_response(200 if (name, tag) in self.tags else 404)
+        self.send_header("Docker-Distribution-Api-Version", "registry/2.0")  # as every v2 registry answers
         self.end_headers()
 
 

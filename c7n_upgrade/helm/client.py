@@ -92,6 +92,14 @@ class HelmClient:
                       3: ("could not find tiller", "unknown shorthand flag: 'n'", "unknown shorthand flag: 'o'",
                           "unknown flag: --all-namespaces")}
 
+    def _parses_as_other(self, text: str) -> bool:
+        """Whether `helm list` output has the other dialect's shape (not merely an unreadable one)."""
+        try:
+            parse_list_json(text, 3 if self._dialect == 2 else 2)
+            return True
+        except (HelmParseError, KeyError, TypeError, ValueError):
+            return False
+
     def _dialect_mismatch(self, result: CommandResult, *, other_shape: bool = False) -> Optional[str]:
         """When the env states the dialect and helm answers as the other one (its error words, or output
         of the other dialect's shape): the one cause, else None."""
@@ -188,7 +196,7 @@ class HelmClient:
         try:
             return parse_list_json(result.stdout, self.dialect())
         except HelmParseError:  # Helm 2's {"Releases": [...]} where Helm 3's array was expected, or the reverse
-            mismatch = self._dialect_mismatch(result, other_shape=True)
+            mismatch = self._dialect_mismatch(result, other_shape=self._parses_as_other(result.stdout))
             if mismatch:
                 raise HelmDialectMismatch(result, mismatch) from None
             raise

@@ -71,8 +71,9 @@ class SandboxProcess:
                 raise SandboxStartError(f"the sandbox exited with {self.proc.returncode} before it was ready:\n"
                                         + self.log_tail())
             if time.monotonic() > deadline:
+                tail = self.log_tail()  # before stop(): a temp dir of its own goes with it
                 self.stop()
-                raise SandboxStartError(f"the sandbox was not ready after {timeout:.0f}s:\n" + self.log_tail())
+                raise SandboxStartError(f"the sandbox was not ready after {timeout:.0f}s:\n" + tail)
             time.sleep(0.05)
         self.ready_s = time.perf_counter() - started
         return self.env_file

@@ -26,7 +26,7 @@ def test_database_backup(ctx, kube, releases, mysql_admin, dump_tool, settings, 
     """Dump every Choerodon database (the plan's, and those the services' values name) to the run's
     directory, 0600, with its SHA-256, and prove each dump restores."""
     ctx.results.namespace_uid = kube.namespace_uid(settings.namespace) or ""
-    first = first_backup.find(ctx.run_dir.parent, ctx.results.namespace_uid)
+    first = first_backup.find(ctx.run_dir.parent, ctx.results.namespace_uid, ctx.plan.name)
     if first is not None:  # a later run of the same upgrade: the dump from before anything changed
         ctx.results.kept[i18n.say(ctx.lang, "k_first_backup", run=first["run"], time=first["time"])] = \
             Path(first["directory"])
@@ -47,8 +47,10 @@ def test_database_backup(ctx, kube, releases, mysql_admin, dump_tool, settings, 
     if upgraded:  # resumed: these databases may already be migrated by the steps that ran
         label = i18n.say(ctx.lang, "k_backup_after", n=max(upgraded))
         step_log.note(label)
+    elif first is not None:  # an earlier run of this upgrade wrote before (a hook may have migrated)
+        label = i18n.say(ctx.lang, "k_backup_again")
     else:
         label = i18n.say(ctx.lang, "k_backup")
-        if first is None:
-            first_backup.record(ctx.run_dir.parent, ctx.results.namespace_uid, ctx.run_dir, directory, databases)
+        first_backup.record(ctx.run_dir.parent, ctx.results.namespace_uid, ctx.plan.name, ctx.run_dir, directory,
+                            databases)
     ctx.results.kept[label] = directory

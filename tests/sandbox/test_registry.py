@@ -38,3 +38,18 @@ def test_no_registry_is_unanswered_not_missing():
         port = s.getsockname()[1]
     answer = ask(ImageRef.parse(f"127.0.0.1:{port}/choerodon/iam-service:0.9.0"), timeout=2)
     assert answer.status == "unanswered" and f"127.0.0.1:{port}" in answer.detail
+
+
+def test_a_404_from_something_that_is_not_a_registry_is_unanswered_not_missing():
+    """A proxy's or a web server's 404 (no Docker-Distribution-Api-Version header) proves nothing."""
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        answer = ask(ImageRef.parse(f"127.0.0.1:{server.server_address[1]}/no/such:1"), timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answer.status == "unanswered" and "not as a registry" in answer.detail

@@ -180,3 +180,12 @@ def test_one_release_is_listed_by_an_anchored_filter_in_each_dialect(dialect, ar
     helm, calls = _stated(dialect, lambda args: (0, listing, ""))
     assert helm.list_release("iam-service") == []  # a filter is a regex: the name must match whole
     assert calls == [argv]
+
+
+def test_unreadable_list_output_is_not_blamed_on_the_dialect():
+    from c7n_upgrade.helm import HelmDialectMismatch, HelmParseError
+
+    helm, _ = _stated(3, lambda args: (0, "WARNING: kubeconfig is group-readable\n[]", ""))
+    with pytest.raises(HelmParseError) as err:
+        helm.list_releases()
+    assert not isinstance(err.value, HelmDialectMismatch)

@@ -376,6 +376,8 @@ def test_info_version(status, body, expected):
     ("busybox", None, ("registry-1.docker.io", "library/busybox", "latest")),
     ("choerodon/iam-service@sha256:abc", "0.9.0", ("registry-1.docker.io", "choerodon/iam-service", "0.9.0")),
     ("localhost/x/y:1", None, ("localhost", "x/y", "1")),
+    ("docker.io/choerodon/iam-service:0.8.0", None, ("registry-1.docker.io", "choerodon/iam-service", "0.8.0")),
+    ("index.docker.io/library/busybox", None, ("registry-1.docker.io", "library/busybox", "latest")),
 ])
 def test_image_references_parse_as_docker_reads_them(image, tag, expected):
     from c7n_upgrade.registry import ImageRef

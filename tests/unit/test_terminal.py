@@ -30,23 +30,41 @@ def test_an_image_that_cannot_be_pulled_is_terminal_once_the_second_pull_has_fai
     watch = TerminalWatch(clock)
     stuck = pod(reason="ErrImagePull", message='failed to pull "…:0.9.0": not found')
     assert watch.check(state_of(stuck)) is None  # one failed pull: a registry blip may heal
-    clock.sleep(terminal.IMAGE_PULL_GRACE - 1)
-    assert watch.check(state_of(pod(reason="ImagePullBackOff"))) is None
-    clock.sleep(1)
-    found = watch.check(state_of(pod(reason="ImagePullBackOff", message="Back-off pulling image")))
-    assert found.reason == "ImagePullBackOff" and found.pod == "iam-1"
-    assert found.describe() == ("pod iam-1, container iam-service is ImagePullBackOff: Back-off pulling image; the "
+    clock.sleep(5)
+    assert watch.check(state_of(pod(reason="ImagePullBackOff", message="Back-off pulling image"))) is None
+    clock.sleep(6)
+    assert watch.check(state_of(pod(reason="ImagePullBackOff"))) is None  # the retry is still pulling
+    clock.sleep(2)
+    found = watch.check(state_of(pod(reason="ErrImagePull", message="not found")))  # the retry failed
+    assert found.reason == "ErrImagePull" and found.pod == "iam-1"
+    assert found.describe() == ("pod iam-1, container iam-service is ErrImagePull: not found; the "
                                 f"image {IMAGE} cannot be pulled: is it in your registry, and can the nodes reach it?")
+
+
+def test_a_pull_failing_for_the_whole_grace_is_terminal_even_when_the_looks_miss_the_retries():
+    clock = FakeClock()
+    watch = TerminalWatch(clock)
+    for _ in range(int(terminal.IMAGE_PULL_GRACE) // 10):
+        assert watch.check(state_of(pod(reason="ImagePullBackOff"))) is None
+        clock.sleep(10)
+    assert watch.check(state_of(pod(reason="ImagePullBackOff"))).reason == "ImagePullBackOff"
+
+
+def test_an_old_pod_crashing_while_the_new_one_starts_is_not_the_new_versions_state():
+    old = Pod("iam-old", "0.8.0", ready=False, restart_count=7,
+              containers=[ContainerState("iam-service", "waiting", "CrashLoopBackOff", "", None, 7, "x:0.8.0")])
+    assert TerminalWatch(FakeClock()).check(state_of(old, pod("iam-new", reason="ContainerCreating"))) is None
 
 
 def test_a_pull_that_heals_starts_the_count_again():
     clock = FakeClock()
     watch = TerminalWatch(clock)
     watch.check(state_of(pod(reason="ErrImagePull")))
+    watch.check(state_of(pod(reason="ImagePullBackOff")))
     clock.sleep(terminal.IMAGE_PULL_GRACE - 1)
     assert watch.check(state_of(pod(state="running"))) is None  # pulled after all
     clock.sleep(5)
-    assert watch.check(state_of(pod(reason="ErrImagePull"))) is None
+    assert watch.check(state_of(pod(reason="ErrImagePull"))) is None  # a new first failure, not the second
 
 
 def test_crash_loop_is_terminal_at_the_third_restart_not_before():

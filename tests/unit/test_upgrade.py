@@ -251,6 +251,7 @@ def test_helm_failure_fails_the_step_with_helms_error_and_its_output_attached():
         w.upgrade.apply()
     assert "(exit 1," in w.reporter.attachments["helm iam-service"]
     assert w.upgrade.outcome is None
+    assert w.helm.lists == 3  # the run's listing, the release before the call and again after it failed
 
 
 def test_plan_values_without_the_env_to_fill_them_fail_the_step():
