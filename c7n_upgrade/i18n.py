@@ -193,6 +193,10 @@ SUMMARY = {
                           "then re-run. Nothing was changed."),
         "n_lock": ("wait for that run to finish; this one changed nothing. If it is gone (no such process on that "
                    "host), re-run this command with --break-lock."),
+        "n_lock_busy": ("wait for that helm to finish; this run changed nothing. Do not break the lock or roll the "
+                        "release back while it runs; once it has ended, re-run this command."),
+        "n_lock_live": ("stop that run first (or wait for it to finish), then re-run this command; this one changed "
+                        "nothing."),
         "c_unreachable_mid": "the cluster became unreachable: {message}",
         "ci_notice": ("CI=true: the upgrade phase will not run (its tests are skipped, and the post-upgrade proof "
                       "with it); add --allow-upgrade-in-ci to upgrade from CI."),
@@ -272,6 +276,8 @@ SUMMARY = {
         "n_unreachable": ("确认集群已启动且本机可访问（VPN、跳板机、代理），且 {source} 中的 kube.kubeconfig / kube.context "
                           "指向它：`kubectl get ns {namespace}`；然后重新运行。未做任何更改。"),
         "n_lock": "等待该运行结束；本次运行未做任何更改。若该运行已不存在（该主机上无此进程），请加 --break-lock 重新运行本命令。",
+        "n_lock_busy": "等待该 helm 结束；本次运行未做任何更改。它运行期间不要打破锁或回滚该 release；它结束后再重新运行本命令。",
+        "n_lock_live": "请先停止该运行（或等待它结束），再重新运行本命令；本次运行未做任何更改。",
         "c_unreachable_mid": "集群变得无法访问：{message}",
         "ci_notice": "CI=true：升级阶段不会运行（其测试及升级后验证将被跳过）；要在 CI 中升级，请加 --allow-upgrade-in-ci。",
         "not_run_ci": "未运行：升级阶段未运行（CI=true 且未指定 --allow-upgrade-in-ci）",

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +87,17 @@ class ObservedSandbox(SandboxProcess):
         pinned.write_text(yaml.safe_dump(values))
         subprocess.run([helm, "upgrade", release, f"c7n/{release}", "--version", chart_version, "-f", str(pinned),
                         "--no-hooks"], capture_output=True, check=True, timeout=60)
+
+    def api(self, path: str, method: str = "GET", body=None) -> tuple[int, object]:
+        """One call to the sandbox's API server: (status, its JSON body)."""
+        url = yaml.safe_load((self.dir / "kubeconfig").read_text())["clusters"][0]["cluster"]["server"] + path
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
 
     def writes(self) -> list[list[str]]:
         """helm calls that change something: upgrade and install."""
