@@ -79,11 +79,15 @@ class ObservedSandbox(SandboxProcess):
     def pin_image(self, release: str, chart_version: str, tag: str) -> None:
         """Re-deploy `release` at `chart_version` with its values plus `image.tag: TAG`, as an operator
         who once pinned the image would have (hooks skipped: an earlier hook Job may still be there)."""
+        self.redeploy_with(release, chart_version, lambda values: values.update(image={"tag": tag}))
+
+    def redeploy_with(self, release: str, chart_version: str, change) -> None:
+        """Re-deploy `release` at `chart_version` with its values as `change(values)` leaves them."""
         helm = str(self.dir / "bin" / "helm")
         values = json.loads(subprocess.run([helm, "get", "values", release, "--output", "json"],
                                            capture_output=True, text=True, check=True).stdout)
-        values["image"] = {"tag": tag}
-        pinned = self.dir / f"pinned-{release}.yaml"
+        change(values)
+        pinned = self.dir / f"values-{release}.yaml"
         pinned.write_text(yaml.safe_dump(values))
         subprocess.run([helm, "upgrade", release, f"c7n/{release}", "--version", chart_version, "-f", str(pinned),
                         "--no-hooks"], capture_output=True, check=True, timeout=60)
@@ -110,6 +114,10 @@ def module_sandbox(tmp_path_factory, name: str, *args: str):
     base = tmp_path_factory.mktemp(name)
     with ObservedSandbox(base / "sandbox", *args) as sb:
         yield sb, base
+
+
+#: a run's private backups (0700 directories of 0600 files): whole on purpose, never output
+PRIVATE = {"db-backup", "values"}
 
 
 @dataclass
@@ -151,12 +159,12 @@ class Run:
         return [json.loads(p.read_text()) for p in self.alluredir.glob("*-result.json")]
 
     def all_text(self) -> str:
-        """Everything the run showed and wrote: its output, its report, its run directory (but the
-        database dumps: they are the databases' data, secrets included, not output)."""
+        """Everything the run showed and wrote: its output, its report, its run directory (but its private
+        backups: the database dumps and the release values, whole on purpose, secrets included)."""
         parts = [self.output]
         for directory in (self.alluredir, self.run_dir):
             for path in (directory.rglob("*") if directory and directory.is_dir() else []):
-                if path.is_file() and "db-backup" not in path.relative_to(directory).parts:
+                if path.is_file() and not PRIVATE & set(path.relative_to(directory).parts):
                     parts.append(path.read_text(errors="replace"))
         return "\n".join(parts)
 
