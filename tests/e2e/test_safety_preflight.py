@@ -36,6 +36,20 @@ def env_copy(sb, name: str, change) -> str:
     return str(path)
 
 
+def test_a_secret_too_short_or_a_common_word_gets_a_warning_naming_only_its_key(sandbox08):
+    sb, base = sandbox08
+    run = run_suite(base, "suites/pre_upgrade/test_12_secret_strength.py", "--env", str(sb.env_file),
+                    env_extra={"C7N_ADMIN_PASSWORD": "Devops", "C7N_MYSQL_PASSWORD": "pw-12"})
+    assert run.exit_code == 0, run.output[-3000:]  # a warning, not a failure
+    flat = run.flat_output()
+    assert ("warning: secret mysql.password (${C7N_MYSQL_PASSWORD}) cannot be masked cleanly: it is 5 characters "
+            "long (fewer than 8)") in flat
+    assert "warning: secret platform.admin_password (${C7N_ADMIN_PASSWORD}) cannot be masked cleanly: it is " in flat
+    assert "platform.client_secret" not in flat  # the sandbox's own secrets are long and no words
+    for text in (run.output, (run.run_dir / "run.log").read_text()):
+        assert "Devops" not in text and "pw-12" not in text
+
+
 def test_a_sql_identifier_is_refused_at_load_before_anything(sandbox08):
     sb, base = sandbox08
     path = env_copy(sb, "env-sql", lambda d: d["mysql"].update(user="choerodon'@'%'; DROP DATABASE iam_service; --"))
