@@ -15,6 +15,8 @@ from .model import REQUIRED_FOR_CLUSTER, SECRET_KEYS, ConfigError, Env, display
 
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _WHOLE_VAR_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+#: a secret key's variable is echoed in an error only when it looks like one (`Hunter2` may be a password)
+_CONVENTIONAL_VAR_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
 def list_envs(envs_dir: Path) -> list[str]:
@@ -186,6 +188,14 @@ def _set_path(data: Any, path: tuple, value: Any) -> None:
     data[path[-1]] = value
 
 
+def _variable(var: str, key: str) -> str:
+    """How an error names the variable `key` refers to: a secret key's, only when it looks like one."""
+    if key not in SECRET_KEYS or _CONVENTIONAL_VAR_RE.match(var):
+        return f"environment variable {var}"
+    return ("the environment variable it names (not shown: not a conventional NAME_IN_CAPITALS, it may be the "
+            "secret itself typed in its place)")
+
+
 def load_env(name_or_path: str, envs_dir: Path, environ: Optional[dict[str, str]] = None) -> Env:
     """Load and validate an env file. ``environ`` defaults to ``os.environ``."""
     environ = os.environ if environ is None else environ
@@ -263,11 +273,12 @@ def load_env(name_or_path: str, envs_dir: Path, environ: Optional[dict[str, str]
         for var in missing:
             where = f" or the secrets file {raw['secrets_file']}" if secrets_file else ""
             problems.append(
-                f"key '{dotted_key(spath)}': environment variable {var} is not set"
+                f"key '{dotted_key(spath)}': {_variable(var, dotted_key(spath))} is not set"
                 f" (set it in the environment{where})"
             )
         if not missing and dotted_key(spath) in SECRET_KEYS and not resolved:
-            problems.append(f"key '{dotted_key(spath)}': environment variable {secret_vars.get(dotted_key(spath))} is empty")
+            var = secret_vars.get(dotted_key(spath), "")
+            problems.append(f"key '{dotted_key(spath)}': {_variable(var, dotted_key(spath))} is empty")
         _set_path(raw, spath, resolved)
 
     # -- relative paths are relative to the env file ---------------------------------------
