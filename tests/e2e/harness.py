@@ -53,7 +53,7 @@ class ObservedSandbox(SandboxProcess):
     def env_data(self) -> dict:
         return yaml.safe_load(self.env_file.read_text())
 
-    def env_with(self, name: str, **overrides) -> Path:
+    def env_with(self, name: str, /, **overrides) -> Path:
         """A copy of env.yaml beside it with top-level keys overridden; a mapping is merged into the
         env's (`timeouts={"step": 12}` keeps the sandbox's other timeouts, its short settle window too)."""
         data = self.env_data()

@@ -2,7 +2,7 @@
 JAVA_OPTS, in URLs and in base64, planted in a release's values, appear in no output of a run that backs
 them up and upgrades that release, nor in its report, its run directory or the shared HTML file; the
 whole values stay only in the run's private values/ (0700, files 0600), and every report file is 0600
-in a 0700 directory.
+in a 0700 directory. The env is named `../../x`: nothing is written outside the reports directory.
 """
 from __future__ import annotations
 
@@ -41,8 +41,9 @@ def planted(tmp_path_factory):
     with module_sandbox(tmp_path_factory, "values-secret") as (sb, base):
         sb.redeploy_with("iam-service", "0.8.0", lambda v: v.setdefault("env", {}).setdefault("open", {})
                          .update(CREDENTIALS))
+        env_file = sb.env_with("env-dot-dot", name="../../x")  # share must not follow it out of reports/
         run = run_suite(base, "suites/pre_upgrade", "suites/upgrade/test_04_iam_service.py", "--env",
-                        str(sb.env_file), "--allow-upgrade-in-ci", "-l", runs=base / "reports" / "runs")
+                        str(env_file), "--allow-upgrade-in-ci", "-l", runs=base / "reports" / "runs")
         share = subprocess.run([sys.executable, "-m", "c7n_upgrade.share", "--run", str(run.run_dir)], cwd=ROOT,
                                env=_env({"C7N_RUNS_DIR": str(run.run_dir.parent)}), capture_output=True, text=True,
                                timeout=600)
@@ -107,3 +108,11 @@ def test_every_report_file_is_0600_in_a_0700_directory(planted):
     wide += [str(p.parent) for p in files if stat.S_IMODE(p.parent.stat().st_mode) != 0o700]
     assert not wide, sorted(set(wide))[:10]
     assert (reports / "upgrade-report.html").is_file() and stat.S_IMODE(reports.stat().st_mode) == 0o700
+
+
+def test_an_env_named_dot_dot_shares_inside_the_reports_directory(planted):
+    _sb, run, _share = planted
+    reports = run.run_dir.parent.parent
+    assert not (reports.parent / "x").exists() and not (reports.parent.parent / "x").exists()
+    assert [p.name for p in (reports / "history").iterdir()] == ["_.._x"]
+    assert run.run_dir.parent == reports / "runs" and run.run_dir.name.endswith("-.._.._x")
