@@ -17,12 +17,13 @@ from .database import app_user_state, ensure_database, verify_database
 from .eureka import Registry, check_registered
 from .front import check_front_page
 from .gitlab import check_gitlab_ssh, tcp_reachable
-from .platform_api import ensure_oauth_client, oauth_client_body, oauth_client_problems, smooth_upgrade, wiki_home_page
+from .platform_api import (ensure_oauth_client, oauth_client_body, oauth_client_problems, platform_inputs,
+                           smooth_upgrade, wiki_home_page)
 from .xwiki import XWIKI_INSTRUCTIONS, xwiki_checkpoint, xwiki_site_problems
 
 __all__ = [
     "Registry", "XWIKI_INSTRUCTIONS", "app_user_state", "back_up", "check_front_page", "check_gitlab_ssh",
     "check_registered", "databases_named", "ensure_crd", "ensure_database", "ensure_oauth_client",
-    "oauth_client_body", "oauth_client_problems", "plan_backup", "smooth_upgrade", "tcp_reachable",
+    "oauth_client_body", "oauth_client_problems", "plan_backup", "platform_inputs", "smooth_upgrade", "tcp_reachable",
     "verify_database", "wiki_home_page", "xwiki_checkpoint", "xwiki_site_problems",
 ]

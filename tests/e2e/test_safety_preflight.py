@@ -1,5 +1,6 @@
 """Bad input is found before the first write, and nothing waits without bound: a SQL identifier, a
-wrong admin password, client secret, MySQL password or gateway URL, an image pinned by the values,
+wrong admin password, client secret, MySQL password, gateway URL or organization, a gateway failing
+every platform call, a secret too weak to mask, an image pinned by the values,
 a helm that hangs, an API server that never answers, a "billion laughs" env file.
 
 One sandbox left at 0.8; every run here is refused, read-only, or stopped before its first write
@@ -84,6 +85,9 @@ def _wrong_gateway(data):
     ("gateway URL", {}, _wrong_gateway, "test_10_platform.py::test_admin_gets_a_token", "http://127.0.0.1:9"),
     ("MySQL app password", {"C7N_MYSQL_PASSWORD": "not-the-app-password"}, None,
      "test_05_mysql.py::test_mysql_app_user_login", "choerodon exists and cannot log in"),
+    ("organization", {}, lambda d: d["platform"].update(organization_id=999),
+     "test_10_platform.py::test_the_platform_calls_inputs_hold",
+     "organization 999 (platform.organization_id) does not exist"),
 ])
 def test_a_wrong_late_input_blocks_the_upgrade_before_the_first_write(sandbox08, what, env_extra, change, test, said):
     sb, base = sandbox08
@@ -96,6 +100,24 @@ def test_a_wrong_late_input_blocks_the_upgrade_before_the_first_write(sandbox08,
     assert said in run.output
     step1 = {k: v for k, v in outcomes.items() if STEP_1 in k}
     assert step1 and all(v.startswith("skipped: blocked by pre-upgrade check") for v in step1.values())
+    assert sb.writes() == []
+
+
+def test_a_gateway_that_fails_every_platform_call_stops_the_run_in_pre_flight(sandbox08):
+    """It issues tokens, then answers HTTP 200 `{"failed": true}` to everything: found before the first write,
+    not at step 11 after ten releases were upgraded."""
+    sb, base = sandbox08
+    sb.fault("api-gateway=platform-failed")
+    try:
+        run = run_suite(base, "suites/pre_upgrade/test_10_platform.py", STEP_1, "--env", str(sb.env_file),
+                        "--allow-upgrade-in-ci")
+    finally:
+        sb.fault("--clear", "api-gateway")
+    outcomes = run.outcomes()
+    assert outcomes["suites/pre_upgrade/test_10_platform.py::test_admin_gets_a_token"] == "passed"
+    assert outcomes["suites/pre_upgrade/test_10_platform.py::test_the_platform_calls_inputs_hold"] == "failed"
+    assert "devops-service (step 11's smooth upgrade)" in run.output and "failed=true" in run.output
+    assert all(v.startswith("skipped: blocked by pre-upgrade check") for k, v in outcomes.items() if STEP_1 in k)
     assert sb.writes() == []
 
 
