@@ -11,7 +11,7 @@
 Each creates only what is missing, verifies what is present, records what it did through a
 `StepLog` and fails the step with a clear reason. They take clients and settings, never the env.
 """
-from .backup import back_up, databases_named, plan_backup
+from .backup import RestoreTarget, back_up, databases_named, databases_size, plan_backup, server_free_bytes
 from .crd import ensure_crd
 from .database import app_user_state, ensure_database, verify_database
 from .eureka import Registry, check_registered
@@ -22,8 +22,8 @@ from .platform_api import (ensure_oauth_client, oauth_client_body, oauth_client_
 from .xwiki import XWIKI_INSTRUCTIONS, xwiki_checkpoint, xwiki_site_problems
 
 __all__ = [
-    "Registry", "XWIKI_INSTRUCTIONS", "app_user_state", "back_up", "check_front_page", "check_gitlab_ssh",
-    "check_registered", "databases_named", "ensure_crd", "ensure_database", "ensure_oauth_client",
-    "oauth_client_body", "oauth_client_problems", "plan_backup", "platform_inputs", "smooth_upgrade", "tcp_reachable",
+    "Registry", "RestoreTarget", "XWIKI_INSTRUCTIONS", "app_user_state", "back_up", "check_front_page", "check_gitlab_ssh",
+    "check_registered", "databases_named", "databases_size", "ensure_crd", "ensure_database", "ensure_oauth_client",
+    "oauth_client_body", "oauth_client_problems", "plan_backup", "platform_inputs", "server_free_bytes", "smooth_upgrade", "tcp_reachable",
     "verify_database", "wiki_home_page", "xwiki_checkpoint", "xwiki_site_problems",
 ]

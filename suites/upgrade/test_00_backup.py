@@ -35,5 +35,21 @@ def test_database_backup(ctx, releases, mysql_admin, dump_tool, settings, step_l
         directory = ctx.run_dir / "db-backup"
         if ctx.dry_run:
             pytest.skip(f"dry run: the real run dumps {', '.join(databases)} to {directory} first")
-        operations.back_up(mysql_admin, dump_tool, databases, directory, step_log)
+        with _restore_target(settings, mysql_admin, dump_tool) as target:
+            operations.back_up(mysql_admin, dump_tool, databases, directory, step_log, target)
     ctx.results.kept["database backup (before the first write)"] = directory
+
+
+@contextlib.contextmanager
+def _restore_target(settings, mysql_admin, dump_tool):
+    """Where the dumps are proven to restore: a throwaway MariaDB here (default), or the dumped server."""
+    if settings.backup.restore_check == "server":
+        yield operations.RestoreTarget(mysql_admin, dump_tool, "the dumped server", production=True)
+        return
+    from fixtures.mariadb import throwaway_restore_target
+
+    try:
+        with throwaway_restore_target(dump_tool, settings.backup.timeout) as target:
+            yield target
+    except RuntimeError as exc:  # it did not start: nothing was written anywhere
+        raise AssertionError(f"the restore check's MariaDB: {exc}") from None

@@ -121,6 +121,26 @@ def test_a_gateway_that_fails_every_platform_call_stops_the_run_in_pre_flight(sa
     assert sb.writes() == []
 
 
+def _creates(sb) -> int:
+    with sb.mysql() as conn, conn.cursor() as cur:
+        cur.execute("SHOW GLOBAL STATUS LIKE 'Com_create_db'")
+        return int(cur.fetchone()[1])
+
+
+def test_by_default_the_backups_restore_check_creates_no_database_on_the_dumped_server(sandbox08):
+    sb, base = sandbox08
+    before = _creates(sb)
+    run = run_suite(base, "suites/upgrade/test_00_backup.py", "--env", str(sb.env_file), "--allow-upgrade-in-ci")
+    assert run.exit_code == 0, run.output[-3000:]
+    assert "dumped and restored into a throwaway MariaDB on this machine" in run.output
+    assert _creates(sb) == before, "the restore check created a database on the server it dumped"
+    on_server = env_copy(sb, "env-restore-on-server", lambda d: d.setdefault("backup", {}).update(restore_check="server"))
+    run = run_suite(base, "suites/upgrade/test_00_backup.py", "--env", on_server, "--allow-upgrade-in-ci")
+    assert run.exit_code == 0 and "dumped and restored into the dumped server" in run.output, run.output[-3000:]
+    assert _creates(sb) > before
+    assert sb.writes() == []
+
+
 def test_a_helm_that_hangs_stops_the_run_within_its_limit_naming_it(sandbox08, tmp_path):
     """Every helm call hangs: the first one is stopped after timeouts.helm, the next ones fail at once."""
     sb, base = sandbox08
