@@ -80,17 +80,18 @@ class SubprocessRunner:
             return CommandResult(list(argv), 127, "", f"Error: helm binary {argv[0]!r} not found\n", 0.0)
         except PermissionError:
             return CommandResult(list(argv), 126, "", f"Error: helm binary {argv[0]!r} is not executable\n", 0.0)
-        if on_child is not None:
-            on_child(proc.pid)
         try:
-            return self._wait(proc, argv, limit, start)
+            return self._wait(proc, argv, limit, start, on_child)
         finally:
             if on_child is not None and proc.poll() is not None and not _group_alive(proc.pid):
                 on_child(None)  # a group member left behind (a wrapper's helm) keeps the record
 
-    def _wait(self, proc: subprocess.Popen, argv: list[str], limit: float, start: float) -> CommandResult:
+    def _wait(self, proc: subprocess.Popen, argv: list[str], limit: float, start: float,
+              on_child: Optional[Callable[[Optional[int]], None]]) -> CommandResult:
         tick = max(1.0, min(15.0, limit / 4))
         try:
+            if on_child is not None:  # inside: an interrupt while it is recorded still stops helm
+                on_child(proc.pid)
             while True:
                 elapsed = time.monotonic() - start
                 try:
