@@ -511,10 +511,6 @@ def test_gateway_platform_api_in_memory(world):
     assert http("POST", f"{base_url}/wiki/v1/wiki/page", b"", auth)[:3:2] == (201, b"")
     q = f"{base_url}/iam/v1/organizations/1/clients/query_by_name?client_name=choerodon"
     assert http("GET", q, headers=auth)[::2] == (200, b"")
-    # pre-flight's read-only calls: the organization (1 only), a write route's API docs
-    assert get_json(f"{base_url}/iam/v1/organizations/1", auth)[1]["code"] == "choerodon"
-    assert get_json(f"{base_url}/iam/v1/organizations/7", auth)[1]["code"] == "error.organization.not.exist"
-    assert get_json(f"{base_url}/wiki/v2/choerodon/api-docs", auth)[1]["swagger"] == "2.0"
     client = {"name": "choerodon", "organizationId": 1, "secret": "s3cret",
               "authorizedGrantTypes": "implicit,client_credentials,authorization_code,refresh_token",
               "webServerRedirectUri": "http://front", "accessTokenValidity": 3600,
