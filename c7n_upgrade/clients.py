@@ -58,7 +58,8 @@ def settings(env: Env) -> Settings:
         gitlab=GitlabSsh(env.gitlab.ssh_host, env.gitlab.ssh_port) if env.gitlab else None,
         xwiki=XwikiSite(env.xwiki.host, env.xwiki.data_dir, env.gateway_url or "",
                         env.xwiki.update_package, timeout=float(t.step)) if env.xwiki else None,
-        backup=BackupPolicy(timeout=float(t.backup), skip_reason=env.backup.skip_reason),
+        backup=BackupPolicy(timeout=float(t.backup), skip_reason=env.backup.skip_reason,
+                            restore_check=env.backup.restore_check),
     )
 
 

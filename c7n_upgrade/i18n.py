@@ -203,6 +203,10 @@ SUMMARY = {
                           "then re-run. Nothing was changed."),
         "n_lock": ("wait for that run to finish; this one changed nothing. If it is gone (no such process on that "
                    "host), re-run this command with --break-lock."),
+        "n_lock_busy": ("wait for that helm to finish; this run changed nothing. Do not break the lock or roll the "
+                        "release back while it runs; once it has ended, re-run this command."),
+        "n_lock_live": ("stop that run first (or wait for it to finish), then re-run this command; this one changed "
+                        "nothing."),
         "c_unreachable_mid": "the cluster became unreachable: {message}",
         "c_not_upgraded": ("no release of the plan {plan} is at its target chart version, so the upgrade has not "
                            "run on this cluster; helm lists: {found}"),
@@ -218,7 +222,7 @@ SUMMARY = {
         "r_settled": "{release}: {pods} pod(s) on {version}, all UP ({seconds:.1f}s)",
         "r_oauth_created": "OAuth client 'choerodon' created",
         "r_oauth_matches": "OAuth client 'choerodon' exists and matches",
-        "k_values": "values backup (helm get values, secrets masked)",
+        "k_values": "values backup (helm get values, whole: private, never in the report)",
         "k_backup": "database backup (before the first write)",
         "k_backup_after": ("database backup of this resumed run, taken after step {n}: the databases of the steps "
                            "done so far may already be migrated"),
@@ -306,6 +310,8 @@ SUMMARY = {
         "n_unreachable": ("确认集群已启动且本机可访问（VPN、跳板机、代理），且 {source} 中的 kube.kubeconfig / kube.context "
                           "指向它：`kubectl get ns {namespace}`；然后重新运行。未做任何更改。"),
         "n_lock": "等待该运行结束；本次运行未做任何更改。若该运行已不存在（该主机上无此进程），请加 --break-lock 重新运行本命令。",
+        "n_lock_busy": "等待该 helm 结束；本次运行未做任何更改。它运行期间不要打破锁或回滚该 release；它结束后再重新运行本命令。",
+        "n_lock_live": "请先停止该运行（或等待它结束），再重新运行本命令；本次运行未做任何更改。",
         "c_unreachable_mid": "集群变得无法访问：{message}",
         "c_not_upgraded": "升级计划 {plan} 中没有任何 release 处于目标 chart 版本，本集群尚未执行升级；helm 列出：{found}",
         "n_helm_dialect": "将 {source} 中的 helm.dialect 改为实际使用的 helm（或删除该键）；然后重新运行。未做任何更改。",
@@ -319,7 +325,7 @@ SUMMARY = {
         "r_settled": "{release}：{pods} 个 pod 为 {version}，全部 UP（{seconds:.1f}s）",
         "r_oauth_created": "已创建 client choerodon",
         "r_oauth_matches": "client choerodon 已存在且与指南一致",
-        "k_values": "values 备份（helm get values，敏感信息已屏蔽）",
+        "k_values": "values 备份（helm get values，完整保存：仅本地私有，不进入报告）",
         "k_backup": "数据库备份（首次写入之前）",
         "k_backup_after": "本次续跑的数据库备份，取于步骤 {n} 之后：已完成步骤的数据库可能已被迁移",
         "k_backup_again": "本次续跑的数据库备份（本次升级的较早运行已开始写入：恢复时请使用升级开始之前的备份）",

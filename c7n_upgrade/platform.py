@@ -238,6 +238,13 @@ class PlatformClient:
         """The OAuth client `name` of organisation `org_id`, or None when it does not exist."""
         path = f"/iam/v1/organizations/{org_id}/clients/query_by_name"
         resp = self._send("GET", path, params={"client_name": name}, headers=self._auth_headers())
+        data = self._object_or_none(path, resp)
+        if data is not None:
+            self._note_client_secret(data)
+        return data
+
+    def _object_or_none(self, path: str, resp: requests.Response) -> dict | None:
+        """The JSON object a GET answered; None for an empty answer or a `failed` one saying "does not exist"."""
         try:
             data = self._check("GET", path, resp)
         except PlatformFailed as exc:
@@ -249,8 +256,17 @@ class PlatformClient:
             return None
         if not isinstance(data, dict):
             raise PlatformError(f"GET {self._url(path)}: expected a JSON object, got: {self._excerpt(resp.content)}", resp.status_code)
-        self._note_client_secret(data)
         return data
+
+    def organization(self, org_id: int | str) -> dict | None:
+        """`GET /iam/v1/organizations/{org}` (read-only): the organization, None when it does not exist."""
+        path = f"/iam/v1/organizations/{org_id}"
+        return self._object_or_none(path, self._send("GET", path, headers=self._auth_headers()))
+
+    def read(self, path: str) -> Any:
+        """A read-only GET through the gateway as admin: its JSON; PlatformFailed on `failed: true`,
+        PlatformError on any other status than 200 (a route the gateway does not know, no authorization)."""
+        return self._check("GET", path, self._send("GET", path, headers=self._auth_headers()))
 
     def create_client(self, org_id: int | str, body: dict) -> dict:
         """Create an OAuth client (the guide's JSON body); returns the created client."""

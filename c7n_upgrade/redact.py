@@ -301,3 +301,22 @@ def secret_like_values(data, min_length: int = 4) -> list[str]:
 
     walk(data, False)
     return found
+
+
+#: words an output is full of: a secret equal to one is masked at every mention of it (garbling the output)
+COMMON_WORDS = frozenset({
+    "admin", "administrator", "changeme", "choerodon", "default", "devops", "guest", "hunter2", "letmein",
+    "master", "mysql", "password", "passw0rd", "prod", "production", "qwerty", "root", "secret", "service",
+    "staging", "test", "upgrade", "welcome", "123456", "12345678", "123456789",
+})
+WEAK_SECRET_LEN = 8
+
+
+def weak_secret(secret: str, words: Iterable[str] = ()) -> str:
+    """Why `secret` cannot be masked cleanly ("" when it can): shorter than WEAK_SECRET_LEN, or equal to a
+    word the output is made of (COMMON_WORDS, and `words`: the env's names, namespace, releases)."""
+    if len(secret) < WEAK_SECRET_LEN:
+        return f"it is {len(secret)} characters long (fewer than {WEAK_SECRET_LEN})"
+    if secret.strip().lower() in COMMON_WORDS | {w.lower() for w in words}:
+        return "it is a word the output is full of"
+    return ""

@@ -81,3 +81,4 @@ class BackupPolicy:
 
     timeout: float
     skip_reason: Optional[str] = None  # set: the operator has a backup of their own; nothing is dumped
+    restore_check: str = "bastion"     # bastion: a throwaway MariaDB here; server: the dumped server

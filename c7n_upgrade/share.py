@@ -16,7 +16,10 @@ What it does:
    env's history from it (only from the newest run shared: re-sharing a run never counts it twice);
 4. generates the single file with `allure generate --single-file`: in the run's directory
    (upgrade-report.html), copied to reports/upgrade-report.html, the latest report shared;
-5. names the report after the run's outcome (`Choerodon 0.8 → 0.9 (prod): FAILED at step 11
+5. keeps every file it writes the operator's alone: files 0600, directories 0700 (reports/ included);
+   the env's name becomes a directory name only sanitised (`safe_name`), so a `name` of `../../x`
+   writes nothing outside the reports directory;
+6. names the report after the run's outcome (`Choerodon 0.8 → 0.9 (prod): FAILED at step 11
    (devops-service)`, from environment.properties) and prints the HTML file's path on stdout
    (progress goes to stderr).
 
@@ -38,6 +41,40 @@ ROOT = Path(__file__).resolve().parent.parent
 INSTALL_SCRIPT = ROOT / "scripts" / "install-allure.sh"
 REPORTS = ROOT / "reports"
 REPORT_NAME = "Choerodon upgrade report"
+
+
+def safe_name(name: str) -> str:
+    """`name` as one directory name: only letters, digits, `.`, `_`, `-`; never `.` or `..` or empty."""
+    text = re.sub(r"[^A-Za-z0-9._-]+", "_", name or "").strip(".")[:60]
+    return text or "default"
+
+
+def _private_dir(path: Path) -> Path:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def _private_tree(path: Path) -> None:
+    """Directories 0700 and files 0600 under `path` (the generator writes with the umask)."""
+    for root, dirs, files in os.walk(path):
+        os.chmod(root, 0o700)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o600)
+
+
+def _private_write(target: Path, data: bytes) -> None:
+    """Write `target` atomically, 0600 from the first byte."""
+    tmp = target.with_name(target.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    os.replace(tmp, target)
+
+
+def _private_copy(source: Path, target: Path) -> None:
+    _private_write(target, Path(source).read_bytes())
 
 
 class ShareError(Exception):
@@ -120,7 +157,8 @@ def build(results: Path, out: Path, report_dir: Path | None, *, keep_history: bo
         raise ShareError(f"{results} holds no Allure result files (*-result.json): run the suite first")
     allure = allure or find_allure()
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if not out.parent.is_dir():
+        _private_dir(out.parent)
     with tempfile.TemporaryDirectory(prefix="c7n-share-") as tmp:
         tmp_path = Path(tmp)
         stage = tmp_path / "results"
@@ -133,15 +171,14 @@ def build(results: Path, out: Path, report_dir: Path | None, *, keep_history: bo
         if report_dir is not None:
             _log(f"generating the report dir {report_dir}")
             _generate(allure, stage, Path(report_dir), single_file=False, name=name, lang=lang)
+            _private_tree(Path(report_dir))
         _log("generating the single-file report")
         single = tmp_path / "single"
         _generate(allure, stage, single, single_file=True, name=name, lang=lang)
         index = single / "index.html"
         if not index.is_file():
             raise ShareError(f"allure wrote no index.html in {single}")
-        tmp_out = out.with_name(out.name + ".tmp")
-        shutil.copyfile(index, tmp_out)
-        os.replace(tmp_out, out)
+        _private_copy(index, out)
     return out
 
 
@@ -202,8 +239,9 @@ def share_run(run_dir: Path, *, reports: Path = REPORTS, keep_history: bool = Tr
               name: str | None = None, lang: str = "en") -> Path:
     """Build a run's report in its directory, with the env's history; copy it to reports/. Returns the copy."""
     results = run_dir / "allure-results"
+    _private_dir(run_dir)  # the run made it 0700; a copied or older one may be wider
     props = properties(results)
-    history_dir = reports / "history" / (props.get("env") or "default")
+    history_dir = reports / "history" / safe_name(props.get("env") or "default")
     snapshot = run_dir / "history-in"  # the history this run was first built with: a re-share reuses it
     if keep_history and not snapshot.is_dir() and history_dir.is_dir():
         shutil.copytree(history_dir, snapshot, ignore=shutil.ignore_patterns("last-run"))
@@ -214,13 +252,16 @@ def share_run(run_dir: Path, *, reports: Path = REPORTS, keep_history: bool = Tr
     last = history_dir / "last-run"
     newest = not last.is_file() or last.read_text().strip() <= run_dir.name
     if keep_history and newest and (report_dir / "history").is_dir():
-        history_dir.mkdir(parents=True, exist_ok=True)
+        _private_dir(reports)
+        _private_dir(reports / "history")
+        _private_dir(history_dir)
         for item in (report_dir / "history").iterdir():
-            shutil.copy2(item, history_dir / item.name)
-        last.write_text(run_dir.name + "\n")
-    latest = reports / "upgrade-report.html"
-    shutil.copyfile(out, latest.with_name(latest.name + ".tmp"))
-    os.replace(latest.with_name(latest.name + ".tmp"), latest)
+            _private_copy(item, history_dir / item.name)
+        _private_write(last, (run_dir.name + "\n").encode())
+    if snapshot.is_dir():
+        _private_tree(snapshot)
+    _private_dir(reports)
+    _private_copy(out, reports / "upgrade-report.html")
     return out
 
 

@@ -165,7 +165,8 @@ class ReleaseUpgrade:
                 return self._outcome(UpgradeOutcome("already-upgraded", name, listed=view, rollout=done))
             # the pods were not there (an earlier run failed while waiting): wait again
             return self._outcome(UpgradeOutcome("waited", name, listed=view))
-        log.attach(f"values diff {name}", diff or "(no change)", "diff")
+        shown = helmlib.shown_diff(current, merged, helmlib.plan_keys(step.values))
+        log.attach(f"values diff {name}", shown or "(no change)", "diff")
 
         action = "upgrade" if view.exists else "install"
         title = (dict(key="upgrade", release=name, old=view.chart_version or "?", new=step.version)

@@ -15,6 +15,10 @@ from .model import REQUIRED_FOR_CLUSTER, SECRET_KEYS, ConfigError, Env, display
 
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _WHOLE_VAR_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+#: a secret key's variable is echoed in an error only when it looks like one (`Hunter2` may be a password)
+_CONVENTIONAL_VAR_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+#: in place of a secret key's variable name that is no NAME_IN_CAPITALS (it may be the secret typed there)
+HIDDEN_VAR = "a variable not shown (not a NAME_IN_CAPITALS: it may be the secret itself)"
 
 
 def list_envs(envs_dir: Path) -> list[str]:
@@ -186,6 +190,19 @@ def _set_path(data: Any, path: tuple, value: Any) -> None:
     data[path[-1]] = value
 
 
+def _variable(var: str, key: str) -> str:
+    """How an error names the variable `key` refers to: a secret key's, only when it looks like one."""
+    if key not in SECRET_KEYS or _CONVENTIONAL_VAR_RE.match(var):
+        return f"environment variable {var}"
+    return ("the environment variable it names (not shown: not a conventional NAME_IN_CAPITALS, it may be the "
+            "secret itself typed in its place)")
+
+
+def _shown_name(var: str, key: str) -> str:
+    """The variable's name as an error may show it (a secret key's unconventional one is not shown)."""
+    return var if key not in SECRET_KEYS or _CONVENTIONAL_VAR_RE.match(var) else HIDDEN_VAR
+
+
 def load_env(name_or_path: str, envs_dir: Path, environ: Optional[dict[str, str]] = None,
              secrets_needed: Collection[str] = SECRET_KEYS) -> Env:
     """Load and validate an env file. ``environ`` defaults to ``os.environ``. Only the secret keys in
@@ -277,9 +294,9 @@ def load_env(name_or_path: str, envs_dir: Path, environ: Optional[dict[str, str]
             del raw[spath[0]][spath[1]]  # not this run's: left out, so nothing can use it
             secret_vars.pop(dotted, None)
             continue
-        missing_vars += [(dotted, var) for var in missing]
+        missing_vars += [(dotted, _shown_name(var, dotted)) for var in missing]
         if not missing and dotted in SECRET_KEYS and not resolved:
-            problems.append(f"key '{dotted}': environment variable {secret_vars.get(dotted)} is empty")
+            problems.append(f"key '{dotted}': {_variable(secret_vars.get(dotted, ''), dotted)} is empty")
         _set_path(raw, spath, resolved)
     where = f" or the secrets file {raw['secrets_file']}" if secrets_file else ""
 

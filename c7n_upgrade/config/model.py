@@ -166,6 +166,10 @@ class BackupConfig(_Strict):
 
     # Set only when you have your own backup: the run then dumps nothing and says so, with this reason.
     skip_reason: Optional[str] = None
+    # Where each dump is proven to restore: "bastion" (a throwaway MariaDB started on this machine: disk
+    # here, nothing on the production server) or "server" (scratch databases on the dumped server, after
+    # pre-flight has compared its free space, where it can read it, with the databases' size).
+    restore_check: Literal["bastion", "server"] = "bastion"
 
 
 class SandboxOptions(_Strict):

@@ -44,6 +44,8 @@ class HelmClient:
         self.breaker = Breaker(cooldown=self.timeout)
         #: called before every write (upgrade/install); raises to stop it (the upgrade lock's check)
         self.before_write: Optional[Callable[[str], None]] = None
+        #: hears about each write's helm child: (pid, argv) once started, (None, argv) once ended
+        self.on_write_child: Optional[Callable[[Optional[int], list[str]], None]] = None
         self._dialect: Optional[int] = dialect
         self.dialect_stated = dialect is not None  # the env says it: never asked, a contrary answer is an error
         self.version_string: Optional[str] = None  # e.g. v2.17.0+ga690bad, as parsed
@@ -68,7 +70,8 @@ class HelmClient:
         if isinstance(self.runner, SubprocessRunner):
             self.runner.on_progress = callback
 
-    def run(self, args: Sequence[str], *, timeout: Optional[float] = None, check: bool = True) -> CommandResult:
+    def run(self, args: Sequence[str], *, timeout: Optional[float] = None, check: bool = True,
+            write: bool = False) -> CommandResult:
         """Run ``helm ARGS`` (no global flags added) within `timeout` (default: the client's).
         Raises HelmError when check and it fails; at once while an earlier call's hang is recent."""
         argv = [self.binary, *map(str, args)]
@@ -76,7 +79,9 @@ class HelmClient:
         if hung:
             raise HelmError(CommandResult(argv, 124, "", f"Error: {hung}\n"), hung)
         if isinstance(self.runner, SubprocessRunner):
-            result = self.runner(argv, self._environ(), timeout=timeout or self.timeout)
+            heard = self.on_write_child if write else None
+            on_child = None if heard is None else (lambda pid: heard(pid, argv))
+            result = self.runner(argv, self._environ(), timeout=timeout or self.timeout, on_child=on_child)
         else:
             result = self.runner(argv, self._environ())
         if result.exit_code == 124 and "(helm hung)" in result.stderr:
@@ -270,4 +275,4 @@ class HelmClient:
         argv = self.build_argv(action, release, chart_ref, **kwargs)
         if self.before_write is not None:
             self.before_write(f"helm {action} {release}")
-        return self.run(argv[1:], timeout=int(kwargs.get("timeout_s", 600)) + self.timeout)
+        return self.run(argv[1:], timeout=int(kwargs.get("timeout_s", 600)) + self.timeout, write=True)

@@ -1,10 +1,18 @@
 """Running one helm command: a per-call limit, progress while it runs, its own process group, and
-an interrupt (SIGINT/SIGTERM/SIGHUP of the run) passed on to it with time to finish cleanly."""
+an interrupt (SIGINT/SIGTERM/SIGHUP of the run) passed on to it with time to finish cleanly.
+
+helm dies with the run where the OS allows it: on Linux it gets SIGTERM when the run's process dies
+(PR_SET_PDEATHSIG), even by SIGKILL or the OOM killer, so no helm write goes on unseen. That reaches
+the process the run started only: a wrapper that forks helm instead of exec'ing it leaves that helm
+alive, which is why the lock also records helm's process group (see kube/lock.py)."""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import signal
 import subprocess
+import sys
 import time
 from typing import Callable, Optional
 
@@ -14,6 +22,36 @@ from .results import CommandResult, command_line
 INTERRUPT_GRACE = 10.0
 #: how long a command past its limit may take to stop after SIGTERM, before SIGKILL
 KILL_GRACE = 3.0
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _prctl():
+    """libc's prctl, resolved once in the parent (no dynamic loading between fork and exec); None off Linux."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _prctl()
+
+
+def die_with_parent() -> Optional[Callable[[], None]]:
+    """A preexec_fn making the child get SIGTERM when this process dies (None where the OS cannot)."""
+    if _PRCTL is None:
+        return None
+    parent, prctl = os.getpid(), _PRCTL
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # the run died between fork and prctl
+            os._exit(1)
+    return preexec
 
 
 def _text(data) -> str:
@@ -29,18 +67,31 @@ class SubprocessRunner:
         self.timeout = timeout
         self.on_progress = on_progress
 
-    def __call__(self, argv: list[str], env: Optional[dict] = None, timeout: Optional[float] = None) -> CommandResult:
+    def __call__(self, argv: list[str], env: Optional[dict] = None, timeout: Optional[float] = None,
+                 on_child: Optional[Callable[[Optional[int]], None]] = None) -> CommandResult:
+        """`on_child(pid)` once helm started, `on_child(None)` once it ended (the lock records it)."""
         limit = float(timeout or self.timeout)
         start = time.monotonic()
         try:
             proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True, start_new_session=True)
+                                    stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                    preexec_fn=die_with_parent())
         except FileNotFoundError:
             return CommandResult(list(argv), 127, "", f"Error: helm binary {argv[0]!r} not found\n", 0.0)
         except PermissionError:
             return CommandResult(list(argv), 126, "", f"Error: helm binary {argv[0]!r} is not executable\n", 0.0)
+        try:
+            return self._wait(proc, argv, limit, start, on_child)
+        finally:
+            if on_child is not None and proc.poll() is not None and not _group_alive(proc.pid):
+                on_child(None)  # a group member left behind (a wrapper's helm) keeps the record
+
+    def _wait(self, proc: subprocess.Popen, argv: list[str], limit: float, start: float,
+              on_child: Optional[Callable[[Optional[int]], None]]) -> CommandResult:
         tick = max(1.0, min(15.0, limit / 4))
         try:
+            if on_child is not None:  # inside: an interrupt while it is recorded still stops helm
+                on_child(proc.pid)
             while True:
                 elapsed = time.monotonic() - start
                 try:
@@ -59,6 +110,16 @@ class SubprocessRunner:
         except BaseException:  # the run is interrupted: let helm stop cleanly, then go on
             _stop(proc, signal.SIGINT, INTERRUPT_GRACE)
             raise
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _stop(proc: subprocess.Popen, sig: int, grace: float) -> tuple[str, str]:

@@ -14,6 +14,8 @@ from typing import Any, Iterator, Mapping, Optional
 
 import yaml
 
+from .shown import shown_values
+
 
 def _split_dotted(key: str) -> list[str]:
     """``env.open.X`` -> [env, open, X]; a backslash keeps a dot (``kubernetes\\.io``)."""
@@ -76,11 +78,17 @@ def _dump_yaml(values: Mapping[str, Any]) -> str:
 
 def values_diff(old: Mapping[str, Any], new: Mapping[str, Any], *, old_label="current values",
                 new_label="new values") -> str:
-    """Unified diff of the two value sets as sorted YAML ("" when equal). May contain secrets:
-    redact before showing it."""
+    """Unified diff of the two value sets as sorted YAML ("" when equal). Holds the values as they are:
+    to show it, diff `shown.shown_values` of both (`shown_diff`)."""
     a = _dump_yaml(old or {}).splitlines(keepends=True) if old else []
     b = _dump_yaml(new or {}).splitlines(keepends=True) if new else []
     return "".join(difflib.unified_diff(a, b, fromfile=old_label, tofile=new_label))
+
+
+def shown_diff(old: Mapping[str, Any], new: Mapping[str, Any], plan_keys=()) -> str:
+    """The diff for the report and the terminal: allowlisted values as they are, the others as
+    `<hidden HASH>` (the hash changes with the value, so a changed secret still shows as a change)."""
+    return values_diff(shown_values(old, plan_keys), shown_values(new, plan_keys))
 
 
 def write_values_file(values: Mapping[str, Any], dir: Optional[os.PathLike | str] = None) -> Path:

@@ -3,7 +3,10 @@
 The holder renews it (`renewed`, every `LockLease.renew_every` seconds) and checks it before every
 write, so a run whose lock was broken (`--break-lock` by another run) stops before its next write.
 A lock another run finds is described with what makes it stale: a holder that is no longer running
-on this host, or one that stopped renewing it.
+on this host, or one that stopped renewing it. The holder also records the helm child it is running
+(`helm-pid`, `helm-command`, redacted): while that helm's process group lives on this host the lock is
+*busy*, never stale, whatever became of the holder. `--break-lock` refuses a busy lock and a live one
+(its holder runs on this host and renews it): the holder must be stopped first.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import os
 import socket
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import quote
 
@@ -50,6 +54,30 @@ def _running_here(pid: str) -> bool:
     return True
 
 
+def _group_running(pgid: str) -> bool:
+    """Whether process group `pgid` (helm in its own session, and whatever it started) has a process
+    here that has not ended: a zombie waiting to be reaped by init does not count (Linux: /proc)."""
+    try:
+        os.killpg(int(pgid), 0)
+    except ProcessLookupError:
+        return False
+    except (ValueError, OverflowError):
+        return False
+    except PermissionError:
+        return True
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    for entry in proc.iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False
+
+
 @dataclass
 class LockInfo:
     name: str
@@ -59,6 +87,8 @@ class LockInfo:
     host: str
     pid: str
     renewed: str = ""
+    helm_pid: str = ""       # the helm child the holder runs (its own process group), "" between calls
+    helm_command: str = ""   # that helm's command line, redacted
     broken: Optional["LockInfo"] = None   # the holder whose lock was broken with --break-lock
 
     @classmethod
@@ -73,14 +103,58 @@ class LockInfo:
             host=ann.get(LOCK_PREFIX + "host", ""),
             pid=ann.get(LOCK_PREFIX + "pid", ""),
             renewed=ann.get(LOCK_PREFIX + "renewed", ""),
+            helm_pid=ann.get(LOCK_PREFIX + "helm-pid", ""),
+            helm_command=ann.get(LOCK_PREFIX + "helm-command", ""),
         )
 
     def held_by(self, owner: str) -> bool:
         return self.owner == owner and self.host == socket.gethostname() and self.pid == str(os.getpid())
 
+    def here(self) -> bool:
+        return bool(self.host) and self.host == socket.gethostname()
+
+    def helm_running(self) -> bool:
+        """The holder's helm child (its process group) still runs on this host."""
+        return self.here() and bool(self.helm_pid) and _group_running(self.helm_pid)
+
+    def renewed_ago(self, now: Optional[_dt.datetime] = None) -> Optional[float]:
+        renewed = _parse(self.renewed)
+        return None if renewed is None else ((now or _now()) - renewed).total_seconds()
+
+    def live(self, now: Optional[_dt.datetime] = None) -> bool:
+        """The holder runs on this host and renews the lock (or the lock predates renewals)."""
+        ago = self.renewed_ago(now)
+        return self.here() and bool(self.pid) and _running_here(self.pid) and (ago is None or ago <= LEASE)
+
+    def state(self, now: Optional[_dt.datetime] = None) -> str:
+        """busy (its helm runs here) | live (its holder runs here, renewing) | stale | held (elsewhere)."""
+        if self.helm_running():
+            return "busy"
+        if self.live(now):
+            return "live"
+        return "stale" if self.stale_reason(now) else "held"
+
+    def helm_text(self) -> str:
+        return f"helm pid {self.helm_pid}" + (f" (`{self.helm_command}`)" if self.helm_command else "")
+
+    def break_refusal(self, now: Optional[_dt.datetime] = None) -> str:
+        """Why --break-lock must not break this lock ("" when it may)."""
+        state = self.state(now)
+        if state == "busy":
+            return (f"its holder's {self.helm_text()} is still running on this host: the lock is busy, not stale. "
+                    f"Wait for that helm to finish (`ps -o pid,etime,args -g {self.helm_pid}`), then re-run")
+        if state == "live":
+            ago = self.renewed_ago(now)
+            renewed = f", renewed {int(ago)}s ago" if ago is not None else ""
+            return (f"its holder (pid {self.pid}) is alive on this host{renewed}. Stop that run first "
+                    f"(Ctrl-C in its terminal, or `kill {self.pid}`), then re-run with --break-lock")
+        return ""
+
     def stale_reason(self, now: Optional[_dt.datetime] = None) -> str:
-        """Why the holder looks gone ("" when nothing says so)."""
-        if self.host and self.host == socket.gethostname() and self.pid and not _running_here(self.pid):
+        """Why the holder looks gone ("" when nothing says so, or while its helm still runs here)."""
+        if self.helm_running():
+            return ""
+        if self.here() and self.pid and not _running_here(self.pid):
             return f"its holder (pid {self.pid}) is no longer running on this host"
         renewed = _parse(self.renewed)
         if renewed is not None and ((now or _now()) - renewed).total_seconds() > LEASE:
@@ -118,12 +192,20 @@ class LockHeld(KubeError):
     one line for it: the holder and, when it looks gone, why and the command that breaks the lock (the
     run never breaks a lock by itself); the message adds what to do when it does not look gone."""
 
-    def __init__(self, holder: LockInfo, break_command: str = ""):
+    def __init__(self, holder: LockInfo, break_command: str = "", *, breaking: bool = False):
         self.holder = holder
-        stale = holder.stale_reason()
+        state = holder.state()
+        #: the summary's Next line: lock (held or stale), lock-busy (its helm runs), lock-live (break refused)
+        self.kind = "lock-busy" if state == "busy" else "lock-live" if breaking and state == "live" else "lock"
         how = f": {break_command}" if break_command else " with --break-lock"
-        self.cause = "another upgrade run holds the lock: " + lock_text(holder) + (
-            f". The lock is stale: {stale}. Break it on purpose{how}" if stale else "")
+        head = ("--break-lock refused: " if breaking and self.kind != "lock" else "") + \
+            "another upgrade run holds the lock: " + lock_text(holder)
+        if self.kind != "lock":
+            self.cause = f"{head}. {holder.break_refusal()}"
+            super().__init__(f"{self.cause}.")
+            return
+        stale = holder.stale_reason()
+        self.cause = head + (f". The lock is stale: {stale}. Break it on purpose{how}" if stale else "")
         advice = "" if stale else f". Wait for that run to finish; if it is gone and the lock is stale, re-run{how}"
         super().__init__(f"{self.cause}{advice}.")
 
@@ -180,8 +262,8 @@ class Lock(Transport):
         holder = LockInfo.from_configmap(current)
         if holder.held_by(owner):
             return holder
-        if not break_lock:
-            raise LockHeld(holder, break_command)
+        if not break_lock or holder.break_refusal():
+            raise LockHeld(holder, break_command, breaking=break_lock)
         body["metadata"]["resourceVersion"] = (current.get("metadata") or {}).get("resourceVersion")
         resp = self._request("PUT", self._cm_path(name), verb="update", resource="configmaps", namespace=self.namespace,
                              body=body, raise_for_status=False, name=name, guarded=False)
@@ -206,14 +288,31 @@ class Lock(Transport):
 
     def renew_lock(self, name: str = DEFAULT_LOCK, *, owner: str) -> None:
         """Mark the lock renewed now, only if `owner` still holds it unchanged; `LockLost` otherwise."""
-        cm = self.check_lock(name, owner=owner)
-        cm.setdefault("metadata", {}).setdefault("annotations", {})[LOCK_PREFIX + "renewed"] = _iso(_now())
-        resp = self._request("PUT", self._cm_path(name), verb="update", resource="configmaps", namespace=self.namespace,
-                             body=cm, raise_for_status=False, name=name, guarded=False)
-        if resp.status == 409:  # changed since we read it: whoever did it, look again
-            self.check_lock(name, owner=owner)
-        elif not 200 <= resp.status <= 299:
-            self._raise(resp, "update", "configmaps", self.namespace, name)
+        self._annotate(name, owner, {"renewed": _iso(_now())}, attempts=1)
+
+    def record_helm(self, name: str = DEFAULT_LOCK, *, owner: str, pid: Optional[int], command: str = "") -> None:
+        """Record in the lock the helm child `owner` runs now (`pid` None: it ended)."""
+        self._annotate(name, owner, {"helm-pid": str(pid) if pid else None,
+                                     "helm-command": command[:400] if pid else None}, attempts=3)
+
+    def _annotate(self, name: str, owner: str, changes: dict, attempts: int) -> None:
+        """Set (None: remove) annotations of the lock `owner` holds, with the read's resourceVersion; on a
+        conflict (a renewal in between) read and try again, `attempts` in all. `LockLost` when not held."""
+        for _ in range(attempts):
+            cm = self.check_lock(name, owner=owner)
+            ann = cm.setdefault("metadata", {}).setdefault("annotations", {})
+            for key, value in changes.items():
+                if value is None:
+                    ann.pop(LOCK_PREFIX + key, None)
+                else:
+                    ann[LOCK_PREFIX + key] = value
+            resp = self._request("PUT", self._cm_path(name), verb="update", resource="configmaps",
+                                 namespace=self.namespace, body=cm, raise_for_status=False, name=name, guarded=False)
+            if 200 <= resp.status <= 299:
+                return
+            if resp.status != 409:
+                self._raise(resp, "update", "configmaps", self.namespace, name)
+        self.check_lock(name, owner=owner)  # changed since we read it: whoever did it, look again
 
     def release_lock(self, name: str = DEFAULT_LOCK, *, owner: str) -> bool:
         """Delete the lock if `owner` still holds it. Returns True when deleted."""
@@ -255,6 +354,14 @@ class LockLease:
                 return
             except KubeError:  # the API server did not answer: the next check before a write says so
                 continue
+
+    def record_helm(self, pid: Optional[int], command: str = "") -> None:
+        """The helm child this run starts (pid) or that ended (None), for a run that finds the lock
+        after this one died: busy while that helm lives. Never stops the helm call itself."""
+        try:
+            self.kube.record_helm(self.name, owner=self.owner, pid=pid, command=command)
+        except KubeError:  # lost or unanswered: the check before the next write says so
+            pass
 
     def check(self, what: str) -> None:
         """Before a write: `LockLost` naming the write when this run no longer holds the lock."""

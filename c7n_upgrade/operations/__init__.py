@@ -12,19 +12,21 @@
 Each creates only what is missing, verifies what is present, records what it did through a
 `StepLog` and fails the step with a clear reason. They take clients and settings, never the env.
 """
-from .backup import back_up, databases_named, plan_backup
+from .backup import RestoreTarget, back_up, databases_named, databases_size, plan_backup, server_free_bytes
 from .crd import ensure_crd
 from .database import app_user_state, ensure_database, verify_database, verify_database_as_app
 from .eureka import Registry, check_registered
 from .front import check_front_page
 from .gitlab import check_gitlab_ssh, tcp_reachable
 from .images import ask_registries, target_images
-from .platform_api import ensure_oauth_client, oauth_client_body, oauth_client_problems, smooth_upgrade, wiki_home_page
+from .platform_api import (ensure_oauth_client, oauth_client_body, oauth_client_problems, platform_inputs,
+                           smooth_upgrade, wiki_home_page)
 from .xwiki import XWIKI_INSTRUCTIONS, xwiki_checkpoint, xwiki_site_problems
 
 __all__ = [
-    "Registry", "XWIKI_INSTRUCTIONS", "app_user_state", "ask_registries", "back_up", "check_front_page", "check_gitlab_ssh",
-    "check_registered", "databases_named", "ensure_crd", "ensure_database", "ensure_oauth_client",
-    "oauth_client_body", "oauth_client_problems", "plan_backup", "smooth_upgrade", "target_images", "tcp_reachable",
-    "verify_database", "verify_database_as_app", "wiki_home_page", "xwiki_checkpoint", "xwiki_site_problems",
+    "Registry", "RestoreTarget", "XWIKI_INSTRUCTIONS", "app_user_state", "ask_registries", "back_up",
+    "check_front_page", "check_gitlab_ssh", "check_registered", "databases_named", "databases_size", "ensure_crd",
+    "ensure_database", "ensure_oauth_client", "oauth_client_body", "oauth_client_problems", "plan_backup",
+    "platform_inputs", "server_free_bytes", "smooth_upgrade", "target_images", "tcp_reachable", "verify_database",
+    "verify_database_as_app", "wiki_home_page", "xwiki_checkpoint", "xwiki_site_problems",
 ]

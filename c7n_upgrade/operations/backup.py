@@ -1,7 +1,10 @@
 """The backup before the first write: every Choerodon database the upgrade can change (the plan's,
 and those the services' values name: the 0.9 services migrate them on start) is dumped to a 0600
 file per database in the run's directory, with its SHA-256, and each dump is proven to restore into
-a scratch database (every table it declares is there) that is dropped afterwards."""
+a scratch database (every table it declares is there) that is dropped afterwards. Where the scratch
+database lives is a `RestoreTarget`: by default a throwaway MariaDB on this machine (the proof
+needs disk here and none on the production server), or the dumped server itself (env:
+`backup.restore_check: server`)."""
 from __future__ import annotations
 
 import hashlib
@@ -19,6 +22,16 @@ from ..report import StepLog
 _JDBC = re.compile(r"jdbc:mysql://[^/]+/([^?;/]+)")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_$][A-Za-z0-9_$-]{0,63}")  # never read as an option, quoted with backticks
 _CREATE_TABLE = re.compile(rb"^CREATE TABLE `((?:[^`]|``)+)`", re.M)
+
+
+@dataclass
+class RestoreTarget:
+    """Where dumps are proven to restore: `admin` and `tool` log in there; `production` says it is the
+    server the dumps come from (its scratch databases are writes: the lock is asked first)."""
+    admin: mysql.Mysql
+    tool: DumpTool
+    where: str
+    production: bool = False
 
 
 @dataclass
@@ -81,41 +94,68 @@ def _quoted(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def dump_and_prove(admin: mysql.Mysql, tool: DumpTool, database: str, directory: Path) -> DumpedDatabase:
-    """Dump `database` to DIRECTORY/<database>.sql (0600) and restore it into a scratch database that
-    must then hold every table the dump declares; the scratch database is dropped whatever happens."""
+def dump_and_prove(admin: mysql.Mysql, tool: DumpTool, database: str, directory: Path,
+                   target: RestoreTarget | None = None) -> DumpedDatabase:
+    """Dump `database` to DIRECTORY/<database>.sql (0600) and restore it into a scratch database of
+    `target` (default: the dumped server) that must then hold every table the dump declares; the
+    scratch database is dropped whatever happens."""
+    target = target or RestoreTarget(admin, tool, "the dumped server", production=True)
     path = directory / f"{database}.sql"
     tool.dump(database, path)
     declared = _declared_tables(path)
     scratch = f"c7n_restore_check_{secrets.token_hex(4)}"
-    if admin.before_write is not None:
-        admin.before_write(f"the restore check of {database}")
-    admin.query(f"CREATE DATABASE `{scratch}` DEFAULT CHARACTER SET utf8mb4")
+    if target.production and target.admin.before_write is not None:
+        target.admin.before_write(f"the restore check of {database}")
+    target.admin.query(f"CREATE DATABASE `{scratch}` DEFAULT CHARACTER SET utf8mb4")
     try:
-        tool.restore(path, scratch)
-        restored = _tables(admin, scratch)
+        target.tool.restore(path, scratch)
+        restored = _tables(target.admin, scratch)
     finally:
-        admin.query(f"DROP DATABASE IF EXISTS `{scratch}`")
+        target.admin.query(f"DROP DATABASE IF EXISTS `{scratch}`")
     if set(restored) != declared:
         raise DumpError(f"the dump of {database} restored {sorted(restored)}, it declares {sorted(declared)}")
     return DumpedDatabase(database, path, _sha256(path), restored)
 
 
-def back_up(admin: mysql.Mysql, tool: DumpTool, databases: list[str], directory: Path, log: StepLog) -> list[DumpedDatabase]:
-    """Dump and prove each database into `directory` (made 0700), write SHA256SUMS; fail the step on
-    any problem, naming the database."""
+def back_up(admin: mysql.Mysql, tool: DumpTool, databases: list[str], directory: Path, log: StepLog,
+            target: RestoreTarget | None = None) -> list[DumpedDatabase]:
+    """Dump and prove each database (restored into `target`, default the dumped server) into `directory`
+    (made 0700), write SHA256SUMS; fail the step on any problem, naming the database."""
+    where = target.where if target is not None else "the dumped server"
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
     done: list[DumpedDatabase] = []
     with log.step("backup", databases=", ".join(databases)):
         with log.failing_on(DumpError, mysql.MysqlError, what="database backup"):
             for database in databases:
-                done.append(dump_and_prove(admin, tool, database, directory))
-                log.progress(f"backup: {database} dumped and restored ({len(done[-1].tables)} tables)")
+                done.append(dump_and_prove(admin, tool, database, directory, target))
+                log.progress(f"backup: {database} dumped and restored into {where} ({len(done[-1].tables)} tables)")
         sums = "".join(f"{d.sha256}  {d.file.name}\n" for d in done)
         (directory / "SHA256SUMS").write_text(sums, encoding="utf-8")
         log.attach("database backup", f"directory: {directory}\n\n" + "\n".join(
-            f"{d.file.name}  sha256 {d.sha256}  {d.file.stat().st_size} bytes; restored into a scratch database: "
+            f"{d.file.name}  sha256 {d.sha256}  {d.file.stat().st_size} bytes; restored into a scratch database "
+            f"of {where}: "
             + ", ".join(f"{t} ({n} rows)" for t, n in sorted(d.tables.items())) for d in done))
         log.note(f"database backup: {len(done)} database(s) dumped to {directory} (restore: docs/real-cluster.md)")
     return done
+
+
+def databases_size(admin: mysql.Mysql) -> int:
+    """Bytes of data and indexes of every database but MySQL's own (what a restore check writes, at most)."""
+    rows = admin.query("SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) AS n FROM information_schema.TABLES "
+                       "WHERE TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')")
+    return int(rows[0]["n"] or 0)
+
+
+def server_free_bytes(admin: mysql.Mysql) -> int | None:
+    """Free bytes on the disk of the server's data directory, where the server says (MariaDB's DISKS
+    plugin: the longest mount point holding the data directory), else None."""
+    try:
+        datadir = str(admin.query("SELECT @@datadir AS d")[0]["d"])
+        disks = admin.query("SELECT Path, Available FROM information_schema.DISKS")
+    except mysql.MysqlError:
+        return None
+    holding = [d for d in disks if datadir.startswith(str(d["Path"]).rstrip("/") + "/")]
+    if not holding:
+        return None
+    return int(max(holding, key=lambda d: len(str(d["Path"])))["Available"]) * 1024

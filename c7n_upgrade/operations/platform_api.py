@@ -1,5 +1,6 @@
 """Calls to the Choerodon platform API as admin: the devops smooth upgrade, the wiki home pages, the
-OAuth client 'choerodon'. A failed call attaches the exchanges and fails the step (`_call`)."""
+OAuth client 'choerodon'. A failed call attaches the exchanges and fails the step (`_call`).
+`platform_inputs` proves their inputs read-only, in pre-flight, before the first write."""
 from __future__ import annotations
 
 import contextlib
@@ -115,3 +116,37 @@ def oauth_client_problems(session: PlatformSession, spec: FrontOAuthClient) -> l
     if not found:
         return ["OAuth client 'choerodon' not found"]
     return client.client_differences(found, oauth_client_body(spec))
+
+
+#: a read-only call through each route the plan writes through (devops smooth upgrade, wiki home page):
+#: the service's API docs, which its 0.8 version serves as well, behind the same gateway route and token
+WRITE_ROUTES = {"devops-service (step 11's smooth upgrade)": "/devops/v2/choerodon/api-docs",
+                "wiki-service (step 15's home page)": "/wiki/v2/choerodon/api-docs"}
+
+
+def platform_inputs(client: PlatformClient, front: FrontOAuthClient, client_name: str = "choerodon") -> list[str]:
+    """What the platform calls of the plan would trip on, found with read-only calls ([] when nothing):
+    the organization the OAuth client goes in must exist (and a client of that name there must belong
+    to it), and the gateway must answer each route the plan writes through, authorized, without
+    `failed: true` (a gateway that fails every call stops the run here, not after 15 releases)."""
+    problems = []
+    org = front.organization_id
+    try:
+        found = client.organization(org)
+        if found is None:
+            problems.append(f"organization {org} (platform.organization_id) does not exist: the OAuth client "
+                            f"{client_name!r} would be created in no organization at step 16")
+        else:
+            existing = client.query_client(org, client_name)
+            belongs = None if existing is None else existing.get("organizationId")
+            if existing is not None and belongs is not None and str(belongs) != str(org):
+                problems.append(f"the OAuth client {client_name!r} found for organization {org} belongs to "
+                                f"organization {belongs}")
+    except PlatformError as exc:
+        problems.append(f"the organization and OAuth client calls (iam-service): {exc}")
+    for what, path in WRITE_ROUTES.items():
+        try:
+            client.read(path)
+        except PlatformError as exc:
+            problems.append(f"{what}: {exc}")
+    return problems

@@ -8,6 +8,8 @@ A kind is one subclass of :class:`Fault` decorated with :func:`register`. The sa
   on_pod_create(start)          runtime, a pod created after the bootstrap: its version label, start delay
   on_health(pod, body, upgrading)  behaviours/health.py: add DOWN components to the pod's /health body
   refuses_mysql(upgrading)      runtime: the MySQL proxy refuses every connection
+  platform_failed()             behaviours/gateway.py (api-gateway's fault): every platform call but the
+                                token answers HTTP 200 `{"failed": true}`
 
 `upgrading` says that a helm upgrade/install of the release has begun since the bootstrap, as the
 runtime sees it in the release storage (see runtime/releases.py).
@@ -65,6 +67,9 @@ class Fault:
         pass
 
     def refuses_mysql(self, upgrading: bool) -> bool:
+        return False
+
+    def platform_failed(self) -> bool:
         return False
 
     def __str__(self) -> str:
@@ -173,6 +178,15 @@ class DbDown(Fault):
 
     def refuses_mysql(self, upgrading):
         return upgrading
+
+
+@register
+class PlatformFailed(Fault):
+    """(api-gateway) It issues tokens, but every platform call answers HTTP 200 `{"failed": true}`."""
+    kind = "platform-failed"
+
+    def platform_failed(self):
+        return True
 
 
 def validate(kind_name: str, arg: Optional[str]) -> Fault:

@@ -1,16 +1,21 @@
-"""Pre-flight: keep every release's current values, in the report and as files of this run (secrets masked)."""
+"""Pre-flight: keep every release's current values: whole in this run's private values/ directory (0700,
+files 0600), and in the report only as the allowlist shows them (every other value `<hidden HASH>`)."""
 import yaml
 
+from c7n_upgrade.helm import plan_keys, shown_values
 from c7n_upgrade.parallel import parallel_map
 from fixtures.preflight import plan_steps
 
 
 def test_values_backed_up(releases, reporter, run_files):
-    """`helm get values` of every installed release of the plan is kept: attached to the report and written
-    to the run's values/ directory (0600 files, secrets masked)."""
-    views = [v for v in (releases.view(s) for s in plan_steps()) if v.exists]
-    for view, values in zip(views, parallel_map(lambda v: releases.values(v.name), views)):
-        text = yaml.safe_dump(values, sort_keys=True, allow_unicode=True)
-        reporter.attach(f"values {view.name} (chart {view.chart_version})", text, "yaml")
-        run_files.keep(f"values/{view.name}.yaml", text, what="k_values")
+    """`helm get values` of every installed release of the plan is kept: whole in the run's values/
+    directory, never attached to the report, which shows the allowlisted values and hides the rest."""
+    steps = [s for s in plan_steps() if releases.view(s).exists]
+    views = [releases.view(s) for s in steps]
+    for step, view, values in zip(steps, views, parallel_map(lambda v: releases.values(v.name), views)):
+        shown = shown_values(values, plan_keys(step.values))
+        reporter.attach(f"values {view.name} (chart {view.chart_version})",
+                        yaml.safe_dump(shown, sort_keys=True, allow_unicode=True), "yaml")
+        run_files.keep(f"values/{view.name}.yaml", yaml.safe_dump(values, sort_keys=True, allow_unicode=True),
+                       what="k_values", redact=False)
     assert views, "no release of the plan is installed"

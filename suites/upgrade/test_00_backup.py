@@ -43,7 +43,8 @@ def test_database_backup(ctx, kube, releases, mysql_admin, dump_tool, settings, 
         directory = ctx.run_dir / "db-backup"
         if ctx.dry_run:
             pytest.skip(f"dry run: the real run dumps {', '.join(databases)} to {directory} first")
-        operations.back_up(mysql_admin, dump_tool, databases, directory, step_log)
+        with _restore_target(settings, mysql_admin, dump_tool) as target:
+            operations.back_up(mysql_admin, dump_tool, databases, directory, step_log, target)
     if upgraded:  # resumed: these databases may already be migrated by the steps that ran
         label = i18n.say(ctx.lang, "k_backup_after", n=max(upgraded))
         step_log.note(label)
@@ -54,3 +55,18 @@ def test_database_backup(ctx, kube, releases, mysql_admin, dump_tool, settings, 
         first_backup.record(ctx.run_dir.parent, ctx.results.namespace_uid, ctx.plan.name, ctx.run_dir, directory,
                             databases)
     ctx.results.kept[label] = directory
+
+
+@contextlib.contextmanager
+def _restore_target(settings, mysql_admin, dump_tool):
+    """Where the dumps are proven to restore: a throwaway MariaDB here (default), or the dumped server."""
+    if settings.backup.restore_check == "server":
+        yield operations.RestoreTarget(mysql_admin, dump_tool, "the dumped server", production=True)
+        return
+    from fixtures.mariadb import throwaway_restore_target
+
+    try:
+        with throwaway_restore_target(dump_tool, settings.backup.timeout) as target:
+            yield target
+    except RuntimeError as exc:  # it did not start: nothing was written anywhere
+        raise AssertionError(f"the restore check's MariaDB: {exc}") from None

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +53,7 @@ class ObservedSandbox(SandboxProcess):
     def env_data(self) -> dict:
         return yaml.safe_load(self.env_file.read_text())
 
-    def env_with(self, name: str, **overrides) -> Path:
+    def env_with(self, name: str, /, **overrides) -> Path:
         """A copy of env.yaml beside it with top-level keys overridden; a mapping is merged into the
         env's (`timeouts={"step": 12}` keeps the sandbox's other timeouts, its short settle window too)."""
         data = self.env_data()
@@ -77,19 +79,34 @@ class ObservedSandbox(SandboxProcess):
     def pin_image(self, release: str, chart_version: str, tag: str) -> None:
         """Re-deploy `release` at `chart_version` with its values plus `image.tag: TAG`, as an operator
         who once pinned the image would have (hooks skipped: an earlier hook Job may still be there)."""
-        self.set_image(release, chart_version, tag=tag)
+        self.redeploy_with(release, chart_version, lambda values: values.update(image={"tag": tag}))
 
     def set_image(self, release: str, chart_version: str, **image: str) -> None:
         """Re-deploy `release` at `chart_version` with its values' `image:` replaced by `image` (e.g. a
         repository in the operator's own registry)."""
+        self.redeploy_with(release, chart_version, lambda values: values.update(image=dict(image)))
+
+    def redeploy_with(self, release: str, chart_version: str, change) -> None:
+        """Re-deploy `release` at `chart_version` with its values as `change(values)` leaves them."""
         helm = str(self.dir / "bin" / "helm")
         values = json.loads(subprocess.run([helm, "get", "values", release, "--output", "json"],
                                            capture_output=True, text=True, check=True).stdout)
-        values["image"] = dict(image)
-        pinned = self.dir / f"pinned-{release}.yaml"
+        change(values)
+        pinned = self.dir / f"values-{release}.yaml"
         pinned.write_text(yaml.safe_dump(values))
         subprocess.run([helm, "upgrade", release, f"c7n/{release}", "--version", chart_version, "-f", str(pinned),
                         "--no-hooks"], capture_output=True, check=True, timeout=60)
+
+    def api(self, path: str, method: str = "GET", body=None) -> tuple[int, object]:
+        """One call to the sandbox's API server: (status, its JSON body)."""
+        url = yaml.safe_load((self.dir / "kubeconfig").read_text())["clusters"][0]["cluster"]["server"] + path
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
 
     def writes(self) -> list[list[str]]:
         """helm calls that change something: upgrade and install."""
@@ -102,6 +119,10 @@ def module_sandbox(tmp_path_factory, name: str, *args: str):
     base = tmp_path_factory.mktemp(name)
     with ObservedSandbox(base / "sandbox", *args) as sb:
         yield sb, base
+
+
+#: a run's private backups (0700 directories of 0600 files): whole on purpose, never output
+PRIVATE = {"db-backup", "values"}
 
 
 @dataclass
@@ -143,12 +164,12 @@ class Run:
         return [json.loads(p.read_text()) for p in self.alluredir.glob("*-result.json")]
 
     def all_text(self) -> str:
-        """Everything the run showed and wrote: its output, its report, its run directory (but the
-        database dumps: they are the databases' data, secrets included, not output)."""
+        """Everything the run showed and wrote: its output, its report, its run directory (but its private
+        backups: the database dumps and the release values, whole on purpose, secrets included)."""
         parts = [self.output]
         for directory in (self.alluredir, self.run_dir):
             for path in (directory.rglob("*") if directory and directory.is_dir() else []):
-                if path.is_file() and "db-backup" not in path.relative_to(directory).parts:
+                if path.is_file() and not PRIVATE & set(path.relative_to(directory).parts):
                     parts.append(path.read_text(errors="replace"))
         return "\n".join(parts)
 

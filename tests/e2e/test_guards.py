@@ -1,13 +1,11 @@
 """What keeps an operator safe: dry run, the CI guard, the lock, and refusing bad input up front."""
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
 import subprocess
 import sys
-import urllib.request
 
 import pytest
 import yaml
@@ -26,14 +24,7 @@ def sandbox08(tmp_path_factory):
 
 
 def _api(sb, path, method="GET", body=None):
-    url = yaml.safe_load((sb.dir / "kubeconfig").read_text())["clusters"][0]["cluster"]["server"] + path
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+    return sb.api(path, method, body)
 
 
 def _versions(sb):

@@ -1,5 +1,6 @@
 """Bad input is found before the first write, and nothing waits without bound: a SQL identifier, a
-wrong admin password, client secret, MySQL password or gateway URL, an image pinned by the values,
+wrong admin password, client secret, MySQL password, gateway URL or organization, a gateway failing
+every platform call, a secret too weak to mask, an image pinned by the values,
 a helm that hangs, an API server that never answers, a "billion laughs" env file.
 
 One sandbox left at 0.8; every run here is refused, read-only, or stopped before its first write
@@ -38,6 +39,20 @@ def env_copy(sb, name: str, change) -> str:
     return str(path)
 
 
+def test_a_secret_too_short_or_a_common_word_gets_a_warning_naming_only_its_key(sandbox08):
+    sb, base = sandbox08
+    run = run_suite(base, "suites/pre_upgrade/test_12_secret_strength.py", "--env", str(sb.env_file),
+                    env_extra={"C7N_ADMIN_PASSWORD": "Devops", "C7N_MYSQL_PASSWORD": "pw-12"})
+    assert run.exit_code == 0, run.output[-3000:]  # a warning, not a failure
+    flat = run.flat_output()
+    assert ("warning: secret mysql.password (${C7N_MYSQL_PASSWORD}) cannot be masked cleanly: it is 5 characters "
+            "long (fewer than 8)") in flat
+    assert "warning: secret platform.admin_password (${C7N_ADMIN_PASSWORD}) cannot be masked cleanly: it is " in flat
+    assert "platform.client_secret" not in flat  # the sandbox's own secrets are long and no words
+    for text in (run.output, (run.run_dir / "run.log").read_text()):
+        assert "Devops" not in text and "pw-12" not in text
+
+
 def test_a_sql_identifier_is_refused_at_load_before_anything(sandbox08):
     sb, base = sandbox08
     path = env_copy(sb, "env-sql", lambda d: d["mysql"].update(user="choerodon'@'%'; DROP DATABASE iam_service; --"))
@@ -72,6 +87,9 @@ def _wrong_gateway(data):
     ("gateway URL", {}, _wrong_gateway, "test_10_platform.py::test_admin_gets_a_token", "http://127.0.0.1:9"),
     ("MySQL app password", {"C7N_MYSQL_PASSWORD": "not-the-app-password"}, None,
      "test_05_mysql.py::test_mysql_app_user_login", "choerodon exists and cannot log in"),
+    ("organization", {}, lambda d: d["platform"].update(organization_id=999),
+     "test_10_platform.py::test_the_platform_calls_inputs_hold",
+     "organization 999 (platform.organization_id) does not exist"),
 ])
 def test_a_wrong_late_input_blocks_the_upgrade_before_the_first_write(sandbox08, what, env_extra, change, test, said):
     sb, base = sandbox08
@@ -84,6 +102,44 @@ def test_a_wrong_late_input_blocks_the_upgrade_before_the_first_write(sandbox08,
     assert said in run.output
     step1 = {k: v for k, v in outcomes.items() if STEP_1 in k}
     assert step1 and all(v.startswith("skipped: blocked by pre-upgrade check") for v in step1.values())
+    assert sb.writes() == []
+
+
+def test_a_gateway_that_fails_every_platform_call_stops_the_run_in_pre_flight(sandbox08):
+    """It issues tokens, then answers HTTP 200 `{"failed": true}` to everything: found before the first write,
+    not at step 11 after ten releases were upgraded."""
+    sb, base = sandbox08
+    sb.fault("api-gateway=platform-failed")
+    try:
+        run = run_suite(base, "suites/pre_upgrade/test_10_platform.py", STEP_1, "--env", str(sb.env_file),
+                        "--allow-upgrade-in-ci")
+    finally:
+        sb.fault("--clear", "api-gateway")
+    outcomes = run.outcomes()
+    assert outcomes["suites/pre_upgrade/test_10_platform.py::test_admin_gets_a_token"] == "passed"
+    assert outcomes["suites/pre_upgrade/test_10_platform.py::test_the_platform_calls_inputs_hold"] == "failed"
+    assert "devops-service (step 11's smooth upgrade)" in run.output and "failed=true" in run.output
+    assert all(v.startswith("skipped: blocked by pre-upgrade check") for k, v in outcomes.items() if STEP_1 in k)
+    assert sb.writes() == []
+
+
+def _creates(sb) -> int:
+    with sb.mysql() as conn, conn.cursor() as cur:
+        cur.execute("SHOW GLOBAL STATUS LIKE 'Com_create_db'")
+        return int(cur.fetchone()[1])
+
+
+def test_by_default_the_backups_restore_check_creates_no_database_on_the_dumped_server(sandbox08):
+    sb, base = sandbox08
+    before = _creates(sb)
+    run = run_suite(base, "suites/upgrade/test_00_backup.py", "--env", str(sb.env_file), "--allow-upgrade-in-ci")
+    assert run.exit_code == 0, run.output[-3000:]
+    assert "dumped and restored into a throwaway MariaDB on this machine" in run.output
+    assert _creates(sb) == before, "the restore check created a database on the server it dumped"
+    on_server = env_copy(sb, "env-restore-on-server", lambda d: d.setdefault("backup", {}).update(restore_check="server"))
+    run = run_suite(base, "suites/upgrade/test_00_backup.py", "--env", on_server, "--allow-upgrade-in-ci")
+    assert run.exit_code == 0 and "dumped and restored into the dumped server" in run.output, run.output[-3000:]
+    assert _creates(sb) > before
     assert sb.writes() == []
 
 

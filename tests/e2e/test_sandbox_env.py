@@ -56,7 +56,7 @@ def test_the_chinese_summary_and_notes_are_whole(helm3_run):
     run, _ = helm3_run
     assert re.search(r"^iam：1 个 pod 为 0\.9\.0，全部 UP（[\d.]+s）$", run.output, re.M), run.output[-3000:]
     assert "已创建 client choerodon" in run.output
-    assert re.search(r"^  values 备份（helm get values，敏感信息已屏蔽）：\S+/values$", run.output, re.M)
+    assert re.search(r"^  values 备份（helm get values，完整保存：仅本地私有，不进入报告）：\S+/values$", run.output, re.M)
     assert re.search(r"^  数据库备份（首次写入之前）：\S+/db-backup$", run.output, re.M)
     summary = run.output[run.output.index("升级总结"):]
     for english in ("pod(s) on", "all UP (", "OAuth client 'choerodon'", "database backup", "values backup"):

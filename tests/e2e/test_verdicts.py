@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from c7n_upgrade.plan import load_plan
 from tests.e2e.harness import ROOT, _env, module_sandbox, run_suite
@@ -83,8 +84,12 @@ def test_a_failed_run_says_where_it_stopped_names_the_down_pod_and_keeps_its_res
     values = sorted((run.run_dir / "values").iterdir())
     assert {p.stem for p in values} == {s.release for s in PLAN.steps if s.action == "upgrade"}
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in values)
-    backup = (run.run_dir / "values" / "gitlab-service.yaml").read_text()
-    assert "******" in backup and not any(secret in backup for secret in sb.secrets().values())
+    assert stat.S_IMODE((run.run_dir / "values").stat().st_mode) == 0o700
+    # whole, so that it restores: the private backup, never attached to the report
+    backup = yaml.safe_load((run.run_dir / "values" / "gitlab-service.yaml").read_text())
+    helm = subprocess.run([str(sb.dir / "bin" / "helm"), "get", "values", "gitlab-service", "--output", "json"],
+                          capture_output=True, text=True, check=True, timeout=60)
+    assert backup == json.loads(helm.stdout) and backup["env"]["open"]["GITLAB_PRIVATETOKEN"]
 
     # the report: the outcome on its first screen, blocked steps not counted as passing, order as run
     props = (run.alluredir / "environment.properties").read_text()

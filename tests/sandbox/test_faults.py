@@ -100,3 +100,5 @@ def test_helm_bootstrap_and_mysql_hooks():
     assert [k for k, cls in faults.KINDS.items()
             if cls(None if not cls.takes_seconds else "1").deploy_delay()] == ["helm-hang"]
     assert not faults.NeverUp().refuses_mysql(upgrading=True)
+    assert [k for k, cls in faults.KINDS.items()
+            if cls(None if not cls.takes_seconds else "1").platform_failed()] == ["platform-failed"]

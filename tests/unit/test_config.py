@@ -196,6 +196,25 @@ def test_literal_secret_is_refused_without_echoing_it(tmp_path, clean_environ):
     assert "hunter2-literal" not in message
 
 
+def refused(tmp_path: Path, old: str, new: str) -> str:
+    """The error of loading the sandbox-ready env with `old` replaced by `new`."""
+    write_secrets(tmp_path / "secrets.env")
+    text = SANDBOX_READY.format(d=tmp_path).replace(old, new)
+    with pytest.raises(ConfigError) as err:
+        load_env(str(write(tmp_path / "changed.yaml", text)), ENVS)
+    return str(err.value)
+
+
+def test_a_password_typed_where_the_variable_name_belongs_is_not_echoed(tmp_path, clean_environ):
+    message = refused(tmp_path, "${C7N_MYSQL_PASSWORD}", "${Hunter2}")
+    assert "a variable not shown (not a NAME_IN_CAPITALS: it may be the secret itself) (key 'mysql.password')" in message
+    assert "Hunter2" not in message
+    # a conventional name is named, as it must be to be fixed
+    message = refused(tmp_path, "${C7N_MYSQL_PASSWORD}", "${C7N_MYSQL_PW_UNSET}")
+    assert "not set in the environment or the secrets file" in message
+    assert "C7N_MYSQL_PW_UNSET (key 'mysql.password')" in message
+
+
 def test_wrong_type_names_file_key_and_expectation(tmp_path, clean_environ):
     write_secrets(tmp_path / "secrets.env")
     text = SANDBOX_READY.format(d=tmp_path).replace("port: 33061\n  service_host", "port: abc\n  service_host")
@@ -206,11 +225,7 @@ def test_wrong_type_names_file_key_and_expectation(tmp_path, clean_environ):
 
 
 def test_bad_access_mode(tmp_path, clean_environ):
-    write_secrets(tmp_path / "secrets.env")
-    text = SANDBOX_READY.format(d=tmp_path).replace("access: direct", "access: tunnel")
-    with pytest.raises(ConfigError) as err:
-        load_env(str(write(tmp_path / "a.yaml", text)), ENVS)
-    message = str(err.value)
+    message = refused(tmp_path, "access: direct", "access: tunnel")
     assert "key 'access'" in message and "'direct'" in message and "'proxy'" in message
     assert "'tunnel'" in message
 

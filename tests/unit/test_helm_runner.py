@@ -189,3 +189,45 @@ def test_unreadable_list_output_is_not_blamed_on_the_dialect():
     with pytest.raises(HelmParseError) as err:
         helm.list_releases()
     assert not isinstance(err.value, HelmDialectMismatch)
+
+
+def test_helm_dies_with_the_run_even_when_the_run_is_sigkilled(tmp_path):
+    """A run (here a small Python process) starts helm through the runner and is SIGKILLed: helm, in
+    its own session, gets SIGTERM from the kernel (PR_SET_PDEATHSIG) instead of writing on unseen."""
+    import os
+    import subprocess
+    import sys
+
+    helm = script(tmp_path, "exec sleep 30\n")
+    pidfile = tmp_path / "helm.pid"
+    run = subprocess.Popen([sys.executable, "-c", (
+        "import sys; from pathlib import Path; from c7n_upgrade.helm import SubprocessRunner\n"
+        f"SubprocessRunner(timeout=60)([{helm!r}, 'upgrade'], on_child=lambda pid: pid and "
+        f"Path({str(pidfile)!r}).write_text(str(pid)))\n")])
+    deadline = time.monotonic() + 20
+    while not (pidfile.exists() and pidfile.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = int(pidfile.read_text())
+    assert os.getpgid(pid) == pid  # its own process group, out of reach of a signal to the run's group
+    run.kill()
+    run.wait()
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        status = open(f"/proc/{pid}/stat").read().split(") ")[-1].split()[0]
+        if status == "Z":  # ended; init reaps it
+            break
+        time.sleep(0.05)
+    alive = os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split(") ")[-1].split()[0] != "Z"
+    if alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, "helm outlived the SIGKILLed run"
+
+
+def test_a_write_tells_who_listens_which_helm_runs_and_when_it_ended(tmp_path):
+    heard = []
+    client = HelmClient(script(tmp_path, "exit 0\n"), namespace="ns")
+    client._dialect = 3
+    client.on_write_child = lambda pid, argv: heard.append((pid, argv[1]))
+    client.write("upgrade", "iam-service", "c7n/iam-service", version="0.9.0")
+    client.run(["list"])  # a read is not a helm child worth a lock record
+    assert [h[1] for h in heard] == ["upgrade", "upgrade"] and isinstance(heard[0][0], int) and heard[1][0] is None

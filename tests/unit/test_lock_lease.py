@@ -3,6 +3,8 @@ stops the old holder before its next write; a stale lock is described with the c
 Against the sandbox's in-process API server (no cluster, no MariaDB)."""
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -49,6 +51,14 @@ def test_the_holder_renews_it_and_a_break_stops_it_before_its_next_write(api):
         time.sleep(0.05)
     assert annotations(store)[LOCK_PREFIX + "renewed"] > first  # renewed (ISO times sort)
 
+    # alive here and renewing: --break-lock is refused. Frozen (no renewal for long), it may be broken
+    with pytest.raises(LockHeld, match=r"--break-lock refused.*alive on this host"):
+        client().acquire_lock(owner="bob@bastion-2:2", break_lock=True)
+    lease._stop.set()
+    lease._thread.join(timeout=5)
+    cm = store.get("configmaps", NS, "c7n-upgrade-lock")
+    cm["metadata"]["annotations"][LOCK_PREFIX + "renewed"] = "2020-01-01T00:00:00Z"
+    store.replace("configmaps", cm, NS)
     taken = client().acquire_lock(owner="bob@bastion-2:2", break_lock=True)  # the other run's --break-lock
     assert taken.broken.owner == "alice@bastion:1"
     with pytest.raises(LockLost, match=r"taken over by 'bob@bastion-2:2'.*stopping before helm upgrade config-server"):
@@ -98,3 +108,81 @@ def test_a_live_holder_is_not_called_stale(api):
     with pytest.raises(LockHeld) as exc:
         client().acquire_lock(owner="next-run")
     assert "stale:" not in str(exc.value) and "Wait for that run to finish" in str(exc.value)
+
+
+# ---- --break-lock refuses a live holder; a lock whose helm still runs here is busy, never stale --------
+def _lock_with(store, client, **ann):
+    client().acquire_lock(owner="first-run")
+    cm = store.get("configmaps", NS, "c7n-upgrade-lock")
+    cm["metadata"]["annotations"].update({LOCK_PREFIX + k: v for k, v in ann.items()})
+    store.replace("configmaps", cm, NS)
+
+
+def _gone_pid() -> str:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    return str(dead.pid)
+
+
+def test_break_lock_refuses_a_holder_alive_here_and_renewing_naming_its_pid_and_age(api):
+    store, client = api
+    _lock_with(store, client, since="2026-11-26T01:00:00Z")  # this process: alive, renewed just now
+    with pytest.raises(LockHeld) as exc:
+        client().acquire_lock(owner="next-run", break_lock=True)
+    assert exc.value.kind == "lock-live"
+    message = str(exc.value)
+    assert message.startswith("--break-lock refused: another upgrade run holds the lock")
+    assert f"(pid {os.getpid()}) is alive on this host, renewed " in message and "ago)" in message
+    assert f"Stop that run first (Ctrl-C in its terminal, or `kill {os.getpid()}`)" in message
+    assert annotations(store)[LOCK_PREFIX + "owner"] == "first-run"  # not broken
+
+
+def test_a_gone_holder_whose_helm_still_runs_here_is_busy_and_never_broken(api):
+    store, client = api
+    helm = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
+    try:
+        _lock_with(store, client, pid=_gone_pid(), **{"helm-pid": str(helm.pid),
+                                                      "helm-command": "helm upgrade iam-service c7n/iam-service"})
+        for breaking in (False, True):
+            with pytest.raises(LockHeld) as exc:
+                client().acquire_lock(owner="next-run", break_lock=breaking, break_command="pytest --break-lock")
+            message = str(exc.value)
+            assert exc.value.kind == "lock-busy" and "stale" not in message.replace("not stale", "")
+            assert f"helm pid {helm.pid} (`helm upgrade iam-service c7n/iam-service`) is still running" in message
+            assert "Wait for that helm to finish" in message and "Break it on purpose" not in message
+        assert annotations(store)[LOCK_PREFIX + "owner"] == "first-run"
+    finally:
+        helm.kill()
+        helm.wait()
+    # helm gone too: stale, and broken on purpose
+    with pytest.raises(LockHeld, match=r"is no longer running on this host. Break it on purpose"):
+        client().acquire_lock(owner="next-run")
+    assert client().acquire_lock(owner="next-run", break_lock=True).broken.owner == "first-run"
+
+
+def test_a_helm_left_in_its_process_group_by_a_wrapper_keeps_the_lock_busy(api):
+    """The recorded pid is helm's process group: the wrapper it names is gone, the helm it forked is not."""
+    store, client = api
+    wrapper = subprocess.Popen(["sh", "-c", "sleep 30 & echo $!"], stdout=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    child = int(wrapper.stdout.readline())
+    wrapper.wait()
+    try:
+        _lock_with(store, client, pid=_gone_pid(), **{"helm-pid": str(wrapper.pid)})
+        with pytest.raises(LockHeld) as exc:
+            client().acquire_lock(owner="next-run", break_lock=True)
+        assert exc.value.kind == "lock-busy"
+    finally:
+        os.kill(child, signal.SIGKILL)
+
+
+def test_the_holder_records_its_helm_child_and_clears_it(api):
+    store, client = api
+    lease = LockLease(client(), "alice@bastion:1", renew_every=60)
+    lease.acquire()
+    lease.record_helm(4242, "helm upgrade register-server c7n/register-server --version 0.9.0")
+    assert annotations(store)[LOCK_PREFIX + "helm-pid"] == "4242"
+    assert annotations(store)[LOCK_PREFIX + "helm-command"].startswith("helm upgrade register-server")
+    lease.record_helm(None)
+    assert LOCK_PREFIX + "helm-pid" not in annotations(store)
+    lease.release()

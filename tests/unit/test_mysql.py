@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from pathlib import Path
 
 import pytest
 
@@ -245,3 +246,33 @@ def test_without_the_client_tools_the_backup_says_what_to_install():
     tool = DumpTool("db", 3306, "root", "pw", environ={"PATH": "/nonexistent"})
     assert "mariadb-dump/mysqldump and mariadb/mysql not found on PATH" in tool.missing()
     assert "backup.skip_reason" in tool.missing() and "pw" not in repr(tool)
+
+
+def _creates(admin) -> int:
+    return int(admin.query("SHOW GLOBAL STATUS LIKE 'Com_create_db'")[0]["Value"])
+
+
+def test_by_default_the_restore_check_creates_no_database_on_the_dumped_server(server, admin, tmp_path):
+    """The dump is proven on a throwaway MariaDB started here: the production server only sees the dump."""
+    from c7n_upgrade.mysqldump import DumpTool
+    from c7n_upgrade.operations.backup import databases_size, dump_and_prove, server_free_bytes
+    from fixtures.mariadb import throwaway_restore_target
+
+    tool = DumpTool(server.host, server.port, "root", server.root_password, environ={"PATH": os.environ["PATH"]})
+    before = _creates(admin)
+    with throwaway_restore_target(tool, sql_timeout=60) as target:
+        assert target.where.startswith("a throwaway MariaDB on this machine") and not target.production
+        assert target.admin.port != server.port
+        done = dump_and_prove(admin, tool, "manager_service", tmp_path, target)
+        scratch_dir = Path(str(target.admin.query("SELECT @@datadir AS d")[0]["d"])).parent
+    assert done.tables and set(done.tables) == {r["TABLE_NAME"] for r in admin.query(
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'manager_service'")}
+    assert _creates(admin) == before, "the restore check created a database on the dumped server"
+    assert not scratch_dir.exists(), "the throwaway server's directory is left behind"
+    # on the server (backup.restore_check: server) it does create one, and says how much room it needs
+    again = tmp_path / "again"
+    again.mkdir()
+    dump_and_prove(admin, tool, "manager_service", again)
+    assert _creates(admin) == before + 1
+    free = server_free_bytes(admin)
+    assert databases_size(admin) > 0 and (free is None or free > 0)

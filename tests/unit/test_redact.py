@@ -179,3 +179,12 @@ def test_innocent_text_is_left_alone():
     text = "second opinion; trail mix; words are long; line 42; the lead; UP DOWN ..."
     assert r.redact(text) == text
     assert r.contains_secret("x @Choerodon'2019") and not r.contains_secret(text)
+
+
+def test_a_short_secret_or_a_common_word_is_called_weak_with_the_reason():
+    from c7n_upgrade.redact import weak_secret
+
+    assert weak_secret("pw-12") == "it is 5 characters long (fewer than 8)"
+    assert weak_secret("Password") == weak_secret("choerodon") == "it is a word the output is full of"
+    assert weak_secret("choerodon-devops-prod", ["choerodon-devops-prod"]) == "it is a word the output is full of"
+    assert weak_secret("q7#Lm2!vXz") == ""

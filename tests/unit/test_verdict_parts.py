@@ -156,6 +156,21 @@ def test_the_run_log_is_private_redacted_and_without_colour_codes(tmp_path):
     assert stat.S_IMODE(os.stat(tmp_path / "run.log").st_mode) == 0o600
 
 
+def test_the_terminal_masks_what_the_run_log_masks(tmp_path):
+    import io
+
+    from fixtures.run_files import _Tee
+
+    terminal = io.StringIO()
+    log = RunLog(tmp_path / "run.log", Redactor(["devops-prod-pw"]))
+    tee = _Tee(terminal, log)
+    tee.write("==== Choerodon 0.8 -> 0.9 (env devops-prod-pw, namespace x) ====\n")  # a title nobody redacted
+    tee.write("token devops-prod-pw\n")
+    log.close()
+    assert terminal.getvalue() == (tmp_path / "run.log").read_text()
+    assert "devops-prod-pw" not in terminal.getvalue() and terminal.getvalue().count("******") == 2
+
+
 def test_blocked_results_count_against_the_run_but_choices_stay_skipped(tmp_path):
     def result(name, message):
         (tmp_path / f"{name}-result.json").write_text(json.dumps(

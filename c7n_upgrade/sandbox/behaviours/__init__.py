@@ -68,5 +68,5 @@ def serve(world, pod, port: int, method: str, raw_path: str, headers: dict, body
             return json_answer(200, {"swagger": "2.0", "info": {"title": f"{chart} api", "version": pod.version},
                                      "basePath": "/", "paths": {}})
         if chart == GATEWAY_CHART:
-            return Gateway(world).handle(method, path, query, headers, body)
+            return Gateway(world, pod).handle(method, path, query, headers, body)
     return not_found(path)

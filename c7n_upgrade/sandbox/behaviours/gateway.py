@@ -41,8 +41,9 @@ def _client_dto(row: dict) -> dict:
 class Gateway:
     """The api-gateway's routes the upgrade uses (see choerodon-facts.md "Platform API")."""
 
-    def __init__(self, world):
+    def __init__(self, world, pod=None):
         self.world = world
+        self.pod = pod  # the api-gateway pod answering (its fault: platform-failed)
 
     # -- helpers
     def _ready(self, chart: str, min_version: tuple[int, ...] = ()) -> bool:
@@ -77,6 +78,8 @@ class Gateway:
             (r"^/iam/v1/organizations/(\d+)/clients/query_by_name$", "GET", self.client_query),
             (r"^/iam/v1/organizations/(\d+)/clients$", "POST", self.client_create),
             (r"^/iam/v1/users/self$", "GET", self.user_self),
+            (r"^/iam/v1/organizations/(\d+)$", "GET", self.organization),
+            (r"^/(devops|wiki)/v2/choerodon/api-docs$", "GET", self.api_docs),
         ]
         for pattern, verb, fn in routes:
             m = re.match(pattern, path)
@@ -84,6 +87,10 @@ class Gateway:
                 if not self._authorized(headers):
                     return json_answer(401, {"error": "unauthorized",
                                              "error_description": "Full authentication is required to access this resource"})
+                fault = self.world.pod_fault(self.pod) if self.pod is not None else None
+                if fault is not None and fault.platform_failed():
+                    return json_answer(200, {"failed": True, "code": "error.gateway.route",
+                                             "message": "the gateway could not forward the request"})
                 return fn(path, query, body, *m.groups())
         return not_found(path)
 
@@ -156,6 +163,23 @@ class Gateway:
             return zuul_500(path)
         return json_answer(200, {"id": 1, "loginName": "admin", "email": "admin@example.org", "organizationId": 1,
                                  "admin": True, "enabled": True, "language": "zh_CN", "timeZone": "CTT"})
+
+    def organization(self, path, query, body, org) -> tuple[int, dict, bytes]:
+        if not self._ready("iam-service"):
+            return zuul_500(path)
+        if org != "1":  # the one organization of the 0.8 install
+            return json_answer(200, {"failed": True, "code": "error.organization.not.exist",
+                                     "message": f"organization {org} not exist"})
+        return json_answer(200, {"id": 1, "name": "Choerodon", "code": "choerodon", "enabled": True,
+                                 "objectVersionNumber": 1})
+
+    def api_docs(self, path, query, body, service) -> tuple[int, dict, bytes]:
+        chart = f"{service}-service"
+        if not self._ready(chart):
+            return zuul_500(path)
+        version = max((p.version for p in self.world.ready_pods(chart)), key=version_tuple)
+        return json_answer(200, {"swagger": "2.0", "info": {"title": f"{chart} api", "version": version},
+                                 "basePath": "/", "paths": {}})
 
     # -- OAuth clients (iam-service)
     def _find_client(self, name: str) -> Optional[dict]:
