@@ -198,6 +198,14 @@ SUMMARY = {
         "n_missing_vars": ("export each of them in this shell without echoing it (e.g. `read -rs {first} && export "
                            "{first}`), or name a 0600 secrets_file in {source}; then re-run. Nothing was changed."),
         "n_config": "correct {source} (every key is explained in envs/prod.yaml); then re-run. Nothing was changed.",
+        "n_env_name": ("name one of the envs listed, or give a path to an env file: copy the template, `cp envs/prod.yaml "
+                       "envs/NAME.yaml`, fill it in (docs/real-cluster.md, section 2) and run with --env NAME. Nothing "
+                       "was changed."),
+        "n_mariadb": ("install the MariaDB server package as it says (as root: `apt-get install -y mariadb-server`; the "
+                      "service need not run), then re-run. Nothing was changed."),
+        "n_sandbox_start": ("the sandbox's log is above; start one alone to watch it (`./run python -m c7n_upgrade.sandbox "
+                            "up --dir /tmp/c7n`), then re-run. Nothing was changed."),
+        "n_plan": "correct the plan ({plan}; plans/0.8-to-0.9.yaml is the guide's) or the env's `plan:` key, then re-run.",
         "n_unreachable": ("check that the cluster is up and reachable from this machine (VPN, bastion, proxy) and "
                           "that kube.kubeconfig / kube.context in {source} name it: `kubectl get ns {namespace}`; "
                           "then re-run. Nothing was changed."),
@@ -307,6 +315,12 @@ SUMMARY = {
         "n_missing_vars": ("在当前 shell 中逐个导出（不回显，例如 `read -rs {first} && export {first}`），或在 {source} "
                            "中指定权限为 0600 的 secrets_file；然后重新运行。未做任何更改。"),
         "n_config": "修正 {source}（每个键的说明见 envs/prod.yaml）；然后重新运行。未做任何更改。",
+        "n_env_name": ("使用上面列出的某个 env，或给出 env 文件的路径：复制模板 `cp envs/prod.yaml envs/NAME.yaml`，填写后"
+                       "（docs/real-cluster.md 第 2 节）用 --env NAME 运行。未做任何更改。"),
+        "n_mariadb": "按提示安装 MariaDB 服务器软件包（root：`apt-get install -y mariadb-server`；无需启动服务），然后重新运行。未做任何更改。",
+        "n_sandbox_start": ("沙箱日志见上文；可单独启动一个沙箱观察（`./run python -m c7n_upgrade.sandbox up --dir /tmp/c7n`），"
+                            "然后重新运行。未做任何更改。"),
+        "n_plan": "修正升级计划（{plan}；plans/0.8-to-0.9.yaml 为指南的计划）或 env 的 `plan:` 键，然后重新运行。",
         "n_unreachable": ("确认集群已启动且本机可访问（VPN、跳板机、代理），且 {source} 中的 kube.kubeconfig / kube.context "
                           "指向它：`kubectl get ns {namespace}`；然后重新运行。未做任何更改。"),
         "n_lock": "等待该运行结束；本次运行未做任何更改。若该运行已不存在（该主机上无此进程），请加 --break-lock 重新运行本命令。",

@@ -95,3 +95,12 @@ def test_an_empty_or_absent_kube_section_means_kubeconfig_variable(tmp_path, kub
 def test_the_shipped_template_pins_no_kubeconfig():
     env = load_env("prod", ENVS, environ=dict(PROD_VARS))
     assert env.kube.kubeconfig is None
+
+
+def test_an_unknown_env_name_gets_its_next_line_too():
+    with pytest.raises(ConfigError) as err:
+        load_env("no-such-env", ENVS)
+    lines = str(config_refusal(err.value, "en")).splitlines()
+    assert lines[0].startswith("unknown env 'no-such-env'; known envs: prod, sandbox")
+    assert lines[1].startswith("Next: name one of the envs listed") and "cp envs/prod.yaml envs/NAME.yaml" in lines[1]
+    assert str(config_refusal(err.value, "zh")).splitlines()[1].startswith("下一步：使用上面列出的某个 env")
