@@ -1,0 +1,136 @@
+"""The kubelet API the API server calls for `kubectl logs`: GET /containerLogs/{ns}/{pod}/{container}
+with follow, previous, tailLines and limitBytes, over HTTPS (a self-signed certificate for the node's
+address: the sandbox's API server has no --kubelet-certificate-authority, so it does not verify it,
+and this server does not ask who calls). exec, attach, port-forward and cp are not served yet."""
+from __future__ import annotations
+
+import http.server
+import socketserver
+import ssl
+import subprocess
+import threading
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+FOLLOW_POLL_S = 0.2
+FOLLOW_MAX_S = 3600  # a follow ends at the latest after this long
+
+
+class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class KubeletServer:
+    def __init__(self, node, pki: Path):
+        self.node = node
+        self.pki = Path(pki)
+        self.httpd: _Server | None = None
+
+    def start(self) -> int:
+        self.pki.mkdir(parents=True, exist_ok=True)
+        cert, key = self.pki / "kubelet.crt", self.pki / "kubelet.key"
+        if not cert.exists():
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                            "-out", str(cert), "-days", "365", "-subj", f"/CN={self.node.name}",
+                            "-addext", f"subjectAltName=IP:{self.node.address}"],
+                           check=True, capture_output=True, timeout=60)
+        node = self.node
+
+        class Handler(_Handler):
+            pass
+        Handler.node = node
+        self.httpd = _Server((node.address, 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                         name="kubelet API", daemon=True).start()
+        return self.httpd.server_address[1]
+
+    def stop(self) -> None:
+        if self.httpd:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    node = None
+    protocol_version = "HTTP/1.0"  # the body ends when the connection closes (a follow has no length)
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def _text(self, code: int, text: str) -> None:
+        body = text.encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server name
+        url = urlparse(self.path)
+        parts = [unquote(p) for p in url.path.split("/") if p]
+        if parts == ["healthz"]:
+            return self._text(200, "ok")
+        if len(parts) != 4 or parts[0] != "containerLogs":
+            return self._text(404, "404 page not found\n")
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        try:
+            self._logs(*parts[1:], query)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            pass
+
+    def _logs(self, namespace: str, name: str, container_name: str, query: dict) -> None:
+        worker = self.node.find(namespace, name)
+        if worker is None:
+            return self._text(404, f'pod "{name}" in namespace "{namespace}" not found')
+        container = next((c for c in [*worker.init, *worker.containers] if c.name == container_name), None)
+        if container is None:
+            return self._text(400, f'container "{container_name}" in pod "{name}" is not available')
+        previous = query.get("previous") in ("true", "1")
+        if previous:
+            if not container.last_state:
+                return self._text(400, f'previous terminated container "{container_name}" in pod "{name}" not found')
+            instance = container.restart_count - 1 if container.phase != "crash_backoff" else container.restart_count
+        else:
+            if not container.container_id:
+                reason = container.state.get("waiting", {}).get("reason", "ContainerCreating")
+                if reason in ("ErrImagePull", "ImagePullBackOff"):
+                    reason = "trying and failing to pull image"
+                return self._text(400, f'container "{container_name}" in pod "{name}" is waiting to start: {reason}')
+            instance = container.restart_count
+        path = worker.log_path(container_name, instance)
+        data = path.read_bytes() if path.exists() else b""
+        tail = query.get("tailLines")
+        if tail is not None and tail.lstrip("-").isdigit():
+            lines = data.splitlines(keepends=True)
+            data = b"".join(lines[-int(tail):]) if int(tail) > 0 else b""
+        limit = query.get("limitBytes")
+        if limit and limit.isdigit():
+            data = data[:int(limit)]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+        if query.get("follow") not in ("true", "1") or previous:
+            return
+        # follow: what this instance writes next, until it ends
+        offset = path.stat().st_size if path.exists() else 0
+        deadline = time.monotonic() + FOLLOW_MAX_S
+        while time.monotonic() < deadline:
+            running = (container.phase == "running" and container.restart_count == instance
+                       and worker.name == name and not worker._stop.is_set())
+            if path.exists() and path.stat().st_size > offset:
+                with open(path, "rb") as f:
+                    f.seek(offset)
+                    chunk = f.read()
+                offset += len(chunk)
+                self.wfile.write(chunk)
+                self.wfile.flush()
+            elif not running:
+                return
+            time.sleep(FOLLOW_POLL_S)
