@@ -308,7 +308,7 @@ class Node:
             with self._lock:
                 self._events[key] = (name, 1)
         except ApiException as exc:
-            if exc.status != 404:  # the namespace is going away
+            if exc.status != 404 and "being terminated" not in str(exc.body):  # the namespace is going away
                 self.log(f"node: event {reason} for {pod.namespace}/{pod.name}: {exc.status} {exc.reason}")
 
 
