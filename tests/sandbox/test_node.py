@@ -14,6 +14,8 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config as kube_config
 
+from tests.sandbox.test_control_plane import _wait
+
 pytestmark = pytest.mark.sandbox
 
 NS = "node-tests"
@@ -47,18 +49,6 @@ def apis(control_plane):
     api = kube_config.new_client_from_config(config_file=str(control_plane.kubeconfig), context="sandbox")
     yield api
     api.close()
-
-
-def _wait(what, probe, timeout=60.0, interval=0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        last = probe()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"after {timeout:.0f} s: {what}")
-        time.sleep(interval)
 
 
 def _json(response) -> dict:
@@ -160,7 +150,7 @@ def test_an_unknown_image_is_never_ready(node, core, apis):
                 reasons.add(status["state"].get("waiting", {}).get("reason"))
                 assert not status["ready"]
         return {"ErrImagePull", "ImagePullBackOff"} <= reasons
-    _wait(f"ErrImagePull then ImagePullBackOff (seen {reasons})", backed_off, timeout=30, interval=0.1)
+    _wait(f"ErrImagePull then ImagePullBackOff (seen {reasons})", backed_off, timeout=30)
     [pod] = _pods(core, f"app={name}")
     waiting = pod["status"]["containerStatuses"][0]["state"]["waiting"]
     assert waiting["message"].startswith('Back-off pulling image "registry.invalid/nope:1.0": ErrImagePull: '), waiting
@@ -184,7 +174,7 @@ def test_a_container_that_exits_1_crash_loops(node, core, apis, control_plane, t
                         and status["restartCount"] >= 2:
                     return pod, status
         return None
-    pod, status = _wait("CrashLoopBackOff with restartCount >= 2", looping, timeout=60, interval=0.2)
+    pod, status = _wait("CrashLoopBackOff with restartCount >= 2", looping, timeout=60)
     took = time.monotonic() - started
     print(f"CrashLoopBackOff with restartCount {status['restartCount']} after {took:.1f} s")
     assert took >= 10, "the kubelet waits its 10 s back-off before the second restart"
@@ -259,3 +249,21 @@ def test_deleting_a_pod_kills_its_process_and_removes_it(node, core):
         return False
     _wait(f"{name} deleted", gone, timeout=20)
     assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+
+
+def test_logs_follow_ends_with_the_container_and_tail_counts_lines(node, core, control_plane, tmp_path):
+    name = _name("follow")
+    core.create_namespaced_pod(NS, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {
+        "restartPolicy": "Never", "containers": [_container("app", ["sh", "-c", "echo one; sleep 2; echo two"])]}},
+        _preload_content=False)
+    _wait(f"{name} running", lambda: "running" in ((_pod(core, name)["status"].get("containerStatuses") or [{}])[0]
+                                                  .get("state") or {}), timeout=30)
+    started = time.monotonic()
+    followed = _kubectl(control_plane, tmp_path, "1.32", "logs", "-f", name)
+    assert (followed.returncode, followed.stdout) == (0, "one\ntwo\n"), followed.stderr
+    assert 1.0 < time.monotonic() - started < 15, "follow waits for the container, and returns when it ends"
+    tail = _kubectl(control_plane, tmp_path, "1.20", "logs", name, "--tail=1")
+    assert (tail.returncode, tail.stdout) == (0, "two\n"), tail.stderr
+    never = _kubectl(control_plane, tmp_path, "1.32", "logs", name, "--previous")
+    assert never.returncode != 0
+    assert f'previous terminated container "app" in pod "{name}" not found' in never.stderr, never.stderr

@@ -77,13 +77,13 @@ def pull_error(reference: str, image: Image) -> str:
     """What containerd says when the pull fails (the kubelet puts it in the waiting message)."""
     ref = image.name
     host = image.domain
+    if IMAGE_REGISTRY.startswith(host + "/") or (host == DOCKER_HUB and image.path == "library/busybox"):
+        return f'failed to pull and unpack image "{ref}": failed to resolve reference "{ref}": {ref}: not found'
     if host == DOCKER_HUB:
         return (f'failed to pull and unpack image "{ref}": failed to resolve reference "{ref}": '
                 "pull access denied, repository does not exist or may require authorization: "
                 "server message: insufficient_scope: authorization failed")
-    if IMAGE_REGISTRY.startswith(host + "/"):
-        return f'failed to pull and unpack image "{ref}": failed to resolve reference "{ref}": {ref}: not found'
-    registry = "registry-1.docker.io" if host == DOCKER_HUB else host
+    failure = (f"dial tcp {host}: connect: connection refused" if ":" in host
+               else f"dial tcp: lookup {host}: no such host")
     return (f'failed to pull and unpack image "{ref}": failed to resolve reference "{ref}": '
-            f'failed to do request: Head "https://{registry}/v2/{image.path}/manifests/{image.tag}": '
-            f"dial tcp: lookup {host}: no such host")
+            f'failed to do request: Head "https://{host}/v2/{image.path}/manifests/{image.tag}": {failure}')

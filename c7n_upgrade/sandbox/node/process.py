@@ -14,11 +14,16 @@ HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _REF = re.compile(r"\$\((\w+)\)|\$\$\(")
 
 
+try:  # resolved here, once: the node forks from many threads, so the child must not dlopen (it could
+    # deadlock on a lock another thread held at fork time); it only calls prctl
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):
+    _PRCTL = None
+
+
 def _die_with_parent() -> None:  # in the child, between fork and exec
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, int(signal.SIGKILL))
 
 
 def expand(text: str, env: dict[str, str]) -> str:
