@@ -26,6 +26,8 @@ class PodWorker:
         self.ip = ip
         self.init = [Container(self, c, init=True) for c in self.spec.get("initContainers") or []]
         self.containers = [Container(self, c) for c in self.spec.get("containers") or []]
+        for container in self.containers if self.init else ():
+            container.state = {"waiting": {"reason": "PodInitializing"}}
         self.start_time = now_iso()
         self.transitions: dict[str, tuple[str, str]] = {}
         self.phase = "Pending"
