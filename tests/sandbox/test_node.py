@@ -98,10 +98,10 @@ def _kubectl_binary(which: str) -> str:
     return binary
 
 
-def _kubectl(control_plane, tmp_path, which, *args):
+def _kubectl(control_plane, tmp_path, which, *args, input=None):
     env = dict(os.environ, HOME=str(tmp_path), KUBECACHEDIR=str(tmp_path / f"kube-cache-{which}"))
     return subprocess.run([_kubectl_binary(which), f"--kubeconfig={control_plane.kubeconfig}", "-n", NS, *args],
-                          capture_output=True, text=True, timeout=60, env=env)
+                          input=input, capture_output=True, text=True, timeout=60, env=env)
 
 
 def test_the_node_is_ready_schedulable_and_keeps_its_lease(node, core, apis):
@@ -137,6 +137,24 @@ def test_a_job_whose_command_exits_3_fails(node, core, apis, control_plane, tmp_
     for which in ("1.32", "1.20"):
         result = _kubectl(control_plane, tmp_path, which, "logs", f"job/{name}")
         assert (result.returncode, result.stdout) == (0, "boom\n"), (which, result.stderr)
+
+
+@pytest.mark.parametrize("which", ["1.32", "1.20"])
+def test_kubectl_sees_the_failed_job(node, control_plane, tmp_path, which):
+    """The operator's view: a hook Job applied with kubectl fails, `kubectl wait` says so, and the
+    pod's own state is the exit code (the classic failed init-db hook)."""
+    name = _name("init-db")
+    manifest = json.dumps({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name}, "spec": {
+        "backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [
+            _container("init-db", ["sh", "-c", "echo migrating; echo 'ERROR 1045: Access denied' >&2; exit 3"])]}}}})
+    applied = _kubectl(control_plane, tmp_path, which, "apply", "-f", "-", input=manifest)
+    assert applied.returncode == 0, applied.stderr
+    waited = _kubectl(control_plane, tmp_path, which, "wait", f"job/{name}", "--for=condition=Failed", "--timeout=60s")
+    assert waited.returncode == 0 and "condition met" in waited.stdout, waited.stderr
+    pods = _kubectl(control_plane, tmp_path, which, "get", "pods", "-l", f"job-name={name}", "--no-headers")
+    assert pods.stdout.split()[1:3] == ["0/1", "Error"], pods.stdout
+    logs = _kubectl(control_plane, tmp_path, which, "logs", f"job/{name}")
+    assert logs.stdout == "migrating\nERROR 1045: Access denied\n", logs.stderr
 
 
 def test_an_unknown_image_is_never_ready(node, core, apis):

@@ -245,7 +245,8 @@ class Node:
         if worker:
             worker.stop()
             if worker.ip != self.address:
-                self._free_ips.append(worker.ip)
+                with self._lock:
+                    self._free_ips.append(worker.ip)
 
     def _allocate_ip(self) -> str:
         if self._free_ips:
