@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -272,7 +273,7 @@ def test_deleting_a_pod_kills_its_process_and_removes_it(node, core):
 def test_logs_follow_ends_with_the_container_and_tail_counts_lines(node, core, control_plane, tmp_path):
     name = _name("follow")
     core.create_namespaced_pod(NS, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {
-        "restartPolicy": "Never", "containers": [_container("app", ["sh", "-c", "echo one; sleep 2; echo two"])]}},
+        "restartPolicy": "Never", "containers": [_container("app", ["sh", "-c", "echo one; sleep 2; echo two >&2"])]}},
         _preload_content=False)
     _wait(f"{name} running", lambda: "running" in ((_pod(core, name)["status"].get("containerStatuses") or [{}])[0]
                                                   .get("state") or {}), timeout=30)
@@ -282,6 +283,9 @@ def test_logs_follow_ends_with_the_container_and_tail_counts_lines(node, core, c
     assert 1.0 < time.monotonic() - started < 15, "follow waits for the container, and returns when it ends"
     tail = _kubectl(control_plane, tmp_path, "1.20", "logs", name, "--tail=1")
     assert (tail.returncode, tail.stdout) == (0, "two\n"), tail.stderr
+    stamped = _kubectl(control_plane, tmp_path, "1.20", "logs", name, "--timestamps", "--since=1h")
+    assert re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z (one|two)\n){2}", stamped.stdout), stamped
+    assert _kubectl(control_plane, tmp_path, "1.32", "logs", name, "--since-time=2999-01-01T00:00:00Z").stdout == ""
     never = _kubectl(control_plane, tmp_path, "1.32", "logs", name, "--previous")
     assert never.returncode != 0
     assert f'previous terminated container "app" in pod "{name}" not found' in never.stderr, never.stderr

@@ -83,6 +83,7 @@ class Container:
         elif self.phase == "running":
             code = self.process.poll()
             if code is not None:
+                self.process.drain()  # its last lines are in the log before it is reported terminated
                 self._exited(code)
             else:
                 self._probe(now)

@@ -1,5 +1,6 @@
 """One container instance as a child process of this machine: its own process group, killed with the
-node's thread that started it (PR_SET_PDEATHSIG), stdout and stderr in one log file per instance."""
+node's thread that started it (PR_SET_PDEATHSIG), stdout and stderr in one log file per instance in
+the CRI format the kubelet reads (`<RFC3339Nano> <stdout|stderr> <F|P> <line>`)."""
 from __future__ import annotations
 
 import ctypes
@@ -7,6 +8,8 @@ import os
 import re
 import signal
 import subprocess
+import threading
+from datetime import datetime, timezone
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
@@ -44,10 +47,31 @@ class Process:
         """Raises OSError as exec would fail (executable not found, permission denied)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.cwd.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=self.env, cwd=self.cwd, start_new_session=True,
-                                         preexec_fn=_die_with_parent)
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL, env=self.env, cwd=self.cwd, start_new_session=True,
+                                     preexec_fn=_die_with_parent)
+        self._log = open(self.log_path, "ab", buffering=0)
+        self._lock = threading.Lock()
+        self._readers = [threading.Thread(target=self._copy, args=(pipe, stream), daemon=True,
+                                          name=f"log {self.log_path.parent.name} {stream}")
+                         for pipe, stream in ((self.proc.stdout, "stdout"), (self.proc.stderr, "stderr"))]
+        for reader in self._readers:
+            reader.start()
+
+    def _copy(self, pipe, stream: str) -> None:
+        """Each line as a CRI log record; a last line without its newline is a partial one (P)."""
+        for line in iter(pipe.readline, b""):
+            tag = b"F" if line.endswith(b"\n") else b"P"
+            stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
+            with self._lock:
+                self._log.write(b" ".join((stamp, stream.encode(), tag, line.rstrip(b"\n"))) + b"\n")
+        pipe.close()
+
+    def drain(self, timeout: float = 1.0) -> None:
+        """Wait (bounded) for what the process wrote before it exited to reach the log. A child it
+        left running with the same pipes keeps its reader going after this returns."""
+        for reader in getattr(self, "_readers", ()):
+            reader.join(timeout)
 
     def poll(self) -> int | None:
         """The exit code as a container runtime reports it: 128+N when killed by signal N."""
@@ -68,6 +92,7 @@ class Process:
                 self._signal(signal.SIGKILL)
                 self.proc.wait(5)
         self._signal(signal.SIGKILL)  # what the shell left behind in its group
+        self.drain(0.5)
         return self.poll() or 0
 
     def _signal(self, sig: int) -> None:

@@ -1,15 +1,17 @@
 """The kubelet API the API server calls for `kubectl logs`: GET /containerLogs/{ns}/{pod}/{container}
-with follow, previous, tailLines and limitBytes, over HTTPS (a self-signed certificate for the node's
+with follow, previous, tailLines, limitBytes, timestamps, sinceSeconds and sinceTime, over HTTPS (a self-signed certificate for the node's
 address: the sandbox's API server has no --kubelet-certificate-authority, so it does not verify it,
 and this server does not ask who calls). exec, attach, port-forward and cp are not served yet."""
 from __future__ import annotations
 
 import http.server
+import re
 import socketserver
 import ssl
 import subprocess
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -103,34 +105,82 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return self._text(400, f'container "{container_name}" in pod "{name}" is waiting to start: {reason}')
             instance = container.restart_count
         path = worker.log_path(container_name, instance)
-        data = path.read_bytes() if path.exists() else b""
-        tail = query.get("tailLines")
-        if tail is not None and tail.lstrip("-").isdigit():
-            lines = data.splitlines(keepends=True)
-            data = b"".join(lines[-int(tail):]) if int(tail) > 0 else b""
-        limit = query.get("limitBytes")
-        if limit and limit.isdigit():
-            data = data[:int(limit)]
+        view = _LogView(query)
+        data, offset = b"", 0
+        if path.exists():
+            raw = path.read_bytes()
+            offset = raw.rfind(b"\n") + 1  # a record still being written is left to the follow
+            data = view.render(raw[:offset], tail=True)
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.end_headers()
-        self.wfile.write(data)
+        self.wfile.write(view.limit(data))
         self.wfile.flush()
         if query.get("follow") not in ("true", "1") or previous:
             return
         # follow: what this instance writes next, until it ends
-        offset = path.stat().st_size if path.exists() else 0
         deadline = time.monotonic() + FOLLOW_MAX_S
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not view.exhausted:
             running = (container.phase == "running" and container.restart_count == instance
-                       and worker.name == name and not worker._stop.is_set())
-            if path.exists() and path.stat().st_size > offset:
+                       and not worker._stop.is_set())
+            size = path.stat().st_size if path.exists() else 0
+            if size > offset:
                 with open(path, "rb") as f:
                     f.seek(offset)
                     chunk = f.read()
+                chunk = chunk[:chunk.rfind(b"\n") + 1]
                 offset += len(chunk)
-                self.wfile.write(chunk)
+                self.wfile.write(view.limit(view.render(chunk)))
                 self.wfile.flush()
             elif not running:
                 return
             time.sleep(FOLLOW_POLL_S)
+
+
+class _LogView:
+    """Renders CRI log records as the kubelet serves them, with the request's options."""
+
+    def __init__(self, query: dict):
+        self.timestamps = query.get("timestamps") in ("true", "1")
+        tail = query.get("tailLines", "")
+        self.tail = int(tail) if tail.lstrip("-").isdigit() else None
+        limit = query.get("limitBytes", "")
+        self.remaining = int(limit) if limit.isdigit() else None
+        self.since = None
+        if query.get("sinceSeconds", "").isdigit():
+            self.since = datetime.now(timezone.utc) - timedelta(seconds=int(query["sinceSeconds"]))
+        elif query.get("sinceTime"):
+            self.since = _time(query["sinceTime"].encode())
+
+    @property
+    def exhausted(self) -> bool:
+        return self.remaining is not None and self.remaining <= 0
+
+    def render(self, raw: bytes, tail: bool = False) -> bytes:
+        records = []
+        for line in raw.splitlines():
+            parts = line.split(b" ", 3)
+            if len(parts) < 4:
+                continue
+            stamp, _stream, tag, content = parts
+            if self.since is not None and (_time(stamp) or self.since) < self.since:
+                continue
+            records.append((stamp + b" " if self.timestamps else b"") + content + (b"\n" if tag == b"F" else b""))
+        if tail and self.tail is not None:
+            records = records[-self.tail:] if self.tail > 0 else []
+        return b"".join(records)
+
+    def limit(self, data: bytes) -> bytes:
+        if self.remaining is None:
+            return data
+        data = data[:max(self.remaining, 0)]
+        self.remaining -= len(data)
+        return data
+
+
+def _time(stamp: bytes) -> datetime | None:
+    try:
+        text = re.sub(r"(\.\d{6})\d+", r"\1", stamp.decode())  # Python reads microseconds, Go writes nanoseconds
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
