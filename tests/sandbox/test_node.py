@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import time
+import urllib.request
 import uuid
 
 import pytest
@@ -122,7 +123,8 @@ def test_a_job_whose_command_exits_3_fails(node, core, apis, control_plane, tmp_
     k8s.BatchV1Api(apis).create_namespaced_job(NS, {
         "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
         "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [
-            _container("init-db", ["sh", "-c", "echo boom; exit 3"])]}}}}, _preload_content=False)
+            _container("init-db", ["sh", "-c", "echo boom; exit 3"],
+                       terminationMessagePolicy="FallbackToLogsOnError")]}}}}, _preload_content=False)
 
     def failed():
         job = _json(k8s.BatchV1Api(apis).read_namespaced_job(name, NS, _preload_content=False))
@@ -134,6 +136,7 @@ def test_a_job_whose_command_exits_3_fails(node, core, apis, control_plane, tmp_
     assert pod["status"]["phase"] == "Failed"
     terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
     assert (terminated["exitCode"], terminated["reason"]) == (3, "Error"), terminated
+    assert terminated["message"] == "boom\n"  # terminationMessagePolicy FallbackToLogsOnError
     assert pod["status"]["podIP"].startswith("127.") and pod["status"]["podIP"] != "127.0.0.1"
     for which in ("1.32", "1.20"):
         result = _kubectl(control_plane, tmp_path, which, "logs", f"job/{name}")
@@ -289,3 +292,31 @@ def test_logs_follow_ends_with_the_container_and_tail_counts_lines(node, core, c
     never = _kubectl(control_plane, tmp_path, "1.32", "logs", name, "--previous")
     assert never.returncode != 0
     assert f'previous terminated container "app" in pod "{name}" not found' in never.stderr, never.stderr
+
+
+def test_replicas_serve_the_same_port_each_on_its_own_address(node, core, apis):
+    """Each pod has its own loopback address, so two replicas listen on the same port and an HTTP
+    readiness probe (after a TCP startup probe) reaches each at its own podIP."""
+    name = _name("web")
+    container = _container("web", ["sh", "-c", 'echo "serving $(POD_IP)"; exec python3 -m http.server --bind "$POD_IP" 8080'],
+                           env=[{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+                           ports=[{"name": "http", "containerPort": 8080}],
+                           startupProbe={"tcpSocket": {"port": "http"}, "periodSeconds": 1, "failureThreshold": 30},
+                           readinessProbe={"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1})
+    labels = {"app": name}
+    k8s.AppsV1Api(apis).create_namespaced_deployment(NS, {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        "spec": {"replicas": 2, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}}}},
+        _preload_content=False)
+    _wait("2 ready replicas", lambda: _json(k8s.AppsV1Api(apis).read_namespaced_deployment(
+        name, NS, _preload_content=False))["status"].get("readyReplicas") == 2, timeout=45)
+    pods = _pods(core, f"app={name}")
+    ips = {p["status"]["podIP"] for p in pods}
+    assert len(ips) == 2 and "127.0.0.1" not in ips, ips
+    for pod in pods:
+        status = pod["status"]["containerStatuses"][0]
+        assert status["started"] and status["ready"] and status["restartCount"] == 0, status
+        ip = pod["status"]["podIP"]
+        with urllib.request.urlopen(f"http://{ip}:8080/", timeout=5) as response:
+            assert response.status == 200

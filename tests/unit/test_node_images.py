@@ -54,14 +54,14 @@ def test_dollar_paren_references_expand_as_the_kubelet_does():
 
 
 def test_cri_log_records_render_as_the_kubelet_serves_them():
-    from c7n_upgrade.sandbox.node.server import _LogView
+    from c7n_upgrade.sandbox.node.server import LogView
     raw = (b"2026-12-05T11:00:00.000001Z stdout F one\n"
            b"2026-12-05T11:00:01.5Z stderr F two\n"
            b"2026-12-05T11:00:02.123456789Z stdout P thr\n")
-    assert _LogView({}).render(raw) == b"one\ntwo\nthr"
-    assert _LogView({"tailLines": "1"}).render(raw, tail=True) == b"thr"
-    assert _LogView({"tailLines": "0"}).render(raw, tail=True) == b""
-    assert _LogView({"timestamps": "true"}).render(raw).splitlines()[1] == b"2026-12-05T11:00:01.5Z two"
-    assert _LogView({"sinceTime": "2026-12-05T11:00:01Z"}).render(raw) == b"two\nthr"
-    view = _LogView({"limitBytes": "5"})
+    assert LogView({}).render(raw) == b"one\ntwo\nthr"
+    assert LogView({"tailLines": "1"}).render(raw, tail=True) == b"thr"
+    assert LogView({"tailLines": "0"}).render(raw, tail=True) == b""
+    assert LogView({"timestamps": "true"}).render(raw).splitlines()[1] == b"2026-12-05T11:00:01.5Z two"
+    assert LogView({"sinceTime": "2026-12-05T11:00:01Z"}).render(raw) == b"two\nthr"
+    view = LogView({"limitBytes": "5"})
     assert view.limit(view.render(raw)) == b"one\nt" and view.exhausted and view.limit(b"more") == b""

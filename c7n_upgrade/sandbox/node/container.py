@@ -165,6 +165,8 @@ class Container:
         self.exit_code = code
         terminated = {"exitCode": code, "reason": reason or ("Completed" if code == 0 else "Error"),
                       "startedAt": self.started_at, "finishedAt": now_iso(), "containerID": self.container_id}
+        if not message and code != 0 and self.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError":
+            message = self._log_tail()
         if message:
             terminated["message"] = message
         self.ready = self.started = False
@@ -176,6 +178,13 @@ class Container:
         else:
             self.state = {"terminated": terminated}
             self.phase = "done"
+
+    def _log_tail(self) -> str:
+        """The kubelet's fallback termination message: the log's last 80 lines, at most 2 KiB."""
+        from .server import LogView
+        path = self.pod.log_path(self.name, self.restart_count)
+        text = LogView({"tailLines": "80"}).render(path.read_bytes() if path.exists() else b"", tail=True)
+        return text[-2048:].decode(errors="replace")
 
     def _back_off(self) -> None:
         """The kubelet restarts a container that was not in back-off at once and starts its back-off

@@ -105,7 +105,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return self._text(400, f'container "{container_name}" in pod "{name}" is waiting to start: {reason}')
             instance = container.restart_count
         path = worker.log_path(container_name, instance)
-        view = _LogView(query)
+        view = LogView(query)
         data, offset = b"", 0
         if path.exists():
             raw = path.read_bytes()
@@ -137,7 +137,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(FOLLOW_POLL_S)
 
 
-class _LogView:
+class LogView:
     """Renders CRI log records as the kubelet serves them, with the request's options."""
 
     def __init__(self, query: dict):
