@@ -268,9 +268,11 @@ class Node:
         method = {"configmap": self.core.read_namespaced_config_map, "secret": self.core.read_namespaced_secret}[kind]
         return json.loads(method(name, namespace, _preload_content=False).data)
 
-    def patch_pod_status(self, namespace: str, name: str, status: dict) -> None:
-        self.core.patch_namespaced_pod_status(name, namespace, {"status": status}, _content_type=MERGE,
-                                              _preload_content=False)
+    def patch_pod_status(self, namespace: str, name: str, uid: str, status: dict) -> None:
+        """The uid in the patch is a precondition, as in the kubelet's: a new pod of the same name
+        (a StatefulSet's) is never given the old one's status."""
+        self.core.patch_namespaced_pod_status(name, namespace, {"metadata": {"uid": uid}, "status": status},
+                                              _content_type=MERGE, _preload_content=False)
 
     def delete_pod(self, namespace: str, name: str, uid: str) -> None:
         try:

@@ -218,10 +218,10 @@ class PodWorker:
         if status == self._last_status:
             return
         try:
-            self.node.patch_pod_status(self.namespace, self.name, status)
+            self.node.patch_pod_status(self.namespace, self.name, self.uid, status)
             self._last_status = status
         except ApiException as exc:
-            if exc.status == 404:
+            if exc.status in (404, 409, 422):  # gone, or another pod of that name now
                 self._stop.set()
             else:
                 self.node.log(f"node: status of {self.namespace}/{self.name}: {exc.status} {exc.reason}")
