@@ -8,9 +8,11 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 import urllib.request
 import uuid
+from pathlib import Path
 
 import pytest
 from kubernetes import client as k8s
@@ -21,6 +23,7 @@ from tests.sandbox.test_control_plane import _wait
 pytestmark = pytest.mark.sandbox
 
 NS = "node-tests"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -271,7 +274,7 @@ def test_deleting_a_pod_kills_its_process_and_removes_it(node, core):
             return exc.status == 404
         return False
     _wait(f"{name} deleted", gone, timeout=20)
-    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+    assert _pid_gone(pid)
 
 
 def test_logs_follow_ends_with_the_container_and_tail_counts_lines(node, core, control_plane, tmp_path):
@@ -316,3 +319,40 @@ def test_replicas_serve_the_same_port_each_on_its_own_address(node, core, apis):
         ip = pod["status"]["podIP"]
         with urllib.request.urlopen(f"http://{ip}:8080/", timeout=5) as response:
             assert response.status == 200
+
+
+def _pid_gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] == "Z"  # a zombie is dead, waiting for its parent to reap it
+    except FileNotFoundError:
+        return True
+
+
+def test_containers_die_with_a_killed_node(control_plane, core, node, tmp_path):
+    """PR_SET_PDEATHSIG: when the node's process is killed (SIGKILL, no clean-up), its containers'
+    processes are killed by the kernel. A second node in its own process runs the pod."""
+    second = "sandbox-node-killed"
+    script = ("import sys, time\nfrom c7n_upgrade.sandbox.node import Node\n"
+              "Node(sys.argv[1], sys.argv[2], name=sys.argv[3]).start()\nprint('ready', flush=True)\ntime.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(control_plane.kubeconfig), str(tmp_path / "node"), second],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    name = _name("orphan")
+    try:
+        line = _wait("the second node ready", lambda: proc.stdout.readline() or proc.poll() is not None, timeout=60)
+        assert line == "ready\n", f"{line}{proc.stdout.read() if proc.poll() is not None else ''}"
+        core.create_namespaced_pod(NS, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {
+            "nodeName": second, "containers": [_container("app", ["sh", "-c", "echo $$; exec sleep 600"])]}},
+            _preload_content=False)
+        _wait(f"{name} running", lambda: _pod(core, name)["status"].get("phase") == "Running", timeout=30)
+        pid = int(_wait("the container's pid in its log", lambda: core.read_namespaced_pod_log(name, NS).strip(),
+                        timeout=10))
+        assert not _pid_gone(pid)
+        proc.kill()
+        proc.wait(10)
+        _wait(f"process {pid} killed with the node", lambda: _pid_gone(pid), timeout=10)
+    finally:
+        proc.kill()
+        proc.wait(10)
+        core.delete_namespaced_pod(name, NS, grace_period_seconds=0, _preload_content=False)
+        core.delete_node(second, _preload_content=False)
