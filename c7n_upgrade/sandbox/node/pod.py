@@ -233,8 +233,9 @@ class PodWorker:
         grace = min(float(self.spec.get("terminationGracePeriodSeconds", 30) if grace is None else grace), MAX_GRACE_S)
         for container in [*self.init, *self.containers]:
             container.stop(grace)
-        if self.phase not in ("Succeeded", "Failed"):
-            self.phase = "Failed" if any(c.state.get("terminated", {}).get("exitCode") for c in self.containers) \
-                else "Succeeded"
+        if self.phase not in ("Succeeded", "Failed"):  # a deleted pod ends terminal: Succeeded only when
+            # every container exited 0 (one waiting in a back-off did not)
+            clean = all(c.state.get("terminated", {}).get("exitCode", 1) == 0 for c in self.containers)
+            self.phase = "Succeeded" if clean else "Failed"
         self._write_status()
         self.node.delete_pod(self.namespace, self.name, self.uid)
