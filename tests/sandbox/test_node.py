@@ -207,6 +207,9 @@ def test_a_container_that_exits_1_crash_loops(node, core, apis, control_plane, t
     assert status["lastState"]["terminated"]["exitCode"] == 1
     assert status["state"]["waiting"]["message"].startswith("back-off 20s restarting failed container=app pod=")
     assert pod["status"]["phase"] == "Running" and not status["ready"]
+    pulled = [e for e in _events(core, pod["metadata"]["name"]) if e["reason"] == "Pulled"]
+    assert [e["message"] for e in pulled] == ['Container image "busybox:1.36" already present on machine']
+    assert pulled[0]["count"] >= 3, "each start, restarts included, goes through the image (as the kubelet's)"
     for which in ("1.32", "1.20"):
         result = _kubectl(control_plane, tmp_path, which, "logs", pod["metadata"]["name"], "--previous")
         assert (result.returncode, result.stdout) == (0, "crashed at start\n"), (which, result.stderr)

@@ -89,14 +89,11 @@ class Container:
                 self._probe(now)
         elif self.phase == "crash_backoff" and now >= self.restart_at:
             self.crash_backoff = min(self.crash_backoff * 2, self.pod.node.max_backoff)
-            self.phase = "create"
-            self._start()
+            self._pull(now)
 
     def _pull(self, now: float) -> None:
+        """Each start of a container pulls its image as its policy says (Always: again at each restart)."""
         policy = self.spec.get("imagePullPolicy") or ("Always" if self.image.tag == "latest" else "IfNotPresent")
-        if images.known(self.image) and self.pulled and policy != "Always":
-            self.phase = "create"
-            return
         if images.known(self.image) and policy != "Always":
             self.pod.event("Pulled", f'Container image "{self.reference}" already present on machine', "Normal", self)
         else:
@@ -193,8 +190,7 @@ class Container:
         now = time.monotonic()
         if not self.crash_backoff or now - self.started_mono > 2 * self.pod.node.max_backoff:
             self.crash_backoff = self.pod.node.crash_base
-            self.phase = "create"
-            self._start()
+            self._pull(now)
             return
         pod = self.pod
         message = (f"back-off {duration(self.crash_backoff)} restarting failed container={self.name} "
