@@ -115,6 +115,7 @@ def test_the_node_is_ready_schedulable_and_keeps_its_lease(node, core, apis):
     assert ready["Ready"] == "True" and not got["spec"].get("taints"), got
     assert got["status"]["nodeInfo"]["kubeletVersion"] == "v1.34.4"
     assert got["status"]["addresses"] == [{"type": "InternalIP", "address": "127.0.0.1"}]
+    assert got["spec"]["podCIDRs"] == ["127.77.0.0/16"]
     lease = _json(k8s.CoordinationV1Api(apis).read_namespaced_lease(node.name, "kube-node-lease",
                                                                     _preload_content=False))
     assert lease["spec"]["holderIdentity"] == node.name and lease["spec"]["leaseDurationSeconds"] == 40

@@ -50,6 +50,7 @@ class Node:
         self.kubeconfig, self.dir, self.name, self.context = Path(kubeconfig), Path(directory), name, context
         self.crash_base, self.max_backoff = crash_backoff, max_backoff
         self.address = address
+        self.pod_cidr = pod_cidr
         self.log = log
         self.serve = serve
         self._ips = (str(ip) for ip in ipaddress.ip_network(pod_cidr).hosts() if not str(ip).endswith((".0", ".1")))
@@ -109,7 +110,8 @@ class Node:
     def _register(self) -> None:
         labels = {"kubernetes.io/hostname": self.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
                   "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64", "type": "c7n-sandbox"}
-        body = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": self.name, "labels": labels}, "spec": {}}
+        body = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": self.name, "labels": labels},
+                "spec": {"podCIDR": self.pod_cidr, "podCIDRs": [self.pod_cidr]}}
         try:
             self.core.create_node(body)
         except ApiException as exc:
