@@ -1,0 +1,186 @@
+"""The kubelet API the API server calls for `kubectl logs`: GET /containerLogs/{ns}/{pod}/{container}
+with follow, previous, tailLines, limitBytes, timestamps, sinceSeconds and sinceTime, over HTTPS (a self-signed certificate for the node's
+address: the sandbox's API server has no --kubelet-certificate-authority, so it does not verify it,
+and this server does not ask who calls). exec, attach, port-forward and cp are not served yet."""
+from __future__ import annotations
+
+import http.server
+import re
+import socketserver
+import ssl
+import subprocess
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+FOLLOW_POLL_S = 0.2
+FOLLOW_MAX_S = 3600  # a follow ends at the latest after this long
+
+
+class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class KubeletServer:
+    def __init__(self, node, pki: Path):
+        self.node = node
+        self.pki = Path(pki)
+        self.httpd: _Server | None = None
+
+    def start(self) -> int:
+        self.pki.mkdir(parents=True, exist_ok=True)
+        cert, key = self.pki / "kubelet.crt", self.pki / "kubelet.key"
+        if not cert.exists():
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                            "-out", str(cert), "-days", "365", "-subj", f"/CN={self.node.name}",
+                            "-addext", f"subjectAltName=IP:{self.node.address}"],
+                           check=True, capture_output=True, timeout=60)
+        node = self.node
+
+        class Handler(_Handler):
+            pass
+        Handler.node = node
+        self.httpd = _Server((node.address, 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                         name="kubelet API", daemon=True).start()
+        return self.httpd.server_address[1]
+
+    def stop(self) -> None:
+        if self.httpd:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    node = None
+    protocol_version = "HTTP/1.0"  # the body ends when the connection closes (a follow has no length)
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def _text(self, code: int, text: str) -> None:
+        body = text.encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server name
+        url = urlparse(self.path)
+        parts = [unquote(p) for p in url.path.split("/") if p]
+        if parts == ["healthz"]:
+            return self._text(200, "ok")
+        if len(parts) != 4 or parts[0] != "containerLogs":
+            return self._text(404, "404 page not found\n")
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        try:
+            self._logs(*parts[1:], query)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            pass
+
+    def _logs(self, namespace: str, name: str, container_name: str, query: dict) -> None:
+        worker = self.node.find(namespace, name)
+        if worker is None:
+            return self._text(404, f'pod "{name}" in namespace "{namespace}" not found')
+        container = next((c for c in [*worker.init, *worker.containers] if c.name == container_name), None)
+        if container is None:
+            return self._text(400, f'container "{container_name}" in pod "{name}" is not available')
+        previous = query.get("previous") in ("true", "1")
+        if previous:
+            if not container.last_state:
+                return self._text(400, f'previous terminated container "{container_name}" in pod "{name}" not found')
+            instance = container.restart_count - 1 if container.phase != "crash_backoff" else container.restart_count
+        else:
+            if not container.container_id:
+                reason = container.state.get("waiting", {}).get("reason", "ContainerCreating")
+                if reason in ("ErrImagePull", "ImagePullBackOff"):
+                    reason = "trying and failing to pull image"
+                return self._text(400, f'container "{container_name}" in pod "{name}" is waiting to start: {reason}')
+            instance = container.restart_count
+        path = worker.log_path(container_name, instance)
+        view = LogView(query)
+        data, offset = b"", 0
+        if path.exists():
+            raw = path.read_bytes()
+            offset = raw.rfind(b"\n") + 1  # a record still being written is left to the follow
+            data = view.render(raw[:offset], tail=True)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(view.limit(data))
+        self.wfile.flush()
+        if query.get("follow") not in ("true", "1") or previous:
+            return
+        # follow: what this instance writes next, until it ends
+        deadline = time.monotonic() + FOLLOW_MAX_S
+        while time.monotonic() < deadline and not view.exhausted:
+            running = (container.phase == "running" and container.restart_count == instance
+                       and not worker._stop.is_set())
+            size = path.stat().st_size if path.exists() else 0
+            if size > offset:
+                with open(path, "rb") as f:
+                    f.seek(offset)
+                    chunk = f.read()
+                chunk = chunk[:chunk.rfind(b"\n") + 1]
+                offset += len(chunk)
+                self.wfile.write(view.limit(view.render(chunk)))
+                self.wfile.flush()
+            elif not running:
+                return
+            time.sleep(FOLLOW_POLL_S)
+
+
+class LogView:
+    """Renders CRI log records as the kubelet serves them, with the request's options."""
+
+    def __init__(self, query: dict):
+        self.timestamps = query.get("timestamps") in ("true", "1")
+        tail = query.get("tailLines", "")
+        self.tail = int(tail) if tail.lstrip("-").isdigit() else None
+        limit = query.get("limitBytes", "")
+        self.remaining = int(limit) if limit.isdigit() else None
+        self.since = None
+        if query.get("sinceSeconds", "").isdigit():
+            self.since = datetime.now(timezone.utc) - timedelta(seconds=int(query["sinceSeconds"]))
+        elif query.get("sinceTime"):
+            self.since = _time(query["sinceTime"].encode())
+
+    @property
+    def exhausted(self) -> bool:
+        return self.remaining is not None and self.remaining <= 0
+
+    def render(self, raw: bytes, tail: bool = False) -> bytes:
+        records = []
+        for line in raw.splitlines():
+            parts = line.split(b" ", 3)
+            if len(parts) < 4:
+                continue
+            stamp, _stream, tag, content = parts
+            if self.since is not None and (_time(stamp) or self.since) < self.since:
+                continue
+            records.append((stamp + b" " if self.timestamps else b"") + content + (b"\n" if tag == b"F" else b""))
+        if tail and self.tail is not None:
+            records = records[-self.tail:] if self.tail > 0 else []
+        return b"".join(records)
+
+    def limit(self, data: bytes) -> bytes:
+        if self.remaining is None:
+            return data
+        data = data[:max(self.remaining, 0)]
+        self.remaining -= len(data)
+        return data
+
+
+def _time(stamp: bytes) -> datetime | None:
+    try:
+        text = re.sub(r"(\.\d{6})\d+", r"\1", stamp.decode())  # Python reads microseconds, Go writes nanoseconds
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
