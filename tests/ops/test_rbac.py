@@ -12,6 +12,7 @@ The needs are not a hand-kept list:
 from __future__ import annotations
 
 import inspect
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,6 +22,7 @@ import yaml
 
 from c7n_upgrade.kube import KubeClient, LockHeld
 from c7n_upgrade.plan import load_plan
+from tests.sandbox.test_kube_client import age_lock
 from c7n_upgrade.sandbox import charts
 from c7n_upgrade.sandbox.apiserver import ApiServer, Store, write_kubeconfig
 from c7n_upgrade.sandbox.helm.storage import ReleaseStorage
@@ -212,10 +214,12 @@ def recorded(tmp_path_factory):
     kube2 = KubeClient(kubeconfig=str(tmp / "kubeconfig"))
     with pytest.raises(LockHeld):
         kube2.acquire_lock(owner="second")
+    age_lock(store)  # a frozen holder: the one --break-lock breaks
     kube2.acquire_lock(owner="second", break_lock=True)  # the --break-lock path: update
     kube.calls.extend(kube2.calls)  # a second run of the same code: its needs count too
     k.check_lock(owner="second")  # the holder's check before a write, and its renewal
     k.renew_lock(owner="second")
+    k.record_helm(owner="second", pid=os.getpid(), command="helm upgrade iam-service c7n/iam-service")
     assert k.release_lock(owner="second") is True
     assert k.proxy_get("iam-1", port, "/health", timeout=5)[0] == 200
     assert k.proxy_service_get("iam-service", port, "/health", timeout=5)[0] == 200

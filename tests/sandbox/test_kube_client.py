@@ -258,6 +258,16 @@ def test_crd_on_newer_clusters(tmp_path, crd_spec, kube_minor, expected_versions
 # --------------------------------------------------------------------------- lock
 
 
+def age_lock(store, seconds: int = 600) -> None:
+    """Make the lock's holder look frozen: its last renewal `seconds` ago (a live holder is not broken)."""
+    import datetime
+
+    cm = store.get("configmaps", NS, "c7n-upgrade-lock")
+    old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=seconds)
+    cm["metadata"]["annotations"]["c7n-upgrade/renewed"] = old.strftime("%Y-%m-%dT%H:%M:%SZ")
+    store.replace("configmaps", cm, NS)
+
+
 def test_lock_acquire_held_break_release(api, tmp_path):
     first = api.acquire_lock(owner="alice@bastion")
     assert first.owner == "alice@bastion" and first.pid == str(os.getpid()) and first.since.endswith("Z")
@@ -278,7 +288,11 @@ def test_lock_acquire_held_break_release(api, tmp_path):
     assert other.release_lock(owner="bob@laptop") is False
     assert api.get_lock().owner == "alice@bastion"
 
-    # breaking it on purpose records the broken holder
+    # a holder alive here and renewing is not broken (--break-lock refuses a live run)
+    with pytest.raises(LockHeld, match="--break-lock refused"):
+        other.acquire_lock(owner="bob@laptop", break_lock=True)
+    # breaking it on purpose, once alice stopped renewing (frozen), records the broken holder
+    age_lock(api.test_store)
     broken = other.acquire_lock(owner="bob@laptop", break_lock=True)
     assert broken.owner == "bob@laptop"
     assert broken.broken is not None and broken.broken.owner == "alice@bastion"
