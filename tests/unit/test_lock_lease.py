@@ -55,7 +55,8 @@ def test_the_holder_renews_it_and_a_break_stops_it_before_its_next_write(api):
     with pytest.raises(LockHeld, match=r"--break-lock refused.*alive on this host"):
         client().acquire_lock(owner="bob@bastion-2:2", break_lock=True)
     lease._stop.set()
-    lease._thread.join(timeout=5)
+    lease._thread.join(timeout=30)  # a renewal in flight would overwrite the frozen time below
+    assert not lease._thread.is_alive(), "the renewal thread did not stop"
     cm = store.get("configmaps", NS, "c7n-upgrade-lock")
     cm["metadata"]["annotations"][LOCK_PREFIX + "renewed"] = "2020-01-01T00:00:00Z"
     store.replace("configmaps", cm, NS)
