@@ -302,58 +302,6 @@ def test_front_empty():
 # HTTP helpers against a local server
 
 
-class _Handler(BaseHTTPRequestHandler):
-    routes: dict = {}
-
-    def do_GET(self):  # noqa: N802
-        status, ctype, body = self.routes.get(self.path, (404, "text/plain", "nope"))
-        if self.path == "/eureka/apps" and self.headers.get("Accept") != "application/json":
-            status, ctype, body = 406, "text/plain", "ask for JSON"
-        data = body.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="module")
-def server():
-    _Handler.routes = {
-        "/health": (200, "application/json", UP_BODY),
-        "/down/health": (503, "application/json", DOWN_BODY),
-    }
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def _closed_port() -> int:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
-
-
-def test_get_health(server):
-    assert get_health(f"{server}/health", 5).status == "UP"
-    down = get_health(f"{server}/down/health", 5)
-    assert (down.status, down.code) == ("DOWN", 503)
-    assert get_health(f"{server}/missing", 5).status == "INVALID"
-
-
-def test_get_health_unreachable():
-    health = get_health(f"http://127.0.0.1:{_closed_port()}/health", 2)
-    assert health.status == "UNREACHABLE" and health.code is None and "ConnectionError" in health.error
-
-
 @pytest.mark.parametrize("status, body, expected", [
     (200, '{"build": {"artifact": "iam-service", "version": "0.9.0"}}', "0.9.0"),
     (200, '{"app": {"version": "0.8.1"}}', "0.8.1"),

@@ -218,40 +218,6 @@ def test_share_picks_the_latest_run_with_results_or_the_one_named(tmp_path):
 
 
 # ---- MariaDB, only when a sandbox starts --------------------------------------------------------
-def test_mariadb_is_installed_only_when_missing_and_its_script_speaks_for_itself(tmp_path, monkeypatch):
-    from c7n_upgrade.sandbox.mariadb import install as mariadb
-
-    script = tmp_path / "ensure.sh"
-    script.write_text("echo ran > '%s'\necho 'Install them as root:  apt-get install -y mariadb-server' >&2\nexit 1\n"
-                      % (tmp_path / "ran"))
-    monkeypatch.setattr(mariadb, "SCRIPT", script)
-    said = []
-    monkeypatch.setattr(mariadb, "_found", lambda name: True)
-    mariadb.ensure_mariadb(said.append)
-    assert said == [] and not (tmp_path / "ran").exists()
-    monkeypatch.setattr(mariadb, "_found", lambda name: False)
-    with pytest.raises(RuntimeError, match="needs the MariaDB server binaries .*apt-get install -y mariadb-server"):
-        mariadb.ensure_mariadb(said.append)
-    assert (tmp_path / "ran").exists() and "scripts/ensure-mariadb.sh" in said[0]
-
-
-def test_sandbox_up_installs_mariadb_as_a_pytest_run_does_or_says_what_to_run(tmp_path, monkeypatch, capsys):
-    """`python -m c7n_upgrade.sandbox up` on a machine without MariaDB runs the same install script as a
-    pytest run; when it cannot install, up stops before starting anything and says what to run."""
-    from c7n_upgrade.sandbox import __main__ as sandbox_cli
-    from c7n_upgrade.sandbox.mariadb import install
-
-    script = tmp_path / "ensure.sh"
-    script.write_text("echo ran > '%s'\necho 'Install them as root:  apt-get install -y mariadb-server' >&2\nexit 1\n"
-                      % (tmp_path / "ran"))
-    monkeypatch.setattr(install, "SCRIPT", script)
-    monkeypatch.setattr(install, "_found", lambda name: False)
-    assert sandbox_cli.main(["up", "--dir", str(tmp_path / "sb")]) == 1
-    assert (tmp_path / "ran").exists()
-    err = capsys.readouterr().err
-    assert "sandbox: error: the sandbox needs the MariaDB server binaries" in err
-    assert "apt-get install -y mariadb-server" in err
-    assert not (tmp_path / "sb" / "env.yaml").exists()
 
 
 def test_a_chinese_outcome_survives_environment_properties(tmp_path):

@@ -6,7 +6,7 @@ import json
 
 from c7n_upgrade.operations import platform_inputs
 from c7n_upgrade.settings import FrontOAuthClient
-from tests.unit.test_platform import PASSWORD, client, gateway  # noqa: F401  (fixtures)
+from tests.sandbox.test_platform import PASSWORD, client, gateway  # noqa: F401  (fixtures)
 
 ORG_1 = ("GET", "/iam/v1/organizations/1")
 DOCS = {("GET", "/devops/v2/choerodon/api-docs"), ("GET", "/wiki/v2/choerodon/api-docs")}
