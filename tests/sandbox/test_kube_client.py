@@ -4,8 +4,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -18,6 +17,7 @@ from c7n_upgrade.kube import (
 )
 from c7n_upgrade.plan import load_plan
 from c7n_upgrade.sandbox.apiserver import ApiServer, Store, write_kubeconfig
+from tests.local_http import serving
 
 NS = "choerodon-devops-prod"
 
@@ -360,16 +360,8 @@ def pod_http():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(Handler) as port:
+        yield port
 
 
 def test_proxy_get_reaches_the_pod(api, pod_http):

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
 from c7n_upgrade.platform import ClientMismatch, PlatformClient, PlatformError, PlatformFailed
+from tests.local_http import serving
 
 PASSWORD = "Adm1n-Pa55-unit"
 TOKEN = "tok-3f9a7c1e-unit"
@@ -82,17 +83,9 @@ def gateway():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    gw.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serving(Handler) as port:
+        gw.url = f"http://127.0.0.1:{port}"
         yield gw
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture
