@@ -391,8 +391,11 @@ def why_not_done(state, lang: str = "en") -> str:
 
 
 def _command_text(helm, result) -> str:
-    return (f"$ {helm.command_line(result.argv)}\n(exit {result.exit_code}, {result.duration:.1f}s)\n"
-            f"{result.stdout}{result.stderr}")
+    """What the report keeps of a helm write: the command, its exit and time, and helm's error line. Not
+    its whole output: the release's NOTES and a template error can quote values no allowlist vetted."""
+    error = f"error: {helmlib.error_line(result)}\n" if result.exit_code else ""
+    return (f"$ {helm.command_line(result.argv)}\n(exit {result.exit_code}, {result.duration:.1f}s)\n{error}"
+            "(helm's own output is not kept here: it can quote the release's values)\n")
 
 
 def _health_bodies(state) -> str:

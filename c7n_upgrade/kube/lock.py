@@ -25,7 +25,7 @@ from .transport import Transport
 DEFAULT_LOCK = "c7n-upgrade-lock"
 LOCK_PREFIX = "c7n-upgrade/"
 RENEW_EVERY = 15.0   # seconds between two renewals by the holder
-LEASE = 60           # seconds after the last renewal a holder counts as gone (shown, never acted on)
+LEASE = 60           # seconds after the last renewal a holder counts as gone (before it, --break-lock refuses)
 
 
 def _now() -> _dt.datetime:
@@ -148,6 +148,10 @@ class LockInfo:
             renewed = f", renewed {int(ago)}s ago" if ago is not None else ""
             return (f"its holder (pid {self.pid}) is alive on this host{renewed}. Stop that run first "
                     f"(Ctrl-C in its terminal, or `kill {self.pid}`), then re-run with --break-lock")
+        ago = self.renewed_ago(now)
+        if state == "held" and ago is not None and ago <= LEASE:  # another host's run, renewing now
+            return (f"its holder on {self.host or 'another host'} (pid {self.pid}) renewed it {int(ago)}s ago: that "
+                    f"run is alive. Stop it there first; a holder that stops renewing for {LEASE}s may be broken")
         return ""
 
     def stale_reason(self, now: Optional[_dt.datetime] = None) -> str:
@@ -196,7 +200,8 @@ class LockHeld(KubeError):
         self.holder = holder
         state = holder.state()
         #: the summary's Next line: lock (held or stale), lock-busy (its helm runs), lock-live (break refused)
-        self.kind = "lock-busy" if state == "busy" else "lock-live" if breaking and state == "live" else "lock"
+        refused = breaking and bool(holder.break_refusal())
+        self.kind = "lock-busy" if state == "busy" else "lock-live" if refused else "lock"
         how = f": {break_command}" if break_command else " with --break-lock"
         head = ("--break-lock refused: " if breaking and self.kind != "lock" else "") + \
             "another upgrade run holds the lock: " + lock_text(holder)

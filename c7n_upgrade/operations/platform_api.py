@@ -9,7 +9,7 @@ from typing import Iterator, Optional
 import yaml
 
 from .. import i18n, mysql, waiters
-from ..platform import PlatformClient, PlatformError, PlatformSession
+from ..platform import PlatformClient, PlatformError, PlatformFailed, PlatformSession
 from ..report import StepLog
 from ..settings import FrontOAuthClient
 
@@ -124,11 +124,14 @@ WRITE_ROUTES = {"devops-service (step 11's smooth upgrade)": "/devops/v2/choerod
                 "wiki-service (step 15's home page)": "/wiki/v2/choerodon/api-docs"}
 
 
-def platform_inputs(client: PlatformClient, front: FrontOAuthClient, client_name: str = "choerodon") -> list[str]:
+def platform_inputs(client: PlatformClient, front: FrontOAuthClient, client_name: str = "choerodon",
+                    notes: list | None = None) -> list[str]:
     """What the platform calls of the plan would trip on, found with read-only calls ([] when nothing):
     the organization the OAuth client goes in must exist (and a client of that name there must belong
-    to it), and the gateway must answer each route the plan writes through, authorized, without
-    `failed: true` (a gateway that fails every call stops the run here, not after 15 releases)."""
+    to it), and the gateway must not fail each route the plan writes through: `failed: true`, a server
+    error or no answer stops the run here, not after 15 releases. A route that refuses the read-only
+    call itself (401/403/404: the gateway may register no permission for the API docs) proves nothing
+    either way: it goes to `notes`, with the URL to try by hand."""
     problems = []
     org = front.organization_id
     try:
@@ -147,6 +150,11 @@ def platform_inputs(client: PlatformClient, front: FrontOAuthClient, client_name
     for what, path in WRITE_ROUTES.items():
         try:
             client.read(path)
-        except PlatformError as exc:
+        except PlatformFailed as exc:
             problems.append(f"{what}: {exc}")
+        except PlatformError as exc:
+            if exc.status in (401, 403, 404) and notes is not None:
+                notes.append(f"{what}: not proven by a read-only call ({exc}); the step's own call is the proof")
+            else:
+                problems.append(f"{what}: {exc}")
     return problems

@@ -16,8 +16,11 @@ def test_the_platform_calls_inputs_hold(platform, settings, reporter):
 
     assert settings.front_oauth is not None, "the env has no platform section: steps 11, 15 and 16 need one"
     client = platform.client()
+    notes: list[str] = []
     try:
-        problems = platform_inputs(client, settings.front_oauth)
+        problems = platform_inputs(client, settings.front_oauth, notes=notes)
     finally:
         reporter.attach("platform read-only calls", platform.exchanges())
+    for note in notes:
+        reporter.note(note)
     assert not problems, "the platform calls of the plan would fail: " + "; ".join(problems)

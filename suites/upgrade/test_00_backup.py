@@ -43,7 +43,7 @@ def test_database_backup(ctx, kube, releases, mysql_admin, dump_tool, settings, 
         directory = ctx.run_dir / "db-backup"
         if ctx.dry_run:
             pytest.skip(f"dry run: the real run dumps {', '.join(databases)} to {directory} first")
-        with _restore_target(settings, mysql_admin, dump_tool) as target:
+        with _restore_target(settings, mysql_admin, dump_tool, ctx.run_dir) as target:
             operations.back_up(mysql_admin, dump_tool, databases, directory, step_log, target)
     if upgraded:  # resumed: these databases may already be migrated by the steps that ran
         label = i18n.say(ctx.lang, "k_backup_after", n=max(upgraded))
@@ -58,15 +58,18 @@ def test_database_backup(ctx, kube, releases, mysql_admin, dump_tool, settings, 
 
 
 @contextlib.contextmanager
-def _restore_target(settings, mysql_admin, dump_tool):
+def _restore_target(settings, mysql_admin, dump_tool, run_dir):
     """Where the dumps are proven to restore: a throwaway MariaDB here (default), or the dumped server."""
     if settings.backup.restore_check == "server":
         yield operations.RestoreTarget(mysql_admin, dump_tool, "the dumped server", production=True)
         return
     from fixtures.mariadb import throwaway_restore_target
 
+    started = throwaway_restore_target(dump_tool, settings.backup.timeout, run_dir)
     try:
-        with throwaway_restore_target(dump_tool, settings.backup.timeout) as target:
-            yield target
+        target = started.__enter__()
     except RuntimeError as exc:  # it did not start: nothing was written anywhere
         raise AssertionError(f"the restore check's MariaDB: {exc}") from None
+    with contextlib.ExitStack() as stack:  # a RuntimeError of the backup itself stays its own
+        stack.push(started)
+        yield target

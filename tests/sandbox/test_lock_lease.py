@@ -187,3 +187,18 @@ def test_the_holder_records_its_helm_child_and_clears_it(api):
     lease.record_helm(None)
     assert LOCK_PREFIX + "helm-pid" not in annotations(store)
     lease.release()
+
+
+def test_break_lock_refuses_a_holder_on_another_host_that_renews_it_now(api):
+    """A second bastion's run, renewing right now: alive, so not broken; once it stops renewing, it may be."""
+    store, client = api
+    _lock_with(store, client, since="2026-11-26T01:00:00Z", host="other-bastion", pid="4242")
+    with pytest.raises(LockHeld) as exc:
+        client().acquire_lock(owner="next-run", break_lock=True)
+    assert exc.value.kind == "lock-live"
+    assert "its holder on other-bastion (pid 4242) renewed it 0s ago: that run is alive" in str(exc.value)
+    assert annotations(store)[LOCK_PREFIX + "owner"] == "first-run"
+    cm = store.get("configmaps", NS, "c7n-upgrade-lock")
+    cm["metadata"]["annotations"][LOCK_PREFIX + "renewed"] = "2020-01-01T00:00:00Z"
+    store.replace("configmaps", cm, NS)
+    assert client().acquire_lock(owner="next-run", break_lock=True).broken.owner == "first-run"

@@ -52,3 +52,16 @@ def test_a_front_client_of_another_organization_is_said(client, gateway):
     gateway.clients["choerodon"] = {"name": "choerodon", "organizationId": 3}
     [problem] = platform_inputs(client, front())
     assert "belongs to organization 3" in problem
+
+
+def test_a_route_that_refuses_the_read_only_call_is_noted_not_failed_and_a_server_error_fails(client, gateway):
+    """The gateway may register no permission for the API docs (gateway-helper refuses a path without one):
+    that proves nothing about the step's own call, so it is noted; a 5xx is a failing gateway."""
+    _ready(gateway, client)
+    gateway.overrides[("GET", "/devops/v2/choerodon/api-docs")] = (403, b'{"message": "mismatch any permission"}')
+    gateway.overrides[("GET", "/wiki/v2/choerodon/api-docs")] = (502, b"bad gateway")
+    notes = []
+    [problem] = platform_inputs(client, front(), notes=notes)
+    assert problem.startswith("wiki-service (step 15's home page)") and "HTTP 502" in problem
+    [note] = notes
+    assert note.startswith("devops-service (step 11's smooth upgrade): not proven by a read-only call") and "403" in note

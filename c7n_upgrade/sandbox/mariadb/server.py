@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pymysql
+
+from c7n_upgrade.helm.runner import die_with_parent
 
 
 MISSING_MESSAGE = (
@@ -73,18 +72,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    """preexec_fn: ask Linux to SIGTERM the child when the parent (thread) dies."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except Exception:
-        pass
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -160,7 +147,11 @@ class MariaDB:
                 "--skip-name-resolve",
                 *user_args,
             ]
-            res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            try:
+                res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     timeout=self.start_timeout * 4)
+            except subprocess.TimeoutExpired:
+                raise MariaDBError(f"mariadb-install-db did not finish within {self.start_timeout * 4:.0f}s") from None
             (self.base_dir / "install-db.log").write_text(res.stdout)
             if res.returncode != 0:
                 raise MariaDBError(
@@ -197,7 +188,7 @@ class MariaDB:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent(),  # prctl resolved before the fork
                 start_new_session=True,
                 close_fds=True,
             )
