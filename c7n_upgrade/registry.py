@@ -91,7 +91,9 @@ def _anonymous_token(session: requests.Session, challenge: str, image: ImageRef,
 
 def ask(image: ImageRef, *, timeout: float = 10.0, session: Optional[requests.Session] = None) -> Answer:
     """Whether the registry holds `image`; never raises (an error is an answer)."""
-    session = session or requests.Session()
+    if session is None:
+        with requests.Session() as own:
+            return ask(image, timeout=timeout, session=own)
     url = f"{_base(image.registry)}/v2/{image.name}/manifests/{image.tag}"
     headers = {"Accept": MANIFEST_TYPES}
     try:

@@ -76,7 +76,7 @@ class Releases:
         listing found them), its values read afresh when next asked: before its helm call (a hand-made
         change since pre-flight is not lost) and after it."""
         name = self.name_of(step)
-        fresh = [r for r in self.helm.list_release(name) if r.status != "uninstalled"]
+        fresh = [r for r in self.helm.list_releases(only=name) if r.status != "uninstalled"]
         self._listed = [r for r in self.listed() if r.name != name] + fresh
         self._values.pop(name, None)
         return self.view(step)

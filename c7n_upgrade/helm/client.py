@@ -191,31 +191,23 @@ class HelmClient:
 
     # -- releases ----------------------------------------------------------------------------
 
-    def list_releases(self) -> list[Release]:
-        """Every release (failed and pending ones too) of the namespace."""
+    def list_releases(self, only: Optional[str] = None) -> list[Release]:
+        """Every release (failed and pending ones too) of the namespace; with `only`, that release alone
+        (a filter anchored on its name: what a step changed, without listing the namespace again)."""
+        pattern = [f"^{re.escape(only)}$"] if only else []
         if self.dialect() >= 3:
-            args = ["list", "-n", self.namespace, "-o", "json", "--all"]
+            args = ["list", "-n", self.namespace, "-o", "json", "--all", *(["--filter", *pattern] if only else [])]
         else:
-            args = ["list", "--namespace", self.namespace, "--output", "json", "--all"]
+            args = ["list", *pattern, "--namespace", self.namespace, "--output", "json", "--all"]
         result = self.run([*args, *self._cluster_flags()])
         try:
-            return parse_list_json(result.stdout, self.dialect())
+            found = parse_list_json(result.stdout, self.dialect())
         except HelmParseError:  # Helm 2's {"Releases": [...]} where Helm 3's array was expected, or the reverse
             mismatch = self._dialect_mismatch(result, other_shape=self._parses_as_other(result.stdout))
             if mismatch:
                 raise HelmDialectMismatch(result, mismatch) from None
             raise
-
-    def list_release(self, release: str) -> list[Release]:
-        """`helm list` of one release (a filter anchored on its name): what a step changed, without
-        listing the namespace again."""
-        pattern = f"^{re.escape(release)}$"
-        if self.dialect() >= 3:
-            args = ["list", "-n", self.namespace, "-o", "json", "--all", "--filter", pattern]
-        else:
-            args = ["list", pattern, "--namespace", self.namespace, "--output", "json", "--all"]
-        return [r for r in parse_list_json(self.run([*args, *self._cluster_flags()]).stdout, self.dialect())
-                if r.name == release]
+        return [r for r in found if only is None or r.name == only]
 
     def get_values(self, release: str) -> dict:
         """The release's user-supplied values (what the guide's ``helm get values R`` gives)."""

@@ -178,7 +178,7 @@ def test_one_release_is_listed_by_an_anchored_filter_in_each_dialect(dialect, ar
     listing = ('[{"name": "iam-service-2", "chart": "iam-service-0.8.0", "status": "deployed"}]' if dialect == 3
                else '{"Releases": [{"Name": "iam-service-2", "Chart": "iam-service-0.8.0", "Status": "DEPLOYED"}]}')
     helm, calls = _stated(dialect, lambda args: (0, listing, ""))
-    assert helm.list_release("iam-service") == []  # a filter is a regex: the name must match whole
+    assert helm.list_releases(only="iam-service") == []  # a filter is a regex: the name must match whole
     assert calls == [argv]
 
 

@@ -35,9 +35,12 @@ def _world(tmp_path: Path, env_name: str) -> tuple[Path, Path, str]:
 def test_an_env_name_with_dot_dot_writes_nothing_outside_the_reports_directory(tmp_path):
     top, run_dir, allure = _world(tmp_path, "../../x")
     before = {p for p in tmp_path.rglob("*")}
-    os.umask(old := os.umask(0o022))  # as an operator's shell has it: the generator writes 0644
-    share.share_run(run_dir, reports=top / "reports", allure=allure)
-    share.share_run(run_dir, reports=top / "reports", allure=allure)  # again, with the history there
+    old = os.umask(0o022)  # as an operator's shell has it: the generator writes 0644
+    try:
+        share.share_run(run_dir, reports=top / "reports", allure=allure)
+        share.share_run(run_dir, reports=top / "reports", allure=allure)  # again, with the history there
+    finally:
+        os.umask(old)
     written = {p for p in tmp_path.rglob("*")} - before
     assert written and all((top / "reports") in p.parents for p in written), sorted(map(str, written))
     assert not (top / "x").exists() and not (tmp_path / "a" / "x").exists() and not (tmp_path / "x").exists()

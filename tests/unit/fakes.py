@@ -114,13 +114,9 @@ class FakeHelm:
         self.lists = 0
         self.values_read: list[str] = []
 
-    def list_releases(self) -> list[Release]:
+    def list_releases(self, only=None) -> list[Release]:
         self.lists += 1
-        return list(self.releases.values())
-
-    def list_release(self, name: str) -> list[Release]:
-        self.lists += 1
-        return [r for r in self.releases.values() if r.name == name]
+        return [r for r in self.releases.values() if only is None or r.name == only]
 
     def get_values(self, name: str) -> dict:
         self.values_read.append(name)

@@ -3,8 +3,6 @@ step; the CRD and a database are created only when missing, verified when presen
 dry run."""
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from c7n_upgrade import operations
@@ -13,7 +11,7 @@ from c7n_upgrade.plan import load_plan
 from c7n_upgrade.platform import PlatformError
 from c7n_upgrade.redact import Redactor
 from c7n_upgrade.report import StepFailed, StepLog
-from c7n_upgrade.settings import FrontOAuthClient, MysqlAppUser, PlatformCredentials, XwikiSite
+from c7n_upgrade.settings import FrontOAuthClient, MysqlAppUser, PlatformCredentials
 from tests.unit.fakes import RecordingReporter
 
 CRD = load_plan("0.8-to-0.9").crd

@@ -5,9 +5,6 @@ shared/reference/choerodon-facts.md, copied here as literals."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -16,7 +13,6 @@ from c7n_upgrade.probes import (
     ProbeError,
     check_front_html,
     eureka_version_problems,
-    get_health,
     parse_eureka,
     parse_health,
 )

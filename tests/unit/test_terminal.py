@@ -139,11 +139,11 @@ def test_a_failed_hook_job_is_named_with_its_pods_state_and_last_lines():
 
 def test_a_release_helm_marks_failed_fails_the_step_at_once():
     w = World(IAM, [release("iam-service", "iam-service", "0.8.0")])
-    written = w.helm.list_release
+    listed = w.helm.list_releases
 
-    def failed(name):
-        return [r.__class__(**{**r.__dict__, "status": "failed"}) for r in written(name)]
+    def failed(only=None):  # the step's own release, as helm lists it after the call: failed
+        return [r.__class__(**{**r.__dict__, "status": "failed"}) if only else r for r in listed(only)]
 
-    w.helm.list_release = failed
+    w.helm.list_releases = failed
     with pytest.raises(StepFailed, match=r"^helm marked iam-service failed after its upgrade \(helm status iam-service\)$"):
         w.upgrade.apply()
