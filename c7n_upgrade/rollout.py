@@ -108,6 +108,19 @@ class RolloutNotDone(WaitTimeout):
     """A rollout did not finish in time; `last` is the last `RolloutState`."""
 
 
+class RolloutUnstable(Exception):
+    """Kubernetes' history shows the release unstable after its pods were Ready (`stability.py`):
+    waiting cannot undo it. `problems` says what it recorded; `last` is the observation."""
+
+    def __init__(self, problems: list[str], last: RolloutState, elapsed: float):
+        super().__init__("; ".join(problems))
+        self.problems, self.last, self.elapsed = problems, last, elapsed
+
+
+#: what Kubernetes recorded of a release's pods since they were Ready (`StabilityWatch.look`): state -> problems
+History = Callable[[RolloutState], list]
+
+
 class RolloutTerminal(Exception):
     """A rollout reached a state waiting will not heal (`terminal.Terminal`), seen in `last`."""
 
@@ -182,17 +195,20 @@ def confirm(
     observe_once: Callable[[], RolloutState],
     policy: RolloutPolicy,
     *,
+    history: History | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RolloutState:
     """The settled observation a `wait` ends with, without waiting for a rollout: the state must be
     `done` in `settle_observations` consecutive observations spanning `settle_seconds`. The first
-    observation that is not done raises `RolloutNotDone` (a dry run's and a resume's read-only verdict)."""
+    observation that is not done raises `RolloutNotDone` (a dry run's and a resume's read-only verdict);
+    one whose `history` finds instability raises `RolloutUnstable`."""
     start = clock()
     count = 0
     while True:
         state = observe_once()
         elapsed = clock() - start
+        _check_history(history, state, elapsed)
         if not state.done:
             why = "; ".join(state.reasons()) or "not done"
             raise RolloutNotDone(elapsed, state, f"release {state.release} is not rolled out to "
@@ -210,15 +226,18 @@ def wait(
     on_progress: Callable[[float, Optional[RolloutState]], None] | None = None,
     retry_on: tuple[type[BaseException], ...] = (),
     terminal: Callable[[RolloutState], Any] | None = None,
+    history: History | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RolloutState:
     """Observe until the state is `done` and has settled; raise `RolloutNotDone` (last state attached),
-    or `RolloutTerminal` at the first observation `terminal(state)` finds will not heal."""
+    `RolloutTerminal` at the first observation `terminal(state)` finds will not heal, or `RolloutUnstable`
+    at the first one whose `history` shows a pod unstable after it was Ready."""
     streak = {"count": 0, "since": 0.0}
     started = clock()
 
     def settled(state: RolloutState) -> bool:
+        _check_history(history, state, clock() - started)
         stuck = terminal(state) if terminal is not None and not state.done else None
         if stuck is not None:
             raise RolloutTerminal(stuck, state, clock() - started)
@@ -244,6 +263,12 @@ def wait(
         if exc.last_error is not None:
             message += f"; last error: {exc.last_error}"
         raise RolloutNotDone(exc.elapsed, last, message, last_error=exc.last_error) from None
+
+
+def _check_history(history: History | None, state: RolloutState, elapsed: float) -> None:
+    problems = history(state) if history is not None else []
+    if problems:
+        raise RolloutUnstable(problems, state, elapsed)
 
 
 def observe_over_window(

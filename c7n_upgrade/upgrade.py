@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -33,6 +34,7 @@ from .plan import Step
 from .releases import Releases, ReleaseView
 from .report import StepLog
 from .settings import PlanValues
+from .stability import StabilityWatch, probe_failures
 from .terminal import TerminalWatch
 
 
@@ -95,6 +97,7 @@ class ReleaseUpgrade:
     dry_run: bool = False
     total_steps: int = 0
     values_dir: Optional[str] = None  # the run's private directory for values files (None: the temp dir)
+    stability: StabilityWatch = dataclasses.field(default_factory=StabilityWatch)  # the run's, shared by its steps
     outcome: Optional[UpgradeOutcome] = None
     observed: Optional[rollout.RolloutState] = None  # the last settled observation (wait, observe_now)
 
@@ -109,8 +112,9 @@ class ReleaseUpgrade:
         if not (view.exists and view.chart_version == self.step.version and view.status == "deployed"):
             return None
         try:
-            state = rollout.confirm(lambda: self.access.observe(self.step, view.name, self.step.version), self.policy)
-        except rollout.RolloutNotDone:
+            state = rollout.confirm(lambda: self.access.observe(self.step, view.name, self.step.version), self.policy,
+                                    history=self.history(view.name, self.step.version))
+        except (rollout.RolloutNotDone, rollout.RolloutUnstable):
             return None
         if self.access.version_problems(state.pods, self.step.health_port, self.step.version):
             return None
@@ -254,11 +258,15 @@ class ReleaseUpgrade:
             try:
                 state = self._settled_by_apply() or rollout.wait(
                     lambda: self.access.observe(step, name, step.version), self.policy,
-                    on_progress=on_progress, retry_on=(KubeError,), terminal=TerminalWatch().check)
+                    on_progress=on_progress, retry_on=(KubeError,), terminal=TerminalWatch().check,
+                    history=self.history(name, step.version))
             except rollout.RolloutNotDone as exc:
                 self.attach_diagnostics(name, exc.last)
                 raise log.failed(f"{name} not rolled out to {step.version} after {timeout:.0f}s: "
                                  f"{why_not_done(exc.last, log.lang)}") from None
+            except rollout.RolloutUnstable as exc:
+                self.attach_diagnostics(name, exc.last)
+                raise log.failed(unstable_reason(name, exc.problems, exc.elapsed)) from None
             except rollout.RolloutTerminal as exc:
                 self.attach_diagnostics(name, exc.last)
                 raise log.failed(f"{name} cannot roll out to {step.version} (seen after {exc.elapsed:.0f}s; waiting "
@@ -285,15 +293,32 @@ class ReleaseUpgrade:
 
         with log.step("observe", release=view.name, version=version):
             try:
-                state = self._settled_by_apply() or rollout.confirm(once, self.policy)
+                state = self._settled_by_apply() or rollout.confirm(once, self.policy,
+                                                                    history=self.history(view.name, version))
             except rollout.RolloutNotDone as exc:
                 self.attach_diagnostics(view.name, exc.last)
                 raise log.failed(f"{view.name} at {version} is not healthy now: "
                                  f"{why_not_done(exc.last, log.lang)}") from None
+            except rollout.RolloutUnstable as exc:
+                self.attach_diagnostics(view.name, exc.last)
+                raise log.failed(unstable_reason(view.name, exc.problems, exc.elapsed)) from None
             log.attach(f"health {view.name}", _health_bodies(state), "json")
             self._check_what_it_says(view.name, state, version)
         self.observed = state
         return state
+
+    def history(self, release: str, version: str) -> rollout.History:
+        """What Kubernetes recorded of the release's pods since this run saw them Ready (`stability.py`);
+        the run keeps watching the release after its step."""
+        self.stability.follow(release, version, self.step.number)
+
+        def look(state: rollout.RolloutState) -> list[str]:
+            try:
+                failures = probe_failures(self.kube.events())
+            except KubeError:  # this look cannot judge; the next one reads the events again
+                return []
+            return self.stability.look(release, version, state.pods, failures)
+        return look
 
     def _check_what_it_says(self, release: str, state: rollout.RolloutState, version: str) -> None:
         """Fail the step when a pod's service states another version at /info than `version`: the
@@ -373,6 +398,13 @@ def _not_up_text(state, lang: str, *, causes: bool = False, limit: int = 3) -> s
     else:
         parts = [f"{pod} ({status})" for pod, status in pods]
     return i18n.word(lang, "not_up") + ": " + "; ".join(parts)
+
+
+def unstable_reason(release: str, problems: list[str], elapsed: float, limit: int = 3) -> str:
+    """Why a release that was Ready does not count as settled: what Kubernetes recorded since."""
+    shown = problems[:limit] + ([f"+{len(problems) - limit} more"] if len(problems) > limit else [])
+    return (f"{release} is not stable (seen after {elapsed:.0f}s): Kubernetes recorded, after its pods were "
+            f"Ready: {'; '.join(shown)}")
 
 
 def why_not_done(state, lang: str = "en") -> str:

@@ -41,10 +41,11 @@ class Cluster(Transport):
             f"{obj.get('kind', '?')}/{obj.get('name', '?')}: {(ev.get('message') or '').strip()}{suffix}"
         )
 
-    def _events(self) -> list[dict]:
+    def events(self) -> list[dict]:
+        """The namespace's events, oldest first."""
         resp = self._request("GET", self._ns_path() + "/events", verb="list", resource="events", namespace=self.namespace)
         items = (resp.json() or {}).get("items") or []
         return sorted(items, key=self._event_time)
 
     def recent_events(self, limit: int = 30) -> list[str]:
-        return [self._event_line(ev) for ev in self._events()[-limit:]]
+        return [self._event_line(ev) for ev in self.events()[-limit:]]

@@ -33,7 +33,7 @@ class PodInfo:
     containers_ready: int = 0
     containers_total: int = 0
     restart_count: int = 0
-    conditions: list[dict] = field(default_factory=list)   # [{type, status, reason, message}]
+    conditions: list[dict] = field(default_factory=list)   # [{type, status, reason, message, lastTransitionTime}]
     labels: dict[str, str] = field(default_factory=dict)
     waiting: list[str] = field(default_factory=list)       # "container: reason" for waiting/terminated containers
     containers: list[ContainerState] = field(default_factory=list)  # each container's state, as the kubelet says
@@ -97,7 +97,7 @@ class Pods(Transport):
         labels = meta.get("labels") or {}
         statuses = status.get("containerStatuses") or []
         conditions = [
-            {k: c.get(k) for k in ("type", "status", "reason", "message") if c.get(k) is not None}
+            {k: c.get(k) for k in ("type", "status", "reason", "message", "lastTransitionTime") if c.get(k) is not None}
             for c in status.get("conditions") or []
         ]
         waiting, containers = [], []

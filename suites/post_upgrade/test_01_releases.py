@@ -8,7 +8,8 @@ from fixtures.preflight import plan_steps
 def test_release_at_target(release, final_state):
     """The release is at its target version and every pod runs it (label, image, /info), Ready and UP throughout.
 
-    "Throughout": every observation over the settle window; /info: the service names no other version."""
+    "Throughout": every observation over the settle window, and no restart, Ready flip or failed probe in
+    Kubernetes' history since the pods were Ready; /info: the service names no other version."""
     item = final_state.releases[release]
     assert item.view.exists, f"{item.view.name} is not installed"
     assert item.view.status == "deployed", f"{item.view.name} is {item.view.status}"
@@ -16,7 +17,8 @@ def test_release_at_target(release, final_state):
         f"{item.view.name} is at chart {item.view.chart_version}, expected {item.step.version}")
     state = item.rollout
     assert state.total >= 1, f"{item.view.name} has no pods"
-    problems = ([] if state.done else state.reasons()) + item.said  # what runs, not only what the label says
+    # what runs, not only what the label says; and what Kubernetes recorded since the pods were Ready
+    problems = ([] if state.done else state.reasons()) + item.said + item.unstable
     assert not problems, (f"{item.view.name} (one of {item.observations} observations over the settle window): "
                           f"{state.ready}/{state.total} ready, on {item.step.version} "
                           f"{state.on_target_version}/{state.total}, UP {state.health_up}/{state.total}; "

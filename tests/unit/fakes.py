@@ -64,6 +64,10 @@ class FakeKube:
     jobs: dict[str, JobInfo] = field(default_factory=dict)
     deleted: list[str] = field(default_factory=list)
     asked: list[str] = field(default_factory=list)
+    recorded: list[dict] = field(default_factory=list)  # the namespace's events, as the API lists them
+
+    def events(self) -> list[dict]:
+        return list(self.recorded)
 
     def pods_of_release(self, release: str) -> list[Pod]:
         self.asked.append(release)

@@ -1,0 +1,125 @@
+"""Kubernetes' own history of a release's pods: a look at its pods now says nothing of what happened
+between two looks. A release is stable only when, since each of its pods first became Ready, Kubernetes
+saw no container restart, no Ready condition that went false (or went false and back), and no
+`Unhealthy` probe event. A flap slower than the settle window shows there later, so the run keeps
+watching every release it upgraded until it ends (`StabilityWatch.look` at each later step).
+
+The marks are this run's: a pod is marked when first seen Ready (its restarts, its Ready condition's
+last transition, its Unhealthy events so far). Before that mark, Kubernetes' history is read once:
+`Unhealthy` events later than the pod's last Ready transition (the kubelet's clock on both) mean a probe
+failed while it was Ready. Restarts and failed probes before a pod's first Ready are its start, not
+instability: a slow start is waited for, a crash loop is a terminal state (`terminal.py`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+UNSTABLE_REASONS = ("Unhealthy",)  # the kubelet's event for a failed readiness or liveness probe
+
+
+@dataclass(frozen=True)
+class PodMark:
+    """A pod as this run first saw it Ready."""
+
+    restarts: int
+    ready_since: str   # its Ready condition's lastTransitionTime
+    unhealthy: int     # its Unhealthy events (summed counts) then
+
+
+def ready_since(pod) -> str:
+    """The lastTransitionTime of the pod's Ready condition ("" when unknown)."""
+    return next((str(c.get("lastTransitionTime") or "") for c in getattr(pod, "conditions", [])
+                 if c.get("type") == "Ready"), "")
+
+
+@dataclass
+class ProbeFailures:
+    """A pod's Unhealthy events: their summed count and the last one's time and message."""
+
+    count: int = 0
+    last: str = ""
+    message: str = ""
+
+
+def probe_failures(events: Iterable[dict]) -> dict[str, ProbeFailures]:
+    """Pod name -> its Unhealthy events, from a namespace's event list."""
+    out: dict[str, ProbeFailures] = {}
+    for ev in events:
+        obj = ev.get("involvedObject") or {}
+        if obj.get("kind") != "Pod" or ev.get("reason") not in UNSTABLE_REASONS:
+            continue
+        seen = out.setdefault(str(obj.get("name") or ""), ProbeFailures())
+        seen.count += int(ev.get("count") or 1)
+        when = str(ev.get("lastTimestamp") or ev.get("eventTime") or "")
+        if when >= seen.last:
+            seen.last, seen.message = when, str(ev.get("message") or "").strip()
+    return out
+
+
+@dataclass
+class StabilityWatch:
+    """The marks of every release this run watched, and what each look found."""
+
+    marks: dict[str, dict[str, PodMark]] = field(default_factory=dict)  # release -> pod -> mark
+    found: dict[str, list[str]] = field(default_factory=dict)           # release -> instabilities seen
+    following: dict[str, tuple[str, int]] = field(default_factory=dict)  # release -> (version, its step)
+    checked: set = field(default_factory=set)  # where the run looked again: (phase, step)
+
+    def follow(self, release: str, version: str, step: int) -> None:
+        """Keep watching `release` on `version` (upgraded by `step`) until the run ends."""
+        self.following[release] = (version, step)
+
+    def recheck(self, pods_by_release: dict[str, list], failures: dict[str, ProbeFailures],
+                skip_step: int | None = None) -> list[tuple[int, str, list[str]]]:
+        """Every followed release but `skip_step`'s, looked at again: (step, release, problems) of the
+        unstable ones, in step order."""
+        out = []
+        for release, (version, step) in sorted(self.following.items(), key=lambda kv: kv[1][1]):
+            if step != skip_step and self.marks.get(release):
+                problems = self.look(release, version, pods_by_release.get(release, []), failures)
+                if problems:
+                    out.append((step, release, problems))
+        return out
+
+    def look(self, release: str, version: str, pods: list, failures: dict[str, ProbeFailures]) -> list[str]:
+        """The instabilities of `release`'s pods on `version` seen now (also kept in `found`): `pods` as
+        listed now, `failures` as `probe_failures` of the namespace's events read now."""
+        marks = self.marks.setdefault(release, {})
+        problems: list[str] = []
+        live = [p for p in pods if p.version == version and not p.deleting]
+        for pod in live:
+            failed = failures.get(pod.name, ProbeFailures())
+            mark = marks.get(pod.name)
+            if mark is None:
+                if pod.ready:
+                    since = ready_since(pod)
+                    marks[pod.name] = PodMark(pod.restart_count, since, failed.count)
+                    if failed.count and since and failed.last > since:
+                        problems.append(f"pod {pod.name}: a probe failed after it became Ready "
+                                        f"({failed.last}: {failed.message})")
+                continue
+            problems += _changes(pod, mark, failed)
+        gone = sorted(set(marks) - {p.name for p in live})
+        if gone:
+            problems.append(f"pod(s) {', '.join(gone)} gone after they were Ready"
+                            + (f" (now: {', '.join(p.name for p in live)})" if live else ""))
+        if problems:
+            seen = self.found.setdefault(release, [])
+            seen.extend(p for p in problems if p not in seen)
+        return problems
+
+
+def _changes(pod, mark: PodMark, failed: ProbeFailures) -> list[str]:
+    """What Kubernetes recorded of a marked pod since its mark."""
+    out = []
+    if pod.restart_count > mark.restarts:
+        out.append(f"pod {pod.name} restarted {pod.restart_count - mark.restarts} time(s) after it was Ready")
+    if not pod.ready:
+        out.append(f"pod {pod.name} went from Ready to not Ready at {ready_since(pod) or '?'}")
+    elif ready_since(pod) != mark.ready_since:
+        out.append(f"pod {pod.name} went from Ready to not Ready and back (Ready again at {ready_since(pod) or '?'})")
+    if failed.count > mark.unhealthy:
+        out.append(f"pod {pod.name}: {failed.count - mark.unhealthy} failed probe(s) after it was Ready "
+                   f"(last {failed.last}: {failed.message})")
+    return out
