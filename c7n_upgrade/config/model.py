@@ -7,6 +7,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
+from ..rollout import SETTLE_SECONDS
+
 DEFAULT_NAMESPACE = "choerodon-devops-prod"
 DEFAULT_PLAN = "0.8-to-0.9"
 DEFAULT_REPO_URL = "https://openchart.choerodon.com.cn/choerodon/c7n/"
@@ -157,7 +159,7 @@ class Timeouts(_Strict):
     helm: float = Field(120.0, gt=0)  # seconds per helm call; an upgrade/install gets `step` more
     kube: float = Field(30.0, gt=0)  # seconds per Kubernetes API request
     sql: float = Field(60.0, gt=0)  # seconds per MySQL statement
-    settle: float = Field(10.0, ge=0)  # seconds health must hold, without one DOWN answer, to count
+    settle: float = Field(SETTLE_SECONDS, ge=0)  # seconds health must hold, without one DOWN answer, to count
     backup: float = Field(1800.0, gt=0)  # seconds to dump one database, and to restore it for the check
 
 
