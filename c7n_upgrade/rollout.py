@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, TypeVar
 
+from .errors import C7nError
 from .probes import Health, health_cause
 from .waiters import WaitTimeout, poll
 
@@ -125,7 +126,7 @@ class RolloutNotDone(WaitTimeout):
     """A rollout did not finish in time; `last` is the last `RolloutState`."""
 
 
-class RolloutTerminal(Exception):
+class RolloutTerminal(C7nError):
     """A rollout reached a state waiting will not heal (`terminal.Terminal`), seen in `last`."""
 
     def __init__(self, terminal, last: RolloutState, elapsed: float):

@@ -7,6 +7,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
+from ..errors import C7nError
 from ..rollout import SETTLE_SECONDS
 
 DEFAULT_NAMESPACE = "choerodon-devops-prod"
@@ -44,7 +45,7 @@ REQUIRED_FOR_CLUSTER = (
 _HOSTPORT_RE = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
 
 
-class ConfigError(Exception):
+class ConfigError(C7nError):
     """An env file that cannot be used. The message names the file, the key and what was expected."""
 
     def __init__(self, message: str, *, file: Optional[Path] = None, problems: Optional[list[str]] = None,
