@@ -7,11 +7,16 @@ from typing import Optional
 import requests
 
 from . import probes, rollout
+from .errors import C7nError
 from .kube import RELEASE_LABEL
 from .parallel import parallel_map
 from .plan import Step
 from .report import StepFailed
 from .settings import HttpAccess
+
+
+class ServiceUnreachable(C7nError):
+    """A Service gave no HTTP answer (direct mode; through the API server it is a `KubeError`)."""
 
 
 class ClusterAccess:
@@ -60,8 +65,11 @@ class ClusterAccess:
         if self.http.mode == "proxy":
             status, _h, body = self.kube.proxy_service_get(service, port, path, self.http.timeout)
             return status, body.decode("utf-8", "replace")
-        resp = requests.get(f"http://{svc.cluster_ip}:{port}{path}", timeout=self.http.timeout,
-                            headers={"Accept": "application/json, text/html;q=0.9, */*;q=0.5"})
+        try:
+            resp = requests.get(f"http://{svc.cluster_ip}:{port}{path}", timeout=self.http.timeout,
+                                headers={"Accept": "application/json, text/html;q=0.9, */*;q=0.5"})
+        except requests.RequestException as exc:
+            raise ServiceUnreachable(f"{type(exc).__name__}: {exc}") from None
         return resp.status_code, resp.text
 
     def observe(self, step: Step, release: str, version: str, pods: Optional[list] = None) -> rollout.RolloutState:

@@ -14,6 +14,8 @@ from typing import Any, Iterator
 import pymysql
 import pymysql.cursors
 
+from .errors import C7nError
+
 __all__ = [
     "MASK",
     "LoginFailure",
@@ -30,7 +32,7 @@ MASK = "******"
 _IDENT = re.compile(r"[A-Za-z0-9_]+")
 
 
-class MysqlError(Exception):
+class MysqlError(C7nError):
     """A MySQL operation failed. The message names host:port and the user, never the password."""
 
     def __init__(self, message: str, *, code: int | None = None):

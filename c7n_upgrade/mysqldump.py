@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Mapping, Optional
 
+from .errors import C7nError
+
 DUMP_TOOLS = ("mariadb-dump", "mysqldump")
 CLIENT_TOOLS = ("mariadb", "mysql")
 # one consistent snapshot of InnoDB tables, with routines and triggers, binary data as hex
@@ -19,7 +21,7 @@ DUMP_FLAGS = ("--single-transaction", "--routines", "--triggers", "--hex-blob", 
               "--default-character-set=utf8mb4")
 
 
-class DumpError(Exception):
+class DumpError(C7nError):
     """A dump or a restore failed; the message names the database and the tool's own words."""
 
 

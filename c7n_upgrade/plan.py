@@ -8,10 +8,12 @@ from typing import Any, Literal, Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .errors import C7nError
+
 PLANS_DIR = Path(__file__).resolve().parent.parent / "plans"
 
 
-class PlanError(Exception):
+class PlanError(C7nError):
     """A plan file that cannot be used; the message names the file and the key."""
 
 

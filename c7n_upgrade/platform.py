@@ -20,6 +20,8 @@ from typing import Any, Callable, Optional
 
 import requests
 
+from .errors import C7nError
+
 __all__ = [
     "PlatformError",
     "PlatformFailed",
@@ -34,7 +36,7 @@ MASK = "******"
 SENSITIVE_KEYS = {"password", "secret", "client_secret", "access_token", "refresh_token", "token", "id_token"}
 
 
-class PlatformError(Exception):
+class PlatformError(C7nError):
     """A platform call failed (transport error or non-2xx status)."""
 
     def __init__(self, message: str, status: int | None = None, excerpt: str = ""):

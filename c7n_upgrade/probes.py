@@ -29,10 +29,12 @@ from typing import Any, Iterable, Mapping, Optional
 
 import requests
 
+from .errors import C7nError
+
 HEALTH_WORDS = ("UP", "DOWN", "OUT_OF_SERVICE", "UNKNOWN")
 
 
-class ProbeError(Exception):
+class ProbeError(C7nError):
     """An answer that cannot be understood at all."""
 
 

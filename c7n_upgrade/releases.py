@@ -24,9 +24,26 @@ class ReleaseView:
     def exists(self) -> bool:
         return self.status is not None
 
-    def is_at(self, version: str) -> bool:
-        """Helm has the release deployed at that chart version (what helm says, not what runs)."""
-        return self.status == "deployed" and self.chart_version == version
+    def on_chart(self, version: str) -> bool:
+        """Helm lists the release at that chart version, whatever its status (a failed or pending
+        attempt at it included)."""
+        return self.exists and self.chart_version == version
+
+    def why_not_at_target(self, version: str) -> list[str]:
+        """Why helm does not have the release deployed at `version` (empty: it does). THE "at target"
+        rule: what helm says, not what runs (that is `rollout.RolloutState.reasons`)."""
+        if not self.exists:
+            return [f"{self.name} is not installed"]
+        out = []
+        if self.status != "deployed":
+            out.append(f"{self.name} is {self.status}")
+        if not self.on_chart(version):
+            out.append(f"{self.name} is at chart {self.chart_version}, expected {version}")
+        return out
+
+    def at_target(self, version: str) -> bool:
+        """Helm has the release deployed at that chart version."""
+        return not self.why_not_at_target(version)
 
 
 class Releases:

@@ -10,6 +10,7 @@ import contextlib
 from typing import Iterator, Protocol
 
 from . import i18n
+from .errors import C7nError
 
 
 class Reporter(Protocol):
@@ -19,7 +20,7 @@ class Reporter(Protocol):
     def note(self, line: str) -> None: ...
 
 
-class StepFailed(Exception):
+class StepFailed(C7nError):
     """A step could not be completed; the message says why (already redacted)."""
 
 

@@ -16,10 +16,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, TypeVar
 
+from .errors import C7nError
 from .probes import Health, health_cause
 from .waiters import WaitTimeout, poll
 
 T = TypeVar("T")
+
+#: THE settle window's default (the env's `timeouts.settle` defaults to it too)
+SETTLE_SECONDS = 10.0
 
 #: how a pod's health is asked: pod -> Health (direct HTTP to the pod, or through the API server)
 HealthProbe = Callable[[Any], Health]
@@ -34,7 +38,29 @@ class RolloutPolicy:
     interval: float = 0.2           # the first pause, and the pause while confirming a done state
     backoff: float = 1.3            # each pause grows by this factor up to poll_max
     settle_observations: int = 3    # consecutive done observations ...
-    settle_seconds: float = 10.0    # ... spanning at least this long (the env's timeouts.settle)
+    settle_seconds: float = SETTLE_SECONDS  # ... spanning at least this long (the env's timeouts.settle)
+
+
+class Streak:
+    """Consecutive done observations: settled once `settle_observations` of them span at least
+    `settle_seconds` (the one settle rule: `confirm`, `wait` and `observe_over_window` count with it).
+    `since`: when the streak began (None: at its first done observation)."""
+
+    def __init__(self, policy: RolloutPolicy, clock: Callable[[], float], since: Optional[float] = None):
+        self.policy, self.clock, self.since, self.count = policy, clock, since, 0
+
+    def add(self, done: bool) -> bool:
+        """Count one observation; True once the streak has settled. One not done starts it over."""
+        if not done:
+            self.count, self.since = 0, None
+            return False
+        if self.since is None:
+            self.since = self.clock()
+        self.count += 1
+        return self.count >= self.policy.settle_observations and self.elapsed() >= self.policy.settle_seconds
+
+    def elapsed(self) -> float:
+        return self.clock() - self.since if self.since is not None else 0.0
 
 
 @dataclass
@@ -58,18 +84,10 @@ class RolloutState:
 
     @property
     def done(self) -> bool:
-        if self.total < 1:
-            return False
-        if self.deleting_pods or self.old_version_pods or self.wrong_image_pods:
-            return False
-        if self.ready != self.total or self.on_target_version != self.total:
-            return False
-        if self.health_required and self.health_up != self.total:
-            return False
-        return True
+        return not self.reasons()
 
     def reasons(self) -> list[str]:
-        """Why the rollout is not done yet (empty when done)."""
+        """Why the rollout is not done yet (empty when done): THE rollout rule."""
         out: list[str] = []
         if self.total < 1:
             out.append("no pod of the release exists")
@@ -108,7 +126,7 @@ class RolloutNotDone(WaitTimeout):
     """A rollout did not finish in time; `last` is the last `RolloutState`."""
 
 
-class RolloutUnstable(Exception):
+class RolloutUnstable(C7nError):
     """Kubernetes' history shows the release unstable after its pods were Ready (`stability.py`):
     waiting cannot undo it. `problems` says what it recorded; `last` is the observation."""
 
@@ -121,7 +139,7 @@ class RolloutUnstable(Exception):
 History = Callable[[RolloutState], list]
 
 
-class RolloutTerminal(Exception):
+class RolloutTerminal(C7nError):
     """A rollout reached a state waiting will not heal (`terminal.Terminal`), seen in `last`."""
 
     def __init__(self, terminal, last: RolloutState, elapsed: float):
@@ -203,18 +221,15 @@ def confirm(
     `done` in `settle_observations` consecutive observations spanning `settle_seconds`. The first
     observation that is not done raises `RolloutNotDone` (a dry run's and a resume's read-only verdict);
     one whose `history` finds instability raises `RolloutUnstable`."""
-    start = clock()
-    count = 0
+    streak = Streak(policy, clock, since=clock())
     while True:
         state = observe_once()
-        elapsed = clock() - start
-        _check_history(history, state, elapsed)
+        _check_history(history, state, streak.elapsed())
         if not state.done:
             why = "; ".join(state.reasons()) or "not done"
-            raise RolloutNotDone(elapsed, state, f"release {state.release} is not rolled out to "
-                                                 f"{state.target_version}: {why}")
-        count += 1
-        if count >= policy.settle_observations and elapsed >= policy.settle_seconds:
+            raise RolloutNotDone(streak.elapsed(), state, f"release {state.release} is not rolled out to "
+                                                          f"{state.target_version}: {why}")
+        if streak.add(True):
             return state
         sleep(policy.interval)
 
@@ -233,7 +248,7 @@ def wait(
     """Observe until the state is `done` and has settled; raise `RolloutNotDone` (last state attached),
     `RolloutTerminal` at the first observation `terminal(state)` finds will not heal, or `RolloutUnstable`
     at the first one whose `history` shows a pod unstable after it was Ready."""
-    streak = {"count": 0, "since": 0.0}
+    streak = Streak(policy, clock)
     started = clock()
 
     def settled(state: RolloutState) -> bool:
@@ -241,13 +256,7 @@ def wait(
         stuck = terminal(state) if terminal is not None and not state.done else None
         if stuck is not None:
             raise RolloutTerminal(stuck, state, clock() - started)
-        if not state.done:
-            streak["count"] = 0
-            return False
-        if streak["count"] == 0:
-            streak["since"] = clock()
-        streak["count"] += 1
-        return streak["count"] >= policy.settle_observations and clock() - streak["since"] >= policy.settle_seconds
+        return streak.add(state.done)
 
     try:
         return poll(observe_once, timeout=policy.timeout, interval=policy.interval, max_interval=policy.poll_max,
@@ -282,9 +291,9 @@ def observe_over_window(
     settle window: at least `settle_observations`, about twenty at most, the first one at once.
     One answer per pod proves little about a service that flaps; a window's worth does."""
     pause = max(policy.interval, policy.settle_seconds / 20)
-    start = clock()
+    streak = Streak(policy, clock, since=clock())
     seen = [observe_once()]
-    while len(seen) < policy.settle_observations or clock() - start < policy.settle_seconds:
+    while not streak.add(True):
         sleep(pause)
         seen.append(observe_once())
     return seen

@@ -37,6 +37,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .errors import C7nError
+
 ROOT = Path(__file__).resolve().parent.parent
 INSTALL_SCRIPT = ROOT / "scripts" / "install-allure.sh"
 REPORTS = ROOT / "reports"
@@ -77,7 +79,7 @@ def _private_copy(source: Path, target: Path) -> None:
     _private_write(target, Path(source).read_bytes())
 
 
-class ShareError(Exception):
+class ShareError(C7nError):
     """Something the operator must fix; the message says what."""
 
 

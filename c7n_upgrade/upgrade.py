@@ -109,7 +109,7 @@ class ReleaseUpgrade:
     def observe_done(self, view: ReleaseView) -> Optional[rollout.RolloutState]:
         """The settled observation that proves the step done (helm at the target, deployed, every pod
         there, Ready and UP over the settle window, as a rollout ends), or None."""
-        if not (view.exists and view.chart_version == self.step.version and view.status == "deployed"):
+        if not view.at_target(self.step.version):
             return None
         try:
             state = rollout.confirm(lambda: self.access.observe(self.step, view.name, self.step.version), self.policy,
@@ -160,7 +160,7 @@ class ReleaseUpgrade:
             raise log.failed(pin_advice(name, f"{self.chart_repo}/{step.chart}", view.chart_version or "?",
                                         pins, step.version))
         diff = helmlib.values_diff(current, merged)
-        if view.exists and view.chart_version == step.version and view.status == "deployed" and not diff:
+        if view.at_target(step.version) and not diff:
             # helm is done and the plan's values are in: no second helm call
             done = self.observe_done(view)
             if done is not None:

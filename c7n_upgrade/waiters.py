@@ -10,12 +10,14 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Optional, TypeVar
 
+from .errors import C7nError
+
 T = TypeVar("T")
 
 __all__ = ["WaitTimeout", "poll"]
 
 
-class WaitTimeout(Exception):
+class WaitTimeout(C7nError):
     """A wait ran out of time. `last` is the last observation (or the last error)."""
 
     def __init__(self, elapsed: float, last: Any, message: str | None = None, last_error: BaseException | None = None):

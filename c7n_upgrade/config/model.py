@@ -7,6 +7,9 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
+from ..errors import C7nError
+from ..rollout import SETTLE_SECONDS
+
 DEFAULT_NAMESPACE = "choerodon-devops-prod"
 DEFAULT_PLAN = "0.8-to-0.9"
 DEFAULT_REPO_URL = "https://openchart.choerodon.com.cn/choerodon/c7n/"
@@ -42,7 +45,7 @@ REQUIRED_FOR_CLUSTER = (
 _HOSTPORT_RE = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
 
 
-class ConfigError(Exception):
+class ConfigError(C7nError):
     """An env file that cannot be used. The message names the file, the key and what was expected."""
 
     def __init__(self, message: str, *, file: Optional[Path] = None, problems: Optional[list[str]] = None,
@@ -157,7 +160,7 @@ class Timeouts(_Strict):
     helm: float = Field(120.0, gt=0)  # seconds per helm call; an upgrade/install gets `step` more
     kube: float = Field(30.0, gt=0)  # seconds per Kubernetes API request
     sql: float = Field(60.0, gt=0)  # seconds per MySQL statement
-    settle: float = Field(10.0, ge=0)  # seconds health must hold, without one DOWN answer, to count
+    settle: float = Field(SETTLE_SECONDS, ge=0)  # seconds health must hold, without one DOWN answer, to count
     backup: float = Field(1800.0, gt=0)  # seconds to dump one database, and to restore it for the check
 
 

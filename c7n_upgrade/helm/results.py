@@ -5,6 +5,8 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
+from ..errors import C7nError
+
 
 @dataclass
 class CommandResult:
@@ -28,7 +30,7 @@ def error_line(result: CommandResult) -> str:
     return "(no output)"
 
 
-class HelmError(Exception):
+class HelmError(C7nError):
     """A helm command that failed. ``result`` holds argv, exit code and output."""
 
     def __init__(self, result: CommandResult, message: Optional[str] = None):
@@ -42,7 +44,7 @@ class HelmDialectMismatch(HelmError):
     """The env states helm.dialect and helm answers as the other one: every later helm call would fail too."""
 
 
-class HelmParseError(ValueError):
+class HelmParseError(C7nError, ValueError):
     """Helm printed something the parser does not understand."""
 
 

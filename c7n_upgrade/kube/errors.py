@@ -1,7 +1,9 @@
 """The errors the Kubernetes client raises, each with a message an operator can act on."""
 from __future__ import annotations
 
-class KubeError(Exception):
+from ..errors import C7nError
+
+class KubeError(C7nError):
     """Base class of every error this module raises."""
 
 

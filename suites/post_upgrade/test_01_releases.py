@@ -11,10 +11,7 @@ def test_release_at_target(release, final_state):
     "Throughout": every observation over the settle window, and no restart, Ready flip or failed probe in
     Kubernetes' history since the pods were Ready; /info: the service names no other version."""
     item = final_state.releases[release]
-    assert item.view.exists, f"{item.view.name} is not installed"
-    assert item.view.status == "deployed", f"{item.view.name} is {item.view.status}"
-    assert item.view.chart_version == item.step.version, (
-        f"{item.view.name} is at chart {item.view.chart_version}, expected {item.step.version}")
+    assert item.view.at_target(item.step.version), "; ".join(item.view.why_not_at_target(item.step.version))
     state = item.rollout
     assert state.total >= 1, f"{item.view.name} has no pods"
     # what runs, not only what the label says; and what Kubernetes recorded since the pods were Ready

@@ -34,7 +34,7 @@ def test_database_backup(ctx, kube, releases, mysql_admin, dump_tool, settings, 
         pytest.skip(f"not backed up, as the env says (backup.skip_reason): {settings.backup.skip_reason}")
     with _stops_the_run(ctx):
         views = [v for v in (releases.view(s) for s in ctx.plan.steps) if v.exists]
-        upgraded = [s.number for s in ctx.plan.steps if releases.view(s).is_at(s.version)]
+        upgraded = [s.number for s in ctx.plan.steps if releases.view(s).at_target(s.version)]
         named = set().union(*parallel_map(lambda v: operations.databases_named(releases.values(v.name)), views))
         databases, problems = operations.plan_backup(mysql_admin, named,
                                                      [s.database for s in ctx.plan.steps if s.database])

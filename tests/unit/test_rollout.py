@@ -1,6 +1,7 @@
 """c7n_upgrade.rollout: the rule (RolloutState.done), one observation, the settled wait (fake clock)."""
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
@@ -67,6 +68,31 @@ def test_a_pod_running_another_versions_image_is_not_done():
 
 def test_state_health_not_required_ignores_health():
     assert done_state(health_up=0, health_required=False).done
+
+
+def _done_as_the_rule_reads(s: RolloutState) -> bool:
+    """The rule as the module's docstring states it, written out apart from `reasons()`: every pod
+    Ready, on the target label and image, UP (when health is asked), none terminating, none old."""
+    return (s.total >= 1 and not (s.deleting_pods or s.old_version_pods or s.wrong_image_pods)
+            and s.ready == s.total and s.on_target_version == s.total
+            and (not s.health_required or s.health_up == s.total))
+
+
+def test_done_is_exactly_no_reason_over_every_combination():
+    """`done` is `not reasons()`: a reason missing for one case (or one too many) fails here."""
+    seen = {True: 0, False: 0}
+    for total in range(3):
+        for ready, on_target, up in itertools.product(range(total + 1), repeat=3):
+            for required, old, wrong, deleting in itertools.product((True, False), repeat=4):
+                s = RolloutState(release="r", target_version="0.9.0", total=total, ready=ready,
+                                 on_target_version=on_target, health_up=up, health_required=required,
+                                 old_version_pods=["p (0.8.0)"] if old else [],
+                                 wrong_image_pods=["p (img:0.8.0)"] if wrong else [],
+                                 deleting_pods=["p"] if deleting else [])
+                expected = _done_as_the_rule_reads(s)
+                assert s.done is expected and (s.reasons() == []) is expected, (s, s.reasons())
+                seen[expected] += 1
+    assert seen[True] and seen[False] > seen[True]  # both verdicts were reached
 
 
 def test_progress_line_in_both_languages():
