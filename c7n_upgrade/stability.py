@@ -13,7 +13,9 @@ instability: a slow start is waited for, a crash loop is a terminal state (`term
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Optional
+
+from .report import StepFailed
 
 UNSTABLE_REASONS = ("Unhealthy",)  # the kubelet's event for a failed readiness or liveness probe
 
@@ -57,6 +59,17 @@ def probe_failures(events: Iterable[dict]) -> dict[str, ProbeFailures]:
     return out
 
 
+class EarlierStepUnstable(StepFailed):
+    """A release an earlier step upgraded became unstable after its step: the failure is that step's
+    (`earlier_step`), wherever the run saw it. Services that need it (config-server, the registry) go DOWN with it."""
+
+    def __init__(self, step: int, release: str, problems: list[str], limit: int = 3):
+        shown = problems[:limit] + ([f"+{len(problems) - limit} more"] if len(problems) > limit else [])
+        super().__init__(f"{release} became unstable after its step: Kubernetes recorded, after its pods were "
+                         f"Ready: {'; '.join(shown)}")
+        self.earlier_step, self.release = step, release
+
+
 @dataclass
 class StabilityWatch:
     """The marks of every release this run watched, and what each look found."""
@@ -81,6 +94,12 @@ class StabilityWatch:
                 if problems:
                     out.append((step, release, problems))
         return out
+
+    def earliest_unstable(self, pods_by_release: dict[str, list], failures: dict[str, ProbeFailures],
+                          skip_step: int | None = None) -> Optional[EarlierStepUnstable]:
+        """The failure of the first followed release (but `skip_step`'s) that is unstable now, or None."""
+        found = self.recheck(pods_by_release, failures, skip_step)
+        return EarlierStepUnstable(*found[0]) if found else None
 
     def look(self, release: str, version: str, pods: list, failures: dict[str, ProbeFailures]) -> list[str]:
         """The instabilities of `release`'s pods on `version` seen now (also kept in `found`): `pods` as

@@ -260,23 +260,33 @@ class ReleaseUpgrade:
                     lambda: self.access.observe(step, name, step.version), self.policy,
                     on_progress=on_progress, retry_on=(KubeError,), terminal=TerminalWatch().check,
                     history=self.history(name, step.version))
-            except rollout.RolloutNotDone as exc:
+            except (rollout.RolloutNotDone, rollout.RolloutUnstable, rollout.RolloutTerminal) as exc:
                 self.attach_diagnostics(name, exc.last)
-                raise log.failed(f"{name} not rolled out to {step.version} after {timeout:.0f}s: "
-                                 f"{why_not_done(exc.last, log.lang)}") from None
-            except rollout.RolloutUnstable as exc:
-                self.attach_diagnostics(name, exc.last)
-                raise log.failed(unstable_reason(name, exc.problems, exc.elapsed)) from None
-            except rollout.RolloutTerminal as exc:
-                self.attach_diagnostics(name, exc.last)
-                raise log.failed(f"{name} cannot roll out to {step.version} (seen after {exc.elapsed:.0f}s; waiting "
-                                 f"would not heal it): {exc.terminal.describe()}{self._log_lines(exc.terminal)}") from None
+                raise (self._earlier_failure() or log.failed(self._wait_failure(exc))) from None
             log.attach(f"health {name}", _health_bodies(state), "json")
             self._check_what_it_says(name, state, step.version)
             log.note(i18n.say(log.lang, "r_settled", release=name, pods=state.total, version=step.version,
                               seconds=time.monotonic() - started))
         self.observed = state
         return state
+
+    def _wait_failure(self, exc) -> str:
+        name, version = self.release, self.step.version
+        if isinstance(exc, rollout.RolloutUnstable):
+            return unstable_reason(name, exc.problems, exc.elapsed)
+        if isinstance(exc, rollout.RolloutTerminal):
+            return (f"{name} cannot roll out to {version} (seen after {exc.elapsed:.0f}s; waiting would not heal "
+                    f"it): {exc.terminal.describe()}{self._log_lines(exc.terminal)}")
+        return f"{name} not rolled out to {version} after {self.policy.timeout:.0f}s: {why_not_done(exc.last, self.log.lang)}"
+
+    def _earlier_failure(self):
+        """An earlier step's release that became unstable meanwhile (`stability.EarlierStepUnstable`), or None:
+        the likelier cause of this step's failure (a service DOWN because config-server flapped)."""
+        try:
+            return self.stability.earliest_unstable(self.access.pods_by_release(), probe_failures(self.kube.events()),
+                                                    skip_step=self.step.number)
+        except KubeError:
+            return None
 
     def observe_now(self) -> Optional[rollout.RolloutState]:
         """Read-only, a dry run's verdict: the release as it runs now, at the version helm lists (the

@@ -30,7 +30,9 @@ def test_a_flap_fails_the_step_that_flaps(tmp_path, period):
     assert re.search(r"config-server-\S+ (went from Ready to not Ready|answered DOWN|: \d+ failed probe)"
                      r"|config-server is not stable|config-server became unstable", line["text"]), line
     steps = {s["number"]: s["status"] for s in outcome["steps"]}
-    assert steps[1] == "done" and all(status in ("done", "blocked") for n, status in steps.items() if n > 2), steps
+    # a later step is done, blocked, or (the one whose wait saw config-server go) upgraded by helm, unobserved
+    later = [status for n, status in steps.items() if n > 2]
+    assert steps[1] == "done" and set(later) <= {"done", "blocked", "helm-only"} and later.count("helm-only") <= 1, steps
     assert "blocked" in steps.values(), "no later step was stopped"
     post = run.by_test("suites/post_upgrade/")
     assert post and not [k for k, v in post.items() if v == "passed"], post

@@ -22,3 +22,21 @@ def error_status(exc: ApiException) -> dict:
 @pytest.fixture
 def core(kube_client):
     return client.CoreV1Api(kube_client)
+
+
+#: the guide's CRD, as it ships it (apiextensions.k8s.io/v1beta1)
+GUIDE_CRD_YAML = """\
+apiVersion: apiextensions.k8s.io/v1beta1
+kind: CustomResourceDefinition
+metadata:
+  name: c7nhelmreleases.choerodon.io
+spec:
+  group: choerodon.io
+  names:
+    kind: C7NHelmRelease
+    listKind: C7NHelmReleaseList
+    plural: c7nhelmreleases
+    singular: c7nhelmrelease
+  scope: Namespaced
+  version: v1alpha1
+"""

@@ -16,7 +16,7 @@ from c7n_upgrade.sandbox.apiserver import ApiServer, Store
 
 from .conftest import NAMESPACE
 from .kubectl_output import wait_for
-from .test_apiserver import upstream  # noqa: F401  (the fixture: an HTTP server standing in for a pod)
+from .test_apiserver_streams import upstream  # noqa: F401  (the fixture: an HTTP server standing in for a pod)
 
 
 def configmap(name, labels=None, data=None):

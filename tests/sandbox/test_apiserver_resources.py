@@ -9,24 +9,8 @@ import requests
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from .apiserver_objects import CRD_V1BETA1_PATH, core, error_status  # noqa: F401 (core: a fixture)
+from .apiserver_objects import CRD_V1BETA1_PATH, GUIDE_CRD_YAML, core, error_status  # noqa: F401 (core: a fixture)
 from .conftest import NAMESPACE
-
-GUIDE_CRD_YAML = """\
-apiVersion: apiextensions.k8s.io/v1beta1
-kind: CustomResourceDefinition
-metadata:
-  name: c7nhelmreleases.choerodon.io
-spec:
-  group: choerodon.io
-  names:
-    kind: C7NHelmRelease
-    listKind: C7NHelmReleaseList
-    plural: c7nhelmreleases
-    singular: c7nhelmrelease
-  scope: Namespaced
-  version: v1alpha1
-"""
 
 
 # ---------------------------------------------------------------- other resources

@@ -14,7 +14,7 @@ import requests
 
 from c7n_upgrade.sandbox import kubeproto
 from tests.real_tools import real_tool
-from tests.sandbox.test_apiserver import GUIDE_CRD_YAML
+from tests.sandbox.apiserver_objects import GUIDE_CRD_YAML
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_TOOL = ROOT / "scripts" / "kube-proto-schema.py"

@@ -12,7 +12,7 @@ import pytest
 from c7n_upgrade.plan import load_plan
 from c7n_upgrade.sandbox import charts
 from tests.sandbox.kubectl_output import cells, rolled_out, tables, wait_for
-from tests.sandbox.test_apiserver import GUIDE_CRD_YAML
+from tests.sandbox.apiserver_objects import GUIDE_CRD_YAML
 from tests.sandbox.test_kubeproto import DEPLOYMENT
 
 pytestmark = pytest.mark.sandbox

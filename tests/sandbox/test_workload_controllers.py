@@ -278,7 +278,7 @@ def test_the_sandbox_helms_wait_returns_once_the_rollout_is_done(tmp_path):
     """The sandbox's own `helm upgrade --wait` waits as `kubectl rollout status` does: every pod new and
     Ready, the old one gone (a stale status from before the upgrade does not count)."""
     from c7n_upgrade.sandbox.runtime import Runtime
-    from tests.sandbox.test_helm_cli import HelmHarness
+    from tests.sandbox.helm_harness import HelmHarness
 
     box = HelmHarness(tmp_path, 3)
     runtime = Runtime(box.store, tmp_path, PLAN, NS, start_delay=(0.3, 0.4), readiness_interval=0.05).start()

@@ -107,3 +107,15 @@ def test_confirm_raises_unstable_from_history():
         assert "restarted" in str(exc)
     else:
         raise AssertionError("confirm passed a restarted pod")
+
+
+def test_the_earliest_unstable_release_carries_its_own_step_not_the_one_that_saw_it():
+    watch = StabilityWatch()
+    for release, step in (("config-server", 2), ("iam", 4)):
+        watch.follow(release, "0.9.0", step)
+        watch.look(release, "0.9.0", [pod(f"{release}-1")], {})
+    down = {"config-server": [pod("config-server-1", ready=False)], "iam": [pod("iam-1", ready=False)]}
+    failure = watch.earliest_unstable(down, {}, skip_step=7)
+    assert (failure.earlier_step, failure.release) == (2, "config-server")
+    assert str(failure).startswith("config-server became unstable after its step: ")
+    assert watch.earliest_unstable({"config-server": [pod("config-server-1")], "iam": [pod("iam-1")]}, {}) is None
