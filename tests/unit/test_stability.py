@@ -70,11 +70,17 @@ def test_other_events_and_other_pods_do_not_count():
     assert look(watch, pod(), events=events) == []
 
 
-def test_recheck_follows_every_release_but_the_current_step_in_step_order():
+def _following(*releases) -> StabilityWatch:
+    """A watch following each (release, step), its one pod seen Ready."""
     watch = StabilityWatch()
-    for release, step in (("b", 5), ("a", 2)):
+    for release, step in releases:
         watch.follow(release, "0.9.0", step)
         watch.look(release, "0.9.0", [pod(f"{release}-1")], {})
+    return watch
+
+
+def test_recheck_follows_every_release_but_the_current_step_in_step_order():
+    watch = _following(("b", 5), ("a", 2))
     down = {"a": [pod("a-1", ready=False)], "b": [pod("b-1", ready=False)]}
     assert [(s, r) for s, r, _ in watch.recheck(down, {})] == [(2, "a"), (5, "b")]
     assert [(s, r) for s, r, _ in watch.recheck(down, {}, skip_step=2)] == [(5, "b")]
@@ -110,10 +116,7 @@ def test_confirm_raises_unstable_from_history():
 
 
 def test_the_earliest_unstable_release_carries_its_own_step_not_the_one_that_saw_it():
-    watch = StabilityWatch()
-    for release, step in (("config-server", 2), ("iam", 4)):
-        watch.follow(release, "0.9.0", step)
-        watch.look(release, "0.9.0", [pod(f"{release}-1")], {})
+    watch = _following(("config-server", 2), ("iam", 4))
     down = {"config-server": [pod("config-server-1", ready=False)], "iam": [pod("iam-1", ready=False)]}
     failure = watch.earliest_unstable(down, {}, skip_step=7)
     assert (failure.earlier_step, failure.release) == (2, "config-server")
