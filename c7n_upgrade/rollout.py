@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, TypeVar
 
 from .probes import Health, health_cause
+from .terminal import UNSCHEDULABLE_GRACE
 from .waiters import WaitTimeout, poll
 
 T = TypeVar("T")
@@ -35,6 +36,7 @@ class RolloutPolicy:
     backoff: float = 1.3            # each pause grows by this factor up to poll_max
     settle_observations: int = 3    # consecutive done observations ...
     settle_seconds: float = 10.0    # ... spanning at least this long (the env's timeouts.settle)
+    unschedulable_grace: float = UNSCHEDULABLE_GRACE  # a pod Unschedulable this long fails the step (timeouts.unschedulable)
 
 
 @dataclass

@@ -254,7 +254,8 @@ class ReleaseUpgrade:
             try:
                 state = self._settled_by_apply() or rollout.wait(
                     lambda: self.access.observe(step, name, step.version), self.policy,
-                    on_progress=on_progress, retry_on=(KubeError,), terminal=TerminalWatch().check)
+                    on_progress=on_progress, retry_on=(KubeError,),
+                    terminal=TerminalWatch(unschedulable_grace=self.policy.unschedulable_grace).check)
             except rollout.RolloutNotDone as exc:
                 self.attach_diagnostics(name, exc.last)
                 raise log.failed(f"{name} not rolled out to {step.version} after {timeout:.0f}s: "
