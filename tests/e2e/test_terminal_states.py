@@ -88,6 +88,7 @@ def test_an_image_that_cannot_be_pulled_fails_step_1_at_the_second_failed_pull(c
                      r"failed to pull and unpack image \"[^\"]+go-register-server:0\.9\.0\": .*: not found; the image "
                      r"\S+go-register-server:0\.9\.0 cannot be pulled: is it in your registry", flat), flat[-3000:]
     assert _seen_after(flat, "register-server") < STEP_TIMEOUT / 4
+    assert "Back-off pulling image" in run.all_text()  # the kubelet's events, in the step's diagnostics
     assert [released(a) for a in sb.writes()] == ["register-server"]
     _unstick(sb, "register-server")
 
