@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional, TypeVar
 
 from .errors import C7nError
 from .probes import Health, health_cause
+from .terminal import UNSCHEDULABLE_GRACE
 from .waiters import WaitTimeout, poll
 
 T = TypeVar("T")
@@ -39,6 +40,7 @@ class RolloutPolicy:
     backoff: float = 1.3            # each pause grows by this factor up to poll_max
     settle_observations: int = 3    # consecutive done observations ...
     settle_seconds: float = SETTLE_SECONDS  # ... spanning at least this long (the env's timeouts.settle)
+    unschedulable_grace: float = UNSCHEDULABLE_GRACE  # a pod Unschedulable this long fails the step (timeouts.unschedulable)
 
 
 class Streak:

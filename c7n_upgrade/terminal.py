@@ -8,7 +8,7 @@ a timeout. The rules and their thresholds (docs/decisions.md, "Terminal states")
 - `CrashLoopBackOff` once the container has restarted CRASH_RESTARTS times: it started and died three
   times with the same image and configuration;
 - a pod the scheduler calls `Unschedulable` for UNSCHEDULABLE_GRACE seconds (an autoscaler adds a node in
-  a few minutes at most).
+  a few minutes at most; the env's `timeouts.unschedulable` sets another grace).
 
 Only the new version's pods are judged: an old pod the rollout will replace says nothing of the new one.
 A pod that runs but answers DOWN, or starts slowly, is not terminal: it can recover, and the step waits.
@@ -47,8 +47,8 @@ class Terminal:
 class TerminalWatch:
     """`check(state)` on each observation of one rollout: the first terminal state seen, or None."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic):
-        self.clock = clock
+    def __init__(self, clock: Callable[[], float] = time.monotonic, unschedulable_grace: float = UNSCHEDULABLE_GRACE):
+        self.clock, self.unschedulable_grace = clock, unschedulable_grace
         self.first_seen: dict[tuple, float] = {}
         self.pulls: dict[tuple, list[str]] = {}  # (pod, container) -> the pull reasons seen, changes only
 
@@ -80,7 +80,7 @@ class TerminalWatch:
             unschedulable = next((cond for cond in getattr(pod, "conditions", [])
                                   if cond.get("type") == "PodScheduled" and cond.get("status") == "False"
                                   and cond.get("reason") == "Unschedulable"), None)
-            if unschedulable and self._held((pod.name, "", "unschedulable"), now, UNSCHEDULABLE_GRACE, seen):
+            if unschedulable and self._held((pod.name, "", "unschedulable"), now, self.unschedulable_grace, seen):
                 found = found or Terminal(pod.name, "", "Unschedulable", unschedulable.get("message", ""),
                                           "no node can take it: free or add capacity, or check its node selector "
                                           "and tolerations")

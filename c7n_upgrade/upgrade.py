@@ -258,7 +258,8 @@ class ReleaseUpgrade:
             try:
                 state = self._settled_by_apply() or rollout.wait(
                     lambda: self.access.observe(step, name, step.version), self.policy,
-                    on_progress=on_progress, retry_on=(KubeError,), terminal=TerminalWatch().check,
+                    on_progress=on_progress, retry_on=(KubeError,),
+                    terminal=TerminalWatch(unschedulable_grace=self.policy.unschedulable_grace).check,
                     history=self.history(name, step.version))
             except (rollout.RolloutNotDone, rollout.RolloutUnstable, rollout.RolloutTerminal) as exc:
                 self.attach_diagnostics(name, exc.last)

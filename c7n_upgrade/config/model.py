@@ -162,6 +162,7 @@ class Timeouts(_Strict):
     sql: float = Field(60.0, gt=0)  # seconds per MySQL statement
     settle: float = Field(SETTLE_SECONDS, ge=0)  # seconds health must hold, without one DOWN answer, to count
     backup: float = Field(1800.0, gt=0)  # seconds to dump one database, and to restore it for the check
+    unschedulable: float = Field(180.0, gt=0)  # seconds a pod may stay Unschedulable before its step fails
 
 
 class BackupConfig(_Strict):

@@ -40,6 +40,13 @@ def _parse_fault(spec: str) -> str:
     return spec
 
 
+def _kinds_help() -> str:
+    """The fault kinds, as `faults.py` registers them: never-up, slow-start:SECONDS, flap[:SECONDS], ..."""
+    kinds = [k + ("" if not c.takes_seconds else "[:SECONDS]" if c.seconds_optional else ":SECONDS")
+             for k, c in faults_mod.KINDS.items()]
+    return "KIND is one of: " + ", ".join(kinds) + " (docs/sandbox.md, \"Faults\")"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m c7n_upgrade.sandbox",
                                      description="A simulated Choerodon 0.8 cluster on loopback.")
@@ -50,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="helm dialect (default 2; 3 with --helm-binary)")
     up.add_argument("--helm-binary", metavar="PATH",
                     help="a real Helm 3 that env.yaml names as helm.binary instead of the sandbox's helm")
-    up.add_argument("--fault", action="append", default=[], type=_parse_fault, metavar="RELEASE=KIND[:ARG]")
+    up.add_argument("--fault", action="append", default=[], type=_parse_fault, metavar="RELEASE=KIND[:ARG]",
+                    help=_kinds_help())
     up.add_argument("--release-name", action="append", default=[], type=_parse_rename, metavar="DEFAULT=ACTUAL")
     up.add_argument("--kube-minor", type=int, default=15, help="Kubernetes minor version to report (default 15)")
     up.add_argument("--plan", default="0.8-to-0.9", metavar="NAME|PATH",
@@ -62,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     fault = sub.add_parser("fault", help="set or clear a fault of a running sandbox")
     fault.add_argument("--dir", required=True, type=Path)
     fault.add_argument("--clear", metavar="RELEASE", help="clear the fault of RELEASE")
-    fault.add_argument("spec", nargs="?", metavar="RELEASE=KIND[:ARG]")
+    fault.add_argument("spec", nargs="?", metavar="RELEASE=KIND[:ARG]", help=_kinds_help())
     xw = sub.add_parser("xwiki-manual", help="apply the operator's XWiki manual steps now")
     xw.add_argument("--dir", required=True, type=Path)
     return parser

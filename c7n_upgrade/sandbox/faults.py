@@ -5,7 +5,10 @@ A kind is one subclass of :class:`Fault` decorated with :func:`register`. The sa
   leaves_hook_jobs()            bootstrap (launcher): install the 0.8 release leaving its finished hook Jobs
   deploy_failure()              the sandbox helm's upgrade/install: the error to fail with, or None
   deploy_delay()                the sandbox helm's upgrade/install: seconds it hangs first
-  on_pod_create(start)          runtime, a pod created after the bootstrap: its version label, start delay
+  on_pod_create(start)          runtime, a pod created after the bootstrap: its version label, start delay,
+                                how it fails to run (start.failure, driven by runtime/broken.py)
+  fails_hooks()                 runtime/jobs.py runs the release's hook Jobs' pods (which on_pod_create
+                                makes fail), and the sandbox helm waits for them as helm does
   on_health(pod, body, upgrading)  behaviours/health.py: add DOWN components to the pod's /health body
   refuses_mysql(upgrading)      runtime: the MySQL proxy refuses every connection
   platform_failed()             behaviours/gateway.py (api-gateway's fault): every platform call but the
@@ -35,12 +38,29 @@ class FaultError(ValueError):
     """A fault spec that cannot be used; the message names the bad part."""
 
 
+@dataclass(frozen=True)
+class PodFailure:
+    """How a pod fails to run (runtime/broken.py): `image` (its pulls fail), `crash` (the container
+    logs `output` and exits `exit_code` at each start), `unschedulable` (no node fits it: `message`)."""
+    how: str
+    output: tuple = ()
+    exit_code: int = 1
+    message: str = ""
+
+
 @dataclass
 class PodStart:
     """What a fault may change about a pod the runtime is about to create."""
     version_label: str                 # the choerodon.io/version label the pod will carry
     previous_version: Optional[str]    # the Deployment's version before its last template change
     start_delay: float                 # seconds until the pod listens
+    owner_kind: str = "ReplicaSet"     # its controller's kind (a hook Job's pods: "Job")
+    failure: Optional[PodFailure] = None  # set: the pod never runs as it should
+
+    @property
+    def service_pod(self) -> bool:
+        """A pod of the release's service (not of its hook Jobs)."""
+        return self.owner_kind != "Job"
 
 
 @dataclass(frozen=True)
@@ -70,6 +90,9 @@ class Fault:
         return False
 
     def platform_failed(self) -> bool:
+        return False
+
+    def fails_hooks(self) -> bool:
         return False
 
     def __str__(self) -> str:
@@ -187,6 +210,65 @@ class PlatformFailed(Fault):
 
     def platform_failed(self):
         return True
+
+
+SPRING_FAILURE = (
+    "INFO  [main] o.s.boot.SpringApplication: Starting application on its pod with PID 1",
+    "WARN  [main] o.s.b.w.s.c.ServletWebServerApplicationContext: Exception encountered during context "
+    "initialization - cancelling refresh attempt",
+    "ERROR [main] o.s.boot.SpringApplication: Application run failed",
+    "org.springframework.beans.factory.BeanCreationException: Error creating bean with name 'dataSource': "
+    "Failed to determine a suitable driver class (sandbox fault crash-loop)",
+)
+DBTOOL_FAILURE = (
+    "INFO  [main] io.choerodon.liquibase.LiquibaseExecutor: Starting the database initialisation",
+    "ERROR [main] liquibase: Migration failed for change set script/db/init.groovy::1::choerodon",
+    "java.sql.SQLSyntaxErrorException: Access denied for user 'choerodon'@'%' to database (sandbox fault hook-fail)",
+)
+NO_MEMORY = "0/1 nodes are available: 1 Insufficient memory."
+
+
+@register
+class ImageMissing(Fault):
+    """New pods of the release cannot pull their image: ErrImagePull, ImagePullBackOff, ErrImagePull, ..."""
+    kind = "image-missing"
+
+    def on_pod_create(self, start):
+        if start.service_pod:
+            start.failure = PodFailure("image")
+
+
+@register
+class CrashLoop(Fault):
+    """New pods' container exits 1 at start, logging why: CrashLoopBackOff with the kubelet's back-off."""
+    kind = "crash-loop"
+
+    def on_pod_create(self, start):
+        if start.service_pod:
+            start.failure = PodFailure("crash", SPRING_FAILURE)
+
+
+@register
+class HookFail(Fault):
+    """The release's hook Jobs fail: each pod exits 1 with log lines up to the backoffLimit, helm fails."""
+    kind = "hook-fail"
+
+    def fails_hooks(self):
+        return True
+
+    def on_pod_create(self, start):
+        if not start.service_pod:
+            start.failure = PodFailure("crash", DBTOOL_FAILURE)
+
+
+@register
+class Unschedulable(Fault):
+    """New pods of the release stay Pending: PodScheduled=False, Unschedulable, no node has the memory."""
+    kind = "unschedulable"
+
+    def on_pod_create(self, start):
+        if start.service_pod:
+            start.failure = PodFailure("unschedulable", message=NO_MEMORY)
 
 
 def validate(kind_name: str, arg: Optional[str]) -> Fault:

@@ -277,10 +277,13 @@ class SimulatedCluster:
             self._say("            a real helm keeps its repositories in its own config: to keep the sandbox's "
                       f"out of yours, export {exports}")
 
-    def _pod_log(self, namespace, name, tail=None, follow=False):
-        """The API server's log_provider: the pod's log text, or with follow its chunks (None: unknown pod)."""
+    def _pod_log(self, namespace, name, tail=None, follow=False, previous=False):
+        """The API server's log_provider: the pod's log text, or with follow its chunks (None: unknown pod);
+        previous: its container's last run."""
         if self.runtime is None:
             return None if follow else ""
+        if previous:
+            return self.runtime.pod_log(namespace, name, tail, previous=True) or ""
         if follow:
             return self.runtime.pod_log(namespace, name, tail, follow=True)
         return self.runtime.pod_log(namespace, name, tail) or ""

@@ -269,6 +269,20 @@ class RunningSuite:
             self.proc.communicate()
 
 
+def released(argv: list[str]) -> str:
+    """The release a helm write (upgrade, install) changes."""
+    return argv[1] if argv[0] == "upgrade" else argv[argv.index("--name") + 1]
+
+
+def assert_blocked_after(run: "Run", step_no: int) -> None:
+    """Every upgrade test of a later step was skipped as blocked by this step."""
+    later = {k: v for k, v in run.outcomes().items() if "suites/upgrade/test_" in k
+             and int(k.split("suites/upgrade/test_")[1][:2]) > step_no}
+    assert later, "no later step was collected"
+    for nodeid, outcome in later.items():
+        assert outcome.startswith("skipped: blocked by step %d" % step_no), (nodeid, outcome)
+
+
 def walk_steps(node):
     """An Allure result and all its nested steps."""
     yield node

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from c7n_upgrade.plan import load_plan
-from tests.e2e.harness import ObservedSandbox, attachment_names, run_suite
+from tests.e2e.harness import ObservedSandbox, assert_blocked_after, attachment_names, released, run_suite
 
 pytestmark = pytest.mark.slow
 PLAN = load_plan("0.8-to-0.9")
@@ -45,19 +45,6 @@ def _run(chain):
 FIRST_RUN: list = []  # the chain's first run, whose backup was taken before anything changed
 
 
-def _released(argv):
-    return argv[1] if argv[0] == "upgrade" else argv[argv.index("--name") + 1]
-
-
-def _assert_blocked_after(run, step_no: int):
-    """Every upgrade test of a later step was skipped as blocked by this step."""
-    later = {k: v for k, v in run.outcomes().items() if "suites/upgrade/test_" in k
-             and int(k.split("suites/upgrade/test_")[1][:2]) > step_no}
-    assert later, "no later step was collected"
-    for nodeid, outcome in later.items():
-        assert outcome.startswith("skipped: blocked by step %d" % step_no), (nodeid, outcome)
-
-
 def test_helm_fail_stops_at_step_2(chain):
     sb, _env, _ = chain
     run = _run(chain)
@@ -65,8 +52,13 @@ def test_helm_fail_stops_at_step_2(chain):
     assert run.by_test("test_02_config_server.py::test_upgrade") == {
         "suites/upgrade/test_02_config_server.py::test_upgrade": "failed"}
     assert "helm failed for config-server" in run.output
-    _assert_blocked_after(run, 2)
-    assert [_released(a) for a in sb.writes()] == ["register-server", "config-server"]
+    # helm's answer ended the step: its revision is failed (Tiller's record), and no rollout was waited for
+    assert "Outcome: FAILED at step 2 (config-server)" in run.flat_output()
+    _, records = sb.api("/api/v1/namespaces/kube-system/configmaps?labelSelector=NAME%3Dconfig-server")
+    assert sorted(c["metadata"]["labels"]["STATUS"] for c in records["items"]) == ["DEPLOYED", "FAILED"]
+    assert "[02/16] config-server:" not in run.output
+    assert_blocked_after(run, 2)
+    assert [released(a) for a in sb.writes()] == ["register-server", "config-server"]
     assert "notify_service" not in sb.databases()
     assert f"database backup (before the first write): {run.run_dir / 'db-backup'}" in run.flat_output()
     FIRST_RUN.append(run)
@@ -86,8 +78,8 @@ def test_never_up_stops_at_step_4_after_clearing_leftover_jobs(chain):
     names = attachment_names(run)
     assert {"pods iam-service", "recent events", "last health bodies iam-service"} <= names
     assert any(n.startswith("log tail iam-service-") for n in names)
-    _assert_blocked_after(run, 4)
-    assert [_released(a) for a in sb.writes()] == ["register-server", "config-server", "config-server",
+    assert_blocked_after(run, 4)
+    assert [released(a) for a in sb.writes()] == ["register-server", "config-server", "config-server",
                                                    "manager-service", "iam-service"]
     # a resumed run dumps again, after step 1 had migrated its databases: the summary says so, and points
     # back to the first run's dump, the one from before anything changed
@@ -111,12 +103,12 @@ def test_resume_after_never_up_then_db_down_stops_at_step_7(chain):
     outcomes = run.outcomes()
     # register..manager pass as already upgraded; iam resumes without a second helm upgrade
     assert outcomes["suites/upgrade/test_04_iam_service.py::test_rollout"] == "passed"
-    assert [_released(a) for a in sb.writes()].count("iam-service") == 1
+    assert [released(a) for a in sb.writes()].count("iam-service") == 1
     assert outcomes["suites/upgrade/test_05_notify_service.py::test_database"] == "passed"
     assert outcomes["suites/upgrade/test_07_api_gateway.py::test_rollout"] == "failed"
     assert "api-gateway not rolled out" in run.output
-    _assert_blocked_after(run, 7)
-    assert "gateway-helper" not in [_released(a) for a in sb.writes()]
+    assert_blocked_after(run, 7)
+    assert "gateway-helper" not in [released(a) for a in sb.writes()]
     sb.fault("--clear", "api-gateway")
 
 
@@ -130,8 +122,8 @@ def test_slow_start_waits_and_flap_fails_at_step_9(chain):
     assert outcomes["suites/upgrade/test_08_gateway_helper.py::test_rollout"] == "passed"
     assert "[08/16] gateway-helper: 1/2 pods ready" in run.output  # it waited for the slow pod
     assert outcomes["suites/upgrade/test_09_oauth_server.py::test_rollout"] == "failed"
-    _assert_blocked_after(run, 9)
-    assert "file-service" not in [_released(a) for a in sb.writes()]
+    assert_blocked_after(run, 9)
+    assert "file-service" not in [released(a) for a in sb.writes()]
     sb.fault("--clear", "oauth-server")
 
 
@@ -143,8 +135,8 @@ def test_wrong_version_fails_at_step_12_with_the_old_label_named(chain):
     assert outcomes["suites/upgrade/test_11_devops_service.py::test_smooth_upgrade"] == "passed"
     assert outcomes["suites/upgrade/test_12_gitlab_service.py::test_rollout"] == "failed"
     assert "gitlab-service not rolled out to 0.9.1" in run.output and "(0.8.0)" in run.output
-    _assert_blocked_after(run, 12)
-    assert [_released(a) for a in sb.writes()][-1] == "gitlab-service"
+    assert_blocked_after(run, 12)
+    assert [released(a) for a in sb.writes()][-1] == "gitlab-service"
     # a fault-free run's post-upgrade checks were blocked, not run against a half-upgraded cluster
     post = {k: v for k, v in outcomes.items() if "post_upgrade" in k}
     assert post and all(v.startswith("skipped: blocked by step 12") for v in post.values())

@@ -40,6 +40,15 @@ def test_every_registered_kind_is_documented_and_every_documented_kind_registere
     assert all(cls.kind == name and cls.__doc__ for name, cls in faults.KINDS.items())
 
 
+def test_the_fault_commands_help_names_every_kind(capsys):
+    from c7n_upgrade.sandbox.__main__ import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["fault", "--help"])
+    shown = "".join(capsys.readouterr().out.split())   # argparse wraps lines, at hyphens too
+    assert all(name in shown for name in faults.KINDS) and "slow-start:SECONDS" in shown
+
+
 NOW = 1000.0  # the faults module's clock, frozen (see the fixture below)
 
 
@@ -74,6 +83,25 @@ def test_pod_create_hooks_change_only_what_their_kind_says():
     first = faults.PodStart(version_label="0.9.0", previous_version=None, start_delay=0.4)
     faults.WrongVersion().on_pod_create(first)
     assert first.version_label == "0.9.0", "a Deployment's first template has no old label to keep"
+
+
+def test_failure_kinds_fail_the_service_pods_or_only_the_hook_jobs_pods():
+    def start(owner_kind):
+        return faults.PodStart(version_label="0.9.0", previous_version="0.8.0", start_delay=0.4, owner_kind=owner_kind)
+
+    for fault, how in ((faults.ImageMissing(), "image"), (faults.CrashLoop(), "crash"),
+                       (faults.Unschedulable(), "unschedulable")):
+        service, hook = start("ReplicaSet"), start("Job")
+        fault.on_pod_create(service)
+        fault.on_pod_create(hook)
+        assert service.failure.how == how and hook.failure is None and not fault.fails_hooks(), fault
+    assert faults.CrashLoop().fails_hooks() is False and "Application run failed" in "".join(faults.SPRING_FAILURE)
+    assert faults.Unschedulable().on_pod_create(s := start("ReplicaSet")) is None and s.failure.message == faults.NO_MEMORY
+    service, hook = start("ReplicaSet"), start("Job")
+    faults.HookFail().on_pod_create(service)
+    faults.HookFail().on_pod_create(hook)
+    assert service.failure is None and (hook.failure.how, hook.failure.exit_code) == ("crash", 1)
+    assert faults.HookFail().fails_hooks() and hook.failure.output == faults.DBTOOL_FAILURE
 
 
 def test_health_hooks():

@@ -401,5 +401,5 @@ def test_new_timeouts_and_backup_keys(tmp_path, clean_environ):
     write_secrets(tmp_path / "secrets.env")
     env = load_env(str(minimal(tmp_path)), ENVS)
     t = env.timeouts
-    assert (t.helm, t.kube, t.sql, t.settle, t.backup) == (120, 30, 60, 10, 1800)
+    assert (t.helm, t.kube, t.sql, t.settle, t.backup, t.unschedulable) == (120, 30, 60, 10, 1800, 180)
     assert env.backup.skip_reason is None

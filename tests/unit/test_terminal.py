@@ -87,6 +87,24 @@ def test_unschedulable_is_terminal_after_its_grace_and_an_old_pod_going_away_is_
     assert TerminalWatch(FakeClock()).check(state_of(pod(reason="InvalidImageName", deleting=True))) is None
 
 
+def test_the_unschedulable_grace_is_the_envs_and_the_step_waits_with_it():
+    clock = FakeClock()
+    watch = TerminalWatch(clock, unschedulable_grace=5)
+    cond = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": "0/1 nodes are available: 1 Insufficient memory."}
+    pending = Pod("iam-1", "0.9.0", ready=False, phase="Pending", conditions=[cond])
+    assert watch.check(state_of(pending)) is None
+    clock.sleep(4.9)
+    assert watch.check(state_of(pending)) is None
+    clock.sleep(0.1)
+    assert watch.check(state_of(pending)).reason == "Unschedulable"
+    w = World(IAM, [release("iam-service", "iam-service", "0.9.0")], pods={"iam-service": [pending]},
+              policy=RolloutPolicy(timeout=600, interval=0.001, poll_max=0.002, unschedulable_grace=0.05))
+    with pytest.raises(StepFailed, match=r"pod iam-1 is Unschedulable: 0/1 nodes are available: 1 Insufficient "
+                                         r"memory\.; no node can take it"):
+        w.upgrade.wait()
+
+
 def test_running_but_down_and_a_slow_start_are_not_terminal():
     watch = TerminalWatch(FakeClock())
     assert watch.check(state_of(pod(state="running"), pod("iam-2", reason="ContainerCreating"))) is None

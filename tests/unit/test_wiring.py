@@ -111,6 +111,7 @@ def test_settings_come_from_the_env(tmp_path):
     s = clients.settings(env)
     assert (s.rollout.timeout, s.rollout.poll_max) == (env.timeouts.step, env.timeouts.poll_max)
     assert (s.rollout.settle_observations, s.rollout.settle_seconds) == (3, env.timeouts.settle) == (3, 10)
+    assert s.rollout.unschedulable_grace == env.timeouts.unschedulable == 180
     assert (s.http.mode, s.http.timeout) == (env.access, env.timeouts.http)
     assert (s.mysql_app.host, s.mysql_app.user, s.mysql_app.password) == (env.mysql.host, env.mysql.user, "app-pw-2")
     assert (s.platform.gateway_url, s.platform.admin_password) == (env.gateway_url, "adm-3")

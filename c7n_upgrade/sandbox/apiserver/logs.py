@@ -1,10 +1,14 @@
-"""Pod logs (`…/pods/NAME/log`): the container is checked as the kubelet checks it, `previous` fails
-as on a cluster where the container never restarted, `tailLines` and `follow` (`kubectl logs -f`
-streams until the pod ends or the client leaves)."""
+"""Pod logs (`…/pods/NAME/log`): the container is checked as the kubelet checks it; `previous` is its
+last run's (it fails when none ended), and so is the log of a container waiting to restart;
+`tailLines` and `follow` (`kubectl logs -f` streams until the pod ends
+or the client leaves)."""
 from __future__ import annotations
 
 from .errors import HttpError
 from .watch import Stream
+
+
+PULL_WAITING = {"ErrImagePull": "image can't be pulled", "ImagePullBackOff": "trying and failing to pull image"}
 
 
 def _bad_request(message: str) -> HttpError:
@@ -31,15 +35,18 @@ def pod_log(store, log_provider, namespace: str, name: str, query: dict):
     container = _container(pod, name, query.get("container"))
     statuses = {s.get("name"): s for s in (pod.get("status") or {}).get("containerStatuses") or []}
     state = statuses.get(container) or {}
-    if query.get("previous") in ("true", "1"):
-        if not (state.get("lastState") or {}).get("terminated"):
-            raise _bad_request(f'previous terminated container "{container}" in pod "{name}" not found')
-        return 200, {"Content-Type": "text/plain"}, b""
-    waiting = (state.get("state") or {}).get("waiting")
-    if waiting:
-        raise _bad_request(f'container "{container}" in pod "{name}" is waiting to start: '
-                           f"{waiting.get('reason', 'ContainerCreating')}")
     tail = int(query["tailLines"]) if query.get("tailLines") else None
+    ended = (state.get("lastState") or {}).get("terminated")
+    waiting = (state.get("state") or {}).get("waiting")
+    if query.get("previous") in ("true", "1") or (waiting and ended):
+        if not ended:
+            raise _bad_request(f'previous terminated container "{container}" in pod "{name}" not found')
+        text = log_provider(namespace, name, tail, previous=True) if log_provider is not None else ""
+        return 200, {"Content-Type": "text/plain"}, (text or "").encode()
+    if waiting:
+        reason = waiting.get("reason", "ContainerCreating")
+        raise _bad_request(f'container "{container}" in pod "{name}" is waiting to start: '
+                           f"{PULL_WAITING.get(reason, reason)}")
     if log_provider is None:
         return 200, {"Content-Type": "text/plain"}, b""
     if query.get("follow") in ("true", "1"):

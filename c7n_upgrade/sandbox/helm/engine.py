@@ -66,16 +66,22 @@ def _apply(api: KubeApi, obj: dict) -> None:
     api.replace(resource, ns, name, obj)
 
 
-def _run_hooks(api: KubeApi, jobs: list[dict]) -> Optional[dict]:
-    """Create the hook Jobs and mark them complete; returns the first Job whose name is taken."""
+def _run_hooks(api: KubeApi, jobs: list[dict], wait: bool, timeout: float) -> tuple[Optional[dict], str]:
+    """Create the hook Jobs and mark them complete, or with `wait` (a fault fails them: the runtime runs
+    them) wait for each as helm does. (the first Job whose name is taken, why a Job failed or "")."""
     for job in jobs:
         ns, name = job["metadata"]["namespace"], job["metadata"]["name"]
         try:
             created = api.create("jobs.batch", ns, job)
         except KubeApiError as err:
             if err.status == 409:
-                return job
+                return job, ""
             raise
+        if wait:
+            failed = _wait_job(api, ns, name, timeout)
+            if failed:
+                return None, failed
+            continue
         now = rfc3339(time.time())
         created["status"] = {"succeeded": 1, "startTime": now, "completionTime": now,
                              "conditions": [{"type": "Complete", "status": "True", "lastProbeTime": now,
@@ -84,7 +90,20 @@ def _run_hooks(api: KubeApi, jobs: list[dict]) -> Optional[dict]:
             api.replace_status("jobs.batch", ns, name, created)
         except KubeApiError:  # a server without the status subresource: fall back to a merge patch
             api.patch("jobs.batch", ns, name, {"status": created["status"]})
-    return None
+    return None, ""
+
+
+def _wait_job(api: KubeApi, ns: str, name: str, timeout: float) -> str:
+    """Until the Job is Complete ("") or Failed (helm's "job failed: REASON"), as helm watches a hook."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = api.get_or_none("jobs.batch", ns, name) or {}
+        for cond in (job.get("status") or {}).get("conditions") or []:
+            if cond.get("status") == "True" and cond.get("type") in ("Complete", "Failed"):
+                return "" if cond["type"] == "Complete" else f"job failed: {cond.get('reason', '')}"
+        if time.monotonic() >= deadline:
+            return "timed out waiting for the condition"
+        time.sleep(0.2)
 
 
 def _wait_ready(api: KubeApi, deployment: dict, timeout: float) -> bool:
@@ -115,7 +134,8 @@ class DeployResult:
 def deploy(api: KubeApi, *, name: str, pkg: ChartPackage, supplied: dict, namespace: str, dialect: int,
            tiller_ns: str = "kube-system", mode: str = "upgrade", install_missing: bool = False,
            reuse_values: bool = False, reset_values: bool = False, dry_run: bool = False, wait: bool = False,
-           timeout: float = 300.0, create_hooks: bool = True, fail_message: Optional[str] = None) -> DeployResult:
+           timeout: float = 300.0, create_hooks: bool = True, fail_message: Optional[str] = None,
+           wait_hooks: bool = False) -> DeployResult:
     """Install (mode="install") or upgrade a release; raises HelmCliError with helm's message."""
     storage = ReleaseStorage(api, dialect, tiller_ns)
     history = storage.history(name, namespace if dialect == 3 else None)
@@ -173,9 +193,12 @@ def deploy(api: KubeApi, *, name: str, pkg: ChartPackage, supplied: dict, namesp
         fail(fail_message, f"Release \"{name}\" failed: {fail_message}")
     jobs = [o for o in objects if o["kind"] == "Job"]
     if create_hooks and jobs:
-        taken = _run_hooks(api, jobs)
+        event = "pre-install" if installing else "pre-upgrade"
+        taken, failed = _run_hooks(api, jobs, wait_hooks, timeout)
+        if failed:  # the hook-fail fault: a hook Job failed
+            fail(f"{event} hooks failed: {failed}",
+                 f'{"Release" if installing else "Upgrade"} "{name}" failed: {event} hooks failed: {failed}')
         if taken is not None:
-            event = "pre-install" if installing else "pre-upgrade"
             path = f"{pkg.meta['name']}/{chartlib.hook_template(_hook_name(taken, pkg))}"
             exists = f'jobs.batch "{taken["metadata"]["name"]}" already exists'
             if dialect == 3:

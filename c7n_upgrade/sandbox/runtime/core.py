@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .. import behaviours
-from ..faults import Fault
+from ..faults import Fault, PodStart
 from .barepods import BarePods
+from .broken import BrokenStarts
 from .containers import container_of
 from .daemonsets import DaemonSets
 from .deployments import Deployments, previous_version
@@ -19,7 +20,7 @@ from .faultwatch import FaultWatch
 from .jobs import Jobs
 from .loop import ControlLoop
 from .node import register_node
-from .pods import LABEL_RELEASE, LABEL_SERVICE, Kubelet, PodInfo, can_bind_privileged
+from .pods import LABEL_RELEASE, LABEL_SERVICE, LABEL_VERSION, Kubelet, PodInfo, can_bind_privileged
 from .readiness import probe_pods
 from .releases import ReleaseWatch
 from .replicasets import ReplicaSets
@@ -41,6 +42,7 @@ class Runtime:
     mysql_admin: {host, port, user, password} of the MariaDB server (None: no MySQL, the gateway
     keeps OAuth clients and devops check logs in memory). mysql_proxy: the TcpProxy clients use
     (db-down makes it refuse). release_names: {default: actual}. kube_minor: the node's kubelet version.
+    backoff_scale: the kubelet's and the Job controller's back-offs (10 s, doubling) times this.
     It is also the API server's `pods` (exec_in_pod, pod_address) for exec and port-forward.
     """
 
@@ -51,7 +53,7 @@ class Runtime:
                  readiness_interval: float = 0.15, job_delay: float = 0.3,
                  privileged_ports: Optional[bool] = None, bootstrapped: bool = False,
                  xwiki_operator: Optional[Callable[[], Any]] = None, xwiki_after_step: int = 10,
-                 kube_minor: int = 15):
+                 kube_minor: int = 15, backoff_scale: float = 0.1):
         self.store, self.plan, self.namespace = store, plan, namespace
         self.release_names = dict(release_names or {})
         # what the behaviours use: MySQL, the platform's credentials
@@ -68,6 +70,7 @@ class Runtime:
         # the parts
         self.loop = ControlLoop()
         self.kubelet = Kubelet(store, self.loop, self, privileged=self.privileged, start_delay=start_delay)
+        self.kubelet.broken = BrokenStarts(self.kubelet, self._still_failing, backoff_scale)
         self.deployments = Deployments(store)
         self.replicasets = ReplicaSets(store, self.kubelet, spawn=self.spawn_pod,
                                        previous_version=lambda rs: previous_version(store, rs))
@@ -80,7 +83,8 @@ class Runtime:
         self._owner_kinds = {"replicasets": "ReplicaSet", "replicationcontrollers": "ReplicationController",
                              "statefulsets": "StatefulSet", "daemonsets": "DaemonSet"}
         self.services = Services(store, self.kubelet)
-        self.jobs = Jobs(store, self.loop, delay=job_delay)
+        self.jobs = Jobs(store, self.loop, delay=job_delay, fault_of=self._job_fault, run_pod=self._run_job_pod,
+                         backoff=self.kubelet.broken.backoff)
         self.kube_minor = kube_minor
         self.bare_pods = BarePods(store, self.kubelet, {s.chart: s.health_port for s in (plan.steps if plan else [])},
                                   start_delay=start_delay)
@@ -234,6 +238,31 @@ class Runtime:
     def fault_for_release(self, release: str, chart: str = "") -> Optional[Fault]:
         return self.faults.fault_for(*self.names_of(release, chart))
 
+    def _job_fault(self, job: dict) -> Optional[Fault]:
+        """The fault of a (hook) Job's release, after the bootstrap."""
+        labels = (job.get("metadata") or {}).get("labels") or {}
+        release = labels.get(LABEL_RELEASE)
+        return self.fault_for_release(release, labels.get(LABEL_SERVICE, "")) if release and self.bootstrapped else None
+
+    def _run_job_pod(self, job: dict, fault: Fault) -> PodInfo:
+        meta = job["metadata"]
+        return self.kubelet.create_pod(job, (job.get("spec") or {}).get("template") or {}, fault=fault,
+                                       extra_labels={"controller-uid": meta.get("uid", ""), "job-name": meta["name"]},
+                                       after_bootstrap=True)
+
+    def _still_failing(self, pod: PodInfo) -> bool:
+        """Whether a fault still keeps `pod` from running (cleared: its next try succeeds)."""
+        kind = pod.owner[0] if pod.owner else ""
+        if kind == "Job":
+            job = self.store.get_or_none("jobs.batch", pod.owner[1], pod.owner[2])
+            fault = self._job_fault(job) if job is not None else None
+        else:
+            fault = self.pod_fault(pod)
+        start = PodStart(pod.labels.get(LABEL_VERSION, ""), None, 0.0, owner_kind=kind)
+        if fault is not None:
+            fault.on_pod_create(start)
+        return start.failure is not None
+
     # ------------------------------------------------------------------ the world behaviours see
     def pod_fault(self, pod: PodInfo) -> Optional[Fault]:
         return self.fault_for_release(pod.release, pod.service)
@@ -257,9 +286,14 @@ class Runtime:
     def pods(self) -> list[PodInfo]:
         return self.kubelet.pods()
 
-    def pod_log(self, namespace: str, name: str, tail: Optional[int] = None, follow: bool = False):
+    def pod_log(self, namespace: str, name: str, tail: Optional[int] = None, follow: bool = False,
+                previous: bool = False):
         """The pod's log (None when the runtime does not know the pod); for ApiServer's log_provider.
-        follow: an iterator of chunks that ends with the pod (`logs -f`)."""
+        follow: an iterator of chunks that ends with the pod (`logs -f`); previous: its container's last
+        run (`logs --previous`, None when none ended here)."""
+        if previous:  # a generic container's only run (barepods.py) is its log
+            last = self.kubelet.broken.previous_log(namespace, name, tail)
+            return last if last is not None else self.kubelet.pod_log(namespace, name, tail)
         if follow:
             return self.kubelet.follow_log(namespace, name, tail)
         return self.kubelet.pod_log(namespace, name, tail)

@@ -6,7 +6,8 @@ import os
 from datetime import datetime, timezone
 from typing import Optional
 
-WARNING_REASONS = {"Unhealthy", "Failed", "BackOff", "FailedCreate", "FailedDelete"}
+WARNING_REASONS = {"Unhealthy", "Failed", "BackOff", "FailedCreate", "FailedDelete", "FailedScheduling",
+                   "BackoffLimitExceeded"}
 NODE = "sandbox-node"
 
 

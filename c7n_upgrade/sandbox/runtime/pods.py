@@ -156,6 +156,7 @@ class Kubelet:
         self._pods: dict[tuple, PodInfo] = {}
         self._ips_in_use: set[str] = set()
         self._ip_counter = random.randrange(0, 250 * 256)
+        self.broken = None   # runtime/broken.py: drives the pods a fault keeps from running
 
     # ------------------------------------------------------------------ queries
     def pods(self) -> list[PodInfo]:
@@ -190,11 +191,7 @@ class Kubelet:
         with self._lock:
             pod = self._pods.get((namespace, name))
             lines = list(pod.log) if pod else None
-        if lines is None:
-            return None
-        if tail is not None and int(tail) >= 0:
-            lines = lines[-int(tail):] if int(tail) else []
-        return "".join(line + "\n" for line in lines)
+        return None if lines is None else log_text(lines, tail)
 
     # ------------------------------------------------------------------ ports
     def bind_port(self, port: int) -> int:
@@ -305,7 +302,6 @@ class Kubelet:
         labels = {**(tmeta.get("labels") or {}), **(extra_labels or {})}
         pspec = {**(template.get("spec") or {}), **(spec_fields or {})}
         pspec.setdefault("restartPolicy", "Always")
-        pspec.setdefault("nodeName", events.NODE)
         containers = pspec.get("containers") or [{"name": owner_name}]
         first = containers[0]
         ports = [int(p["containerPort"]) for p in first.get("ports") or [] if p.get("containerPort")]
@@ -313,9 +309,12 @@ class Kubelet:
         label = labels.get(LABEL_VERSION, "")
         true_version = running_version(first.get("image", ""), label)  # the label stays the template's
         start = PodStart(version_label=label, previous_version=previous_version,
-                         start_delay=random.uniform(*self.start_delay))
+                         start_delay=random.uniform(*self.start_delay), owner_kind=owner.get("kind", ""))
         if fault is not None:
             fault.on_pod_create(start)
+        failure = start.failure if self.broken is not None else None
+        if failure is None or failure.how != "unschedulable":
+            pspec.setdefault("nodeName", events.NODE)
         if LABEL_VERSION in labels:
             labels[LABEL_VERSION] = start.version_label
         try:
@@ -330,6 +329,8 @@ class Kubelet:
                       version=true_version, owner=(owner["kind"], ns, owner_name), revision=revision,
                       after_bootstrap=after_bootstrap, spec=pspec, servers=servers)
         pod.status = _pending_status(ip, first, containers, owner_name)
+        if "nodeName" not in pspec:
+            pod.status = self.broken.unscheduled(pod.status, failure.message)
         obj = {
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": ns, "labels": labels,
@@ -356,11 +357,15 @@ class Kubelet:
                     self._pods.pop(pod.key, None)
             self._close_servers(pod)
             raise
-        self.event(pod, "Scheduled", f"Successfully assigned {ns}/{name} to {events.NODE}", component="default-scheduler")
+        if "nodeName" in pspec:
+            self.event(pod, "Scheduled", f"Successfully assigned {ns}/{name} to {events.NODE}", component="default-scheduler")
         self.log(pod, f"INFO  pod {name} scheduled on {events.NODE}, IP {ip}; starting in {start.start_delay:.1f}s")
         log.info("pod %s/%s created (ip %s, version label %s, start in %.1fs)", ns, name, ip,
                  labels.get(LABEL_VERSION), start.start_delay)
-        self.loop.after(start.start_delay, self._start_pod, pod.key, pod)
+        if failure is not None:
+            self.broken.begin(pod, failure, start.start_delay)
+        else:
+            self.loop.after(start.start_delay, self._start_pod, pod.key, pod)
         return pod
 
     def _start_pod(self, key: tuple, created: PodInfo) -> None:
@@ -454,6 +459,13 @@ class Kubelet:
         for t in closers:
             t.start()
         return closers
+
+
+def log_text(lines: list, tail: Optional[int] = None) -> str:
+    """Log lines as `logs` serves them: the last `tail` of them (all when None), one a line."""
+    if tail is not None and int(tail) >= 0:
+        lines = lines[-int(tail):] if int(tail) else []
+    return "".join(line + "\n" for line in lines)
 
 
 def _pending_status(ip: str, first: dict, containers: list, default_name: str) -> dict:

@@ -95,7 +95,8 @@ def _run_deploy(cli: Cli, name: str, chart_ref: str, opts: dict, mode: str) -> i
                          tiller_ns=settings.tiller_namespace, mode=mode, install_missing=opts.get("install", False),
                          reuse_values=opts.get("reuse-values", False), reset_values=opts.get("reset-values", False),
                          dry_run=dry_run, wait=opts["wait"] or opts["atomic"], timeout=timeout,
-                         create_hooks=not opts["no-hooks"], fail_message=None if dry_run else fail_message)
+                         create_hooks=not opts["no-hooks"], fail_message=None if dry_run else fail_message,
+                         wait_hooks=bool(fault and fault.fails_hooks()))  # the hook-fail fault
     except (urllib.error.URLError, OSError) as exc:
         raise cli.unreachable(exc) from None
     rel = result.release

@@ -1,0 +1,129 @@
+"""Fast verdicts (issue 18): a step whose pods Kubernetes already calls broken fails at that look, far
+inside the step timeout, naming the state, the pod and its log lines: an image that cannot be pulled,
+a container that crash-loops, a hook Job that failed (helm fails), a pod no node takes.
+
+One sandbox carries the faults at steps 1 to 4; each test runs the suite, which stops at its fault, then
+clears it (and deletes the stuck pods, as an operator does after pushing the image or fixing the config,
+so the kubelet's back-off does not delay the next run), so the next run resumes one fault further. The
+tests run in file order, each on the state the one before left. The step timeout is 60 s: each verdict
+states when it was called, and that is a few seconds.
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from c7n_upgrade.plan import load_plan
+from tests.e2e.harness import ObservedSandbox, assert_blocked_after, released, run_suite
+
+pytestmark = pytest.mark.slow
+PLAN = load_plan("0.8-to-0.9")
+STEP_TIMEOUT = 60
+FAULTS = [
+    "register-server=image-missing",   # step 1
+    "config-server=crash-loop",        # step 2
+    "manager-service=hook-fail",       # step 3
+    "iam-service=unschedulable",       # step 4 (Unschedulable for timeouts.unschedulable: 3 s)
+]
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    base = tmp_path_factory.mktemp("terminal")
+    with ObservedSandbox(base / "sandbox", *[a for f in FAULTS for a in ("--fault", f)]) as sb:
+        env = sb.env_with("env-terminal", timeouts={"step": STEP_TIMEOUT, "http": 3, "poll_max": 0.5,
+                                                     "unschedulable": 3})
+        yield sb, env, base
+
+
+def _run(chain):
+    sb, env, base = chain
+    return run_suite(base, "suites/", "--env", str(env), "--allow-upgrade-in-ci", runs=base / "runs")
+
+
+def _run_to(chain, step: int):
+    """A run that gets past the step before (its rollout passes now) and stops at `step`: (run, its
+    output as one line)."""
+    run = _run(chain)
+    if step > 1:
+        before = PLAN.steps[step - 2].release
+        assert run.outcomes()[f"suites/upgrade/test_{step - 1:02d}_{before.replace('-', '_')}.py::test_rollout"] \
+            == "passed", run.flat_output()[-3000:]
+    return run, _stopped_at(run, chain[0], step)
+
+
+def _stopped_at(run, sb, step: int) -> str:
+    """The run ended FAILED at `step`, the later steps blocked, its last helm write the step's; its
+    output as one line."""
+    name = PLAN.steps[step - 1].release
+    flat = run.flat_output()
+    assert run.exit_code == 1, flat[-3000:]
+    assert f"Outcome: FAILED at step {step} ({name})" in flat, flat[-3000:]
+    assert_blocked_after(run, step)
+    assert [released(a) for a in sb.writes()][-1] == name
+    return flat
+
+
+def _seen_after(flat: str, release: str) -> int:
+    """When the run called the verdict, as its reason says ("… (seen after N s; waiting would not heal it)")."""
+    found = re.search(rf"{release} cannot roll out to 0\.9\.0 \(seen after (\d+)s; waiting would not heal it\)", flat)
+    assert found, flat[-3000:]
+    return int(found.group(1))
+
+
+def _unstick(sb, release: str) -> None:
+    """Clear the release's fault and delete its pods that are not Ready: their replacements start clean."""
+    sb.fault("--clear", release)
+    _, pods = sb.api(f"/api/v1/namespaces/{PLAN.namespace}/pods?labelSelector=choerodon.io/release%3D{release}")
+    for pod in pods["items"]:
+        if not any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", [])):
+            sb.api(f"/api/v1/namespaces/{PLAN.namespace}/pods/{pod['metadata']['name']}", "DELETE")
+
+
+def test_an_image_that_cannot_be_pulled_fails_step_1_at_the_second_failed_pull(chain):
+    sb, _, _ = chain
+    run, flat = _run_to(chain, 1)
+    assert re.search(r"pod register-server-\S+, container \S+ is ErrImagePull: rpc error: code = NotFound desc = "
+                     r"failed to pull and unpack image \"[^\"]+go-register-server:0\.9\.0\": .*: not found; the image "
+                     r"\S+go-register-server:0\.9\.0 cannot be pulled: is it in your registry", flat), flat[-3000:]
+    assert _seen_after(flat, "register-server") < STEP_TIMEOUT / 4
+    assert "Back-off pulling image" in run.all_text()  # the kubelet's events, in the step's diagnostics
+    assert [released(a) for a in sb.writes()] == ["register-server"]
+    _unstick(sb, "register-server")
+
+
+def test_a_crash_loop_fails_step_2_at_the_third_restart_with_the_last_runs_log(chain):
+    sb, _, _ = chain
+    _, flat = _run_to(chain, 2)
+    assert re.search(r"pod config-server-\S+, container \S+ is CrashLoopBackOff after 3 restarts: back-off \d+s "
+                     r"restarting failed container=", flat), flat[-3000:]
+    lines = flat[flat.index("its last log lines: "):]
+    assert "Application run failed" in lines and "BeanCreationException" in lines, lines[:1000]
+    assert _seen_after(flat, "config-server") < STEP_TIMEOUT / 4
+    assert [released(a) for a in sb.writes()] == ["register-server", "config-server"]
+    _unstick(sb, "config-server")
+
+
+def test_a_failed_hook_job_fails_step_3_with_helm_naming_the_job_and_its_pods_log(chain):
+    sb, _, _ = chain
+    run, flat = _run_to(chain, 3)
+    assert "helm failed for manager-service: Error: UPGRADE FAILED: pre-upgrade hooks failed: job failed: " \
+           "BackoffLimitExceeded" in flat, flat[-3000:]
+    assert re.search(r"hook Job manager-service-init-db failed \(2 pod\(s\) failed; tools-init-db: terminated Error\), "
+                     r"its last log lines: .*Access denied for user 'choerodon'", flat), flat[-3000:]
+    # helm's own answer ended the step: no rollout was waited for, and the step took far less than its timeout
+    assert "[03/16] manager-service:" not in run.output
+    (upgrade,) = [r for r in run.allure_results() if r["fullName"].endswith("test_03_manager_service#test_upgrade")]
+    assert upgrade["status"] == "failed" and (upgrade["stop"] - upgrade["start"]) / 1000 < STEP_TIMEOUT / 4
+    sb.fault("--clear", "manager-service")
+
+
+def test_an_unschedulable_pod_fails_step_4_after_the_envs_grace(chain):
+    sb, _, _ = chain
+    run, flat = _run_to(chain, 4)
+    assert "removed finished hook Jobs manager-service-init-db" in run.output  # the failed one, before helm
+    assert re.search(r"pod iam-service-\S+ is Unschedulable: 0/1 nodes are available: 1 Insufficient memory\.; "
+                     r"no node can take it", flat), flat[-3000:]
+    assert 3 <= _seen_after(flat, "iam-service") < STEP_TIMEOUT / 4
+    assert [released(a) for a in sb.writes()].count("manager-service") == 2
