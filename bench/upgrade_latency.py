@@ -26,12 +26,10 @@ sandbox log) - the settle window. Upgrade overhead = (wall - sum of the configur
 """
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -201,26 +199,19 @@ def summarize_steps(rounds: list[dict]) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--poll-max", type=float, default=None, help="override the env's timeouts.poll_max")
-    ap.add_argument("--quick", action="store_true", help="two upgrade steps, short delays (smoke)")
-    ap.add_argument("--keep", action="store_true", help="keep the work dir")
-    args = ap.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="c7n-bench-"))
-    rounds = []
-    for i in range(1 if args.quick else args.rounds):
-        figures, _ = upgrade_round(work, seed=args.seed + i, quick=args.quick, poll_max=args.poll_max,
-                                   label=f"round{i}")
-        rounds.append(figures)
-    latency, overhead = summarize(rounds)
-    common.emit({"machine": common.machine(), "quick": args.quick, "detection_latency": latency,
-                 "upgrade_overhead": overhead, "own_time_per_step": summarize_steps(rounds), "rounds": rounds, "work_dir": str(work) if args.keep else None})
-    if not args.keep:
-        import shutil
-        shutil.rmtree(work, ignore_errors=True)
-    return 0
+    def options(ap):
+        ap.add_argument("--rounds", type=int, default=2)
+        ap.add_argument("--seed", type=int, default=7)
+        ap.add_argument("--poll-max", type=float, default=None, help="override the env's timeouts.poll_max")
+
+    def measure(work, args):
+        rounds = [upgrade_round(work, seed=args.seed + i, quick=args.quick, poll_max=args.poll_max,
+                                label=f"round{i}")[0] for i in range(1 if args.quick else args.rounds)]
+        latency, overhead = summarize(rounds)
+        return {"detection_latency": latency, "upgrade_overhead": overhead,
+                "own_time_per_step": summarize_steps(rounds), "rounds": rounds}
+
+    return common.run_main(__doc__, argv, measure, options)
 
 
 if __name__ == "__main__":
