@@ -7,6 +7,7 @@ Everything a benchmark starts listens on loopback only, is bounded in time and i
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import math
 import os
@@ -28,6 +29,18 @@ from c7n_upgrade.sandbox.process import SandboxProcess
 ROOT = Path(__file__).resolve().parent.parent
 BASE_PLAN = ROOT / "plans" / "0.8-to-0.9.yaml"
 SYNTH_PREFIX = "synth-"
+INSTALLER = ROOT / "scripts" / "install-test-tool.sh"
+
+
+@functools.lru_cache(maxsize=None)
+def real_helm() -> str:
+    """The real Helm 3 users run (3.17.3), installed on demand into .tools/ by the installer the
+    project's tests use (scripts/install-test-tool.sh helm)."""
+    got = subprocess.run(["bash", str(INSTALLER), "helm"], capture_output=True, text=True, timeout=600,
+                         stdin=subprocess.DEVNULL)
+    if got.returncode != 0 or not got.stdout.strip():
+        raise RuntimeError(f"scripts/install-test-tool.sh helm failed ({got.returncode}):\n{got.stderr[-2000:]}")
+    return got.stdout.strip().splitlines()[-1]
 
 
 def child_env(extra: Optional[dict] = None) -> dict:
@@ -107,15 +120,40 @@ def _killpg(pid: int) -> None:
 
 
 class BenchSandbox(SandboxProcess):
-    """The shared sandbox process, plus what the benchmarks read: its log and env copies."""
+    """A sandbox driven by the real Helm 3 (`up --helm 3 --helm-binary`), plus what the benchmarks read:
+    its log, its env as a user writes it (`suite_env`) and copies of it."""
+
+    def __init__(self, directory: Path, *args: str):
+        super().__init__(directory, "--helm", "3", "--helm-binary", real_helm(), *args)
+
+    def start(self, timeout: float = 180.0) -> Path:
+        """Start it, then the guide's `helm repo add` with the real helm (a run of only some step modules
+        has no pre-flight to do it)."""
+        env_file = super().start(timeout)
+        helm = yaml.safe_load(env_file.read_text())["helm"]
+        subprocess.run([real_helm(), "repo", "add", helm["repo_name"], helm["repo_url"]], check=True,
+                       capture_output=True, timeout=60, env=child_env(self.real_helm_env()), stdin=subprocess.DEVNULL)
+        return env_file
 
     @property
     def log_file(self) -> Path:
         return self.dir / "logs" / "sandbox.log"
 
+    @property
+    def suite_env(self) -> Path:
+        """env.yaml with `helm.dialect: 3` stated, as an operator who knows their helm writes it."""
+        path = self.dir / "env-bench.yaml"
+        return path if path.exists() else self.env_copy("env-bench")
+
+    @property
+    def settle_s(self) -> float:
+        """The env's settle window: the proof and every step's wait look over it on purpose."""
+        return float(yaml.safe_load(self.env_file.read_text())["timeouts"]["settle"])
+
     def env_copy(self, name: str, **overrides) -> Path:
-        """env.yaml with top-level keys replaced (e.g. plan, timeouts), written beside it."""
+        """env.yaml with `helm.dialect: 3` and top-level keys replaced (e.g. plan, timeouts), written beside it."""
         data = yaml.safe_load(self.env_file.read_text())
+        data["helm"] = {**data["helm"], "dialect": 3}
         for key, value in overrides.items():
             if isinstance(value, dict) and isinstance(data.get(key), dict):
                 data[key] = {**data[key], **value}
@@ -131,12 +169,17 @@ def pytest_argv(*args: str, alluredir: Path) -> list:
             "-p", "no:cacheprovider", "-q"]
 
 
-def run_pytest(work: Path, label: str, *args: str, timeout: float = 900.0, stamp: bool = False) -> ChildRun:
+def run_pytest(work: Path, label: str, *args: str, sandbox: SandboxProcess, timeout: float = 900.0,
+               stamp: bool = False, verbose: bool = False) -> ChildRun:
+    """pytest in a child, its helm the sandbox's real one (with its config inside the sandbox dir)."""
     base = work / label
     base.mkdir(parents=True, exist_ok=True)
+    argv = pytest_argv(*args, alluredir=base / "allure-results")
+    if verbose:  # a line per test as it ends: `path::test FAILED`
+        argv[argv.index("-q")] = "-v"
     # the run's own directory goes under the benchmark's work dir, never the repo's reports/runs/
-    run = run_child(pytest_argv(*args, alluredir=base / "allure-results"), timeout=timeout,
-                    output=base / "output.txt", stamp=stamp, env=child_env({"C7N_RUNS_DIR": str(base / "runs")}))
+    run = run_child(argv, timeout=timeout, output=base / "output.txt", stamp=stamp,
+                    env=child_env({"C7N_RUNS_DIR": str(base / "runs"), **sandbox.real_helm_env()}))
     run.alluredir = base / "allure-results"  # type: ignore[attr-defined]
     return run
 
@@ -272,6 +315,29 @@ def emit(figures: dict) -> None:
     """The contract: one JSON object on the last line of stdout."""
     sys.stdout.flush()
     print(json.dumps(figures, sort_keys=False), flush=True)
+
+
+def run_main(doc: str, argv, measure, options=None) -> int:
+    """A benchmark's command line: --quick, --keep and `options(parser)`'s own; `measure(work, args)`
+    returns the figures, printed with the machine as the last line; the work dir goes unless --keep."""
+    import argparse
+    import shutil
+    import tempfile
+
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the work dir")
+    if options:
+        options(ap)
+    args = ap.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="c7n-bench-"))
+    try:
+        emit({"machine": machine(), "quick": args.quick, **measure(work, args),
+              **({"work_dir": str(work)} if args.keep else {})})
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
 
 
 def say(line: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 from typing import Any, Iterator
 
 import pymysql
@@ -66,7 +67,7 @@ def _wrap(exc: BaseException, who: str, doing: str) -> MysqlError:
 
 
 class Mysql:
-    """Connection parameters for one MySQL account, plus the queries the suite needs."""
+    """One MySQL account with its one connection for the run, plus the queries the suite needs."""
 
     def __init__(self, host: str, port: int, user: str, password: str, connect_timeout: float = 5,
                  sql_timeout: float = 60):
@@ -78,6 +79,9 @@ class Mysql:
         self.sql_timeout = sql_timeout  # seconds to read or write one statement's exchange
         #: called before the statements that change something; raises to stop them (the upgrade lock's check)
         self.before_write = None
+        self._conn: pymysql.connections.Connection | None = None
+        self._lock = threading.RLock()  # a PyMySQL connection serves one thread at a time
+        self.opened = 0  # connections opened so far (one per run, plus a reopen after a drop)
 
     def __repr__(self) -> str:  # never the password
         return f"Mysql({self.host!r}, {self.port}, user={self.user!r})"
@@ -88,31 +92,62 @@ class Mysql:
 
     @contextlib.contextmanager
     def connect(self, database: str | None = None) -> Iterator[pymysql.connections.Connection]:
-        """A PyMySQL connection (autocommit), closed on exit. Connection errors -> MysqlError."""
+        """This account's one connection for the run (autocommit), with `database` selected (USE,
+        which checks the grant anew). Opened on first use, reopened once if the server dropped it,
+        kept until close(). Connection errors -> MysqlError."""
+        with self._lock:
+            conn = self._connection(database)
+            if database:
+                try:
+                    conn.select_db(database)
+                except pymysql.MySQLError as e:
+                    raise _wrap(e, self.who, f"connect to database {database}") from None
+            yield conn
+
+    def _connection(self, database: str | None) -> pymysql.connections.Connection:
+        if self._conn is not None:
+            try:
+                self._conn.ping(reconnect=False)  # one round trip; a dropped connection is reopened once
+                return self._conn
+            except Exception:
+                self.close()
+        doing = f"connect{f' to database {database}' if database else ''}"
         try:
-            conn = pymysql.connect(
+            self._conn = pymysql.connect(
                 host=self.host,
                 port=self.port,
                 user=self.user,
                 password=self.password.encode("utf-8"),  # PyMySQL would send a str as latin-1
-                database=database,
                 connect_timeout=self.connect_timeout,
                 read_timeout=self.sql_timeout,
                 write_timeout=self.sql_timeout,
                 autocommit=True,
                 charset="utf8mb4",
             )
-        except pymysql.MySQLError as e:
-            raise _wrap(e, self.who, f"connect{f' to database {database}' if database else ''}") from None
-        except OSError as e:
-            raise _wrap(e, self.who, "connect") from None
-        try:
-            yield conn
-        finally:
+        except (pymysql.MySQLError, OSError) as e:
+            raise _wrap(e, self.who, doing) from None
+        self.opened += 1
+        return self._conn
+
+    def close(self) -> None:
+        """Close the connection (the run's end); the next use opens a new one."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
             try:
                 conn.close()
             except Exception:
                 pass
+
+    def can_use(self, database: str | None = None) -> "bool | LoginFailure":
+        """``True`` if this account logs in (and may USE `database`), else a falsy LoginFailure saying why."""
+        try:
+            with self.connect(database) as conn, conn.cursor() as cur:
+                cur.execute("SELECT 1")
+            return True
+        except MysqlError as e:
+            return LoginFailure(str(e))
+        except pymysql.MySQLError as e:
+            return LoginFailure(str(_wrap(e, self.who, "SELECT 1")))
 
     def query(self, sql: str, args: Any = None, database: str | None = None) -> list[dict]:
         """Run one statement, return rows as dicts."""
@@ -219,15 +254,13 @@ def grants_all_on(grants: list[str], database: str) -> bool:
 def user_can_login(
     host: str, port: int, user: str, password: str, database: str | None = None, *, connect_timeout: float = 5
 ) -> "bool | LoginFailure":
-    """``True`` if the login (and ``USE database``) works, else a falsy :class:`LoginFailure`
-    whose text says why (it names user@host:port, never the password)."""
+    """A login of its own, closed at once: ``True`` if it (and ``USE database``) works, else a falsy
+    :class:`LoginFailure` whose text says why (it names user@host:port, never the password)."""
+    account = Mysql(host, port, user, password, connect_timeout)
     try:
-        with Mysql(host, port, user, password, connect_timeout).connect(database) as conn:
-            with conn.cursor() as cur:
-                cur.execute("SELECT 1")
-        return True
-    except MysqlError as e:
-        return LoginFailure(str(e))
+        return account.can_use(database)
+    finally:
+        account.close()
 
 
 def ensure_app_database(admin: Mysql, database: str, app_user: str, app_password: str) -> list[str]:

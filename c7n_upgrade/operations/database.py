@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from .. import mysql
 from ..report import StepLog
-from ..settings import MysqlAppUser
 
 
-def ensure_database(admin: mysql.Mysql, app: MysqlAppUser, database: str, log: StepLog, *,
+def ensure_database(admin: mysql.Mysql, app: mysql.Mysql, database: str, log: StepLog, *,
                     dry_run: bool) -> list[str]:
     """Create only what is missing (user, database, grant), record the SQL, then verify. Returns the SQL."""
     with log.step("database", database=database, user=app.user):
@@ -30,14 +29,15 @@ def ensure_database(admin: mysql.Mysql, app: MysqlAppUser, database: str, log: S
         return sql
 
 
-def verify_database(admin: mysql.Mysql, app: MysqlAppUser, database: str, log: StepLog) -> None:
-    """The database exists, the app user has ALL PRIVILEGES on it and can log in to it."""
+def verify_database(admin: mysql.Mysql, app: mysql.Mysql, database: str, log: StepLog) -> None:
+    """The database exists, the app user has ALL PRIVILEGES on it and can log in to it (on its run's
+    one connection: USE checks the grant anew)."""
     with log.failing_on(mysql.MysqlError):
         if not admin.database_exists(database):
             raise log.failed(f"database {database} does not exist")
         if not admin.has_all_privileges_on(app.user, database):
             raise log.failed(f"user {app.user}@'%' lacks ALL PRIVILEGES on {database}")
-        login = mysql.user_can_login(app.host, app.port, app.user, app.password, database)
+        login = app.can_use(database)
     if login is not True:
         raise log.failed(f"user {app.user} cannot log in to {database}: {login}")
 
@@ -46,8 +46,7 @@ def verify_database_as_app(app_db: mysql.Mysql, database: str, log: StepLog) -> 
     """The read-only proof, as the services' own user (no admin login): it logs in to the database,
     which proves the database exists, and its own grants give it ALL PRIVILEGES there."""
     with log.failing_on(mysql.MysqlError):
-        login = mysql.user_can_login(app_db.host, app_db.port, app_db.user, app_db.password, database,
-                                     connect_timeout=app_db.connect_timeout)
+        login = app_db.can_use(database)
         if login is not True:
             raise log.failed(f"user {app_db.user} cannot use {database} (it does not exist, or the user has no "
                              f"grant there): {login}")
@@ -55,13 +54,12 @@ def verify_database_as_app(app_db: mysql.Mysql, database: str, log: StepLog) -> 
             raise log.failed(f"user {app_db.user} lacks ALL PRIVILEGES on {database}")
 
 
-def app_user_state(admin: mysql.Mysql, app: MysqlAppUser) -> str:
+def app_user_state(admin: mysql.Mysql, app: mysql.Mysql) -> str:
     """Whether the services' MySQL user can log in now, said in one line; `MysqlError` when it exists
     and cannot (a wrong password would otherwise show only at step 5, after four upgrades)."""
     if not admin.grants_for(app.user):
         return f"{app.user}@'%' does not exist yet: step 5 creates it with the env's password"
-    login = mysql.user_can_login(app.host, app.port, app.user, app.password,
-                                 connect_timeout=admin.connect_timeout)
+    login = app.can_use()
     if login is not True:
         raise mysql.MysqlError(f"{app.user} exists and cannot log in with the env's mysql.password: {login}")
     return f"{app.user} logs in with the env's mysql.password"

@@ -51,6 +51,12 @@ class SandboxProcess:
     def env_file(self) -> Path:
         return self.dir / "env.yaml"
 
+    def real_helm_env(self) -> dict[str, str]:
+        """The environment a real helm driving this sandbox runs with: its config inside the sandbox dir,
+        the sandbox's kubeconfig."""
+        return {**real_helm_environment(self.dir), "KUBECONFIG": str(self.dir / "kubeconfig"),
+                "KUBECACHEDIR": str(self.dir / "helm-home" / "kube-cache")}
+
     def start(self, timeout: float = 180.0) -> Path:
         self.dir.mkdir(parents=True, exist_ok=True)
         if self.env_file.exists():

@@ -9,9 +9,9 @@ def test_mysql_admin_login(mysql_admin, reporter):
     assert version
 
 
-def test_mysql_app_user_login(mysql_admin, settings, reporter):
+def test_mysql_app_user_login(mysql_admin, mysql_app, reporter):
     """The services' user (mysql.user) logs in with mysql.password, or does not exist yet (step 5 creates it)."""
-    reporter.note(operations.app_user_state(mysql_admin, settings.mysql_app))
+    reporter.note(operations.app_user_state(mysql_admin, mysql_app))
 
 
 def test_backup_can_be_taken(dump_tool, settings, reporter):

@@ -71,6 +71,26 @@ class ObservedSandbox(SandboxProcess):
                                password=self.secrets()["C7N_MYSQL_ROOT_PASSWORD"].encode(), database=database,
                                connect_timeout=5)
 
+    def add_user(self, user: str, *grants: str) -> str:
+        """A MySQL account of the test's own given each `GRANT <grant>` ({who} names it); returns its password."""
+        import secrets
+
+        password = secrets.token_urlsafe(12)
+        with self.mysql() as conn, conn.cursor() as cur:
+            cur.execute(f"CREATE USER '{user}'@'%%' IDENTIFIED BY %s", (password,))
+            for grant in grants:
+                cur.execute("GRANT " + grant.format(who=f"'{user}'@'%'"))
+        return password
+
+    def connections_of(self, user: str) -> int:
+        """Logins the server counted for `user` since userstat was on (MariaDB's USER_STATISTICS); the
+        first call turns it on."""
+        with self.mysql() as conn, conn.cursor() as cur:
+            cur.execute("SET GLOBAL userstat = 1")
+            cur.execute("SELECT TOTAL_CONNECTIONS FROM information_schema.USER_STATISTICS WHERE USER = %s", (user,))
+            row = cur.fetchone()
+        return int(row[0]) if row else 0
+
     def databases(self) -> set[str]:
         with self.mysql() as conn, conn.cursor() as cur:
             cur.execute("SHOW DATABASES")

@@ -150,13 +150,38 @@ def test_secrets_appear_nowhere_in_output_or_report(upgraded):
     assert len(token) >= 16 and token not in text
 
 
-def test_rerun_is_a_resume_with_no_helm_write(upgraded):
+def test_rerun_is_a_resume_with_no_helm_write_and_one_mysql_admin_login(upgraded):
+    """The re-run logs in as an admin of the test's own, which only the run uses: the server counts one
+    login for the whole run (pre-flight, every step, the smooth upgrade), plus one per database dumped
+    (mariadb-dump is a program of its own)."""
     sb, _run, base = upgraded
+    password = sb.add_user("suite_admin", "ALL PRIVILEGES ON *.* TO {who} WITH GRANT OPTION")
+    env = sb.env_with("env-own-admin", mysql={"admin_user": "suite_admin", "admin_password": "${C7N_OWN_ADMIN}"})
+    assert sb.connections_of("suite_admin") == 0
     before = len(sb.writes())
-    rerun = run_suite(base, "suites/", "--env", str(sb.env_file), "--allow-upgrade-in-ci")
+    rerun = run_suite(base, "suites/", "--env", str(env), "--allow-upgrade-in-ci",
+                      env_extra={"C7N_OWN_ADMIN": password})
     assert rerun.exit_code == 0, rerun.output[-3000:]
     assert len(sb.writes()) == before, "a re-run of a finished upgrade must not call helm upgrade/install"
     assert "already at 0.9.0" in rerun.all_text()
+    dumps = (rerun.run_dir / "db-backup" / "SHA256SUMS").read_text().splitlines()
+    assert len(dumps) >= 4 and sb.connections_of("suite_admin") == 1 + len(dumps)
+
+
+def test_the_read_only_proof_logs_in_to_mysql_once(upgraded):
+    """`pytest suites/post_upgrade` as a services' user of the test's own: one login for every check
+    (each database's grant and USE, the smooth-upgrade log), counted by the server."""
+    sb, _run, base = upgraded
+    password = sb.add_user("proof_user", "ALL PRIVILEGES ON `notify_service`.* TO {who}",
+                           "ALL PRIVILEGES ON `asgard_service`.* TO {who}", "SELECT ON `devops_service`.* TO {who}")
+    env = sb.env_with("env-own-user", mysql={"user": "proof_user", "password": "${C7N_OWN_USER}"})
+    assert sb.connections_of("proof_user") == 0
+    run = run_suite(base, "suites/post_upgrade", "--env", str(env), env_extra={"C7N_OWN_USER": password})
+    assert run.exit_code == 0, run.output[-3000:]
+    checks = run.by_test("test_03_databases.py") | run.by_test("test_smooth_upgrade_logged")
+    assert len(checks) == 1 + len([s for s in PLAN.steps if s.database])
+    assert set(checks.values()) == {"passed"}, checks
+    assert sb.connections_of("proof_user") == 1
 
 
 def test_post_upgrade_proof_through_the_api_server_proxy(upgraded):

@@ -15,7 +15,6 @@ import requests
 import yaml
 
 from c7n_upgrade.plan import load_plan
-from c7n_upgrade.sandbox.process import real_helm_environment
 from tests.e2e.harness import ROOT, ObservedSandbox, run_suite
 from tests.real_tools import real_tool
 
@@ -26,8 +25,7 @@ NS = PLAN.namespace
 
 def helm_env(sb) -> dict:
     """Real helm's own config, cache and repositories inside the sandbox dir (not the user's)."""
-    return {**real_helm_environment(sb.dir), "KUBECONFIG": str(sb.dir / "kubeconfig"),
-            "KUBECACHEDIR": str(sb.dir / "helm-home" / "kube-cache")}
+    return sb.real_helm_env()
 
 
 def api_url(sb) -> str:

@@ -40,7 +40,70 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def admin(server):
-    return Mysql(server.host, server.port, "root", server.root_password)
+    account = Mysql(server.host, server.port, "root", server.root_password)
+    yield account
+    account.close()
+
+
+def _connections(server) -> int:
+    """The server's own count of connection attempts (SHOW GLOBAL STATUS 'Connections'), on a login of its own."""
+    with server.connect("root", server.root_password) as conn, conn.cursor() as cur:
+        cur.execute("SHOW GLOBAL STATUS LIKE 'Connections'")
+        return int(cur.fetchone()[1])
+
+
+def test_one_account_opens_one_connection_for_all_its_calls(server):
+    """What a run does as the admin and as the services' user, counted by the server: one login each."""
+    admin = Mysql(server.host, server.port, "root", server.root_password)
+    app = Mysql(server.host, server.port, "choerodon", server.app_password)
+    before = _connections(server)
+    try:
+        assert admin.server_version() and admin.database_exists("devops_service")
+        assert admin.has_all_privileges_on("choerodon", "devops_service") and admin.grants_for("choerodon")
+        assert admin.query("SELECT 1 AS one", database="devops_service") == [{"one": 1}]
+        admin.latest_devops_check_log()  # a read, whatever the table holds
+        for _ in range(3):
+            assert app.can_use("devops_service") is True and app.own_grants()
+        refused = app.can_use("mysql")  # a USE the grant refuses keeps the connection
+        assert not refused and "1044" in refused and app.can_use() is True
+        after = _connections(server)
+    finally:
+        admin.close()
+        app.close()
+    assert after - before == 1 + 2  # the counting login of `after`, then one per account
+    assert (admin.opened, app.opened) == (1, 1)
+
+
+def test_a_dropped_connection_is_reopened_once_and_close_ends_it(server, admin):
+    assert admin.server_version()
+    with admin.connect() as conn:
+        thread = conn.thread_id()
+    with server.connect("root", server.root_password) as other, other.cursor() as cur:
+        cur.execute(f"KILL {int(thread)}")  # the server drops it (wait_timeout, a restart, a proxy)
+    assert admin.database_exists("devops_service") and admin.opened == 2
+    with admin.connect() as conn:
+        thread = conn.thread_id()
+    admin.close()
+    with server.connect("root", server.root_password) as other, other.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %s", (thread,))
+        assert cur.fetchone()[0] == 0
+
+
+def test_a_server_that_goes_away_fails_the_next_call_and_comes_back(server):
+    """The db-down fault cuts open connections and refuses new ones: one reconnect, refused, is the error."""
+    proxy = TcpProxy("127.0.0.1", server.host, server.port).start()
+    m = Mysql("127.0.0.1", proxy.port, "root", server.root_password, connect_timeout=2)
+    try:
+        assert m.server_version()
+        proxy.refuse(True)
+        with pytest.raises(MysqlError) as ei:
+            m.server_version()
+        assert ei.value.code == 2003 and m.opened == 1
+        proxy.refuse(False)
+        assert m.server_version() and m.opened == 2
+    finally:
+        m.close()
+        proxy.stop()
 
 
 def test_ensure_app_database_creates_and_is_idempotent(server, admin):

@@ -11,7 +11,7 @@ from c7n_upgrade.plan import load_plan
 from c7n_upgrade.platform import PlatformError
 from c7n_upgrade.redact import Redactor
 from c7n_upgrade.report import StepFailed, StepLog
-from c7n_upgrade.settings import FrontOAuthClient, MysqlAppUser, PlatformCredentials
+from c7n_upgrade.settings import FrontOAuthClient, PlatformCredentials
 from tests.unit.fakes import RecordingReporter
 
 CRD = load_plan("0.8-to-0.9").crd
@@ -136,12 +136,22 @@ def test_the_smooth_upgrade_fails_when_the_api_answers_but_writes_no_new_row():
                                   wait_max=1, upgraded_now=True)
 
 
-APP = MysqlAppUser("db.example", 3306, "choerodon", "app-pw-7")
+class FakeApp:
+    """The services' account: its login answer is given, the databases it was asked to USE are kept."""
+
+    def __init__(self, login=True):
+        self.user, self.password, self.login, self.used = "choerodon", "app-pw-7", login, []
+
+    def can_use(self, database=None):
+        self.used.append(database)
+        return self.login
+
+
+APP = FakeApp()
 
 
 def test_a_database_that_exists_with_its_grant_is_not_created_again(monkeypatch):
     log, reporter = log_and_reporter()
-    monkeypatch.setattr(operations.database.mysql, "user_can_login", lambda *a, **k: True)
     monkeypatch.setattr(operations.database.mysql, "ensure_app_database",
                         lambda *a, **k: pytest.fail("created although it exists"))
     assert operations.ensure_database(FakeAdmin({"notify_service"}, {"notify_service"}), APP, "notify_service",
@@ -163,11 +173,12 @@ def test_a_missing_database_in_a_dry_run_shows_the_sql_and_runs_none(monkeypatch
     (FakeAdmin({"notify_service"}), True, "lacks ALL PRIVILEGES on notify_service"),
     (FakeAdmin({"notify_service"}, {"notify_service"}), "Access denied", "cannot log in to notify_service"),
 ])
-def test_verify_database_names_what_is_wrong(monkeypatch, admin, login, why):
+def test_verify_database_names_what_is_wrong(admin, login, why):
     log, _reporter = log_and_reporter()
-    monkeypatch.setattr(operations.database.mysql, "user_can_login", lambda *a, **k: login)
+    app = FakeApp(login)
     with pytest.raises(StepFailed, match=why):
-        operations.verify_database(admin, APP, "notify_service", log)
+        operations.verify_database(admin, app, "notify_service", log)
+    assert app.used == ([] if login is True else ["notify_service"])  # the login is the last check
 
 
 class FakeCrds:
