@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Collection, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import C7nError
 
@@ -17,9 +17,11 @@ class PlanError(C7nError):
     """A plan file that cannot be used; the message names the file and the key."""
 
 
-#: the operations a step may name besides its helm upgrade (`special:` in the plan file); each has its
-#: test in fixtures/step_tests.py, which the step's module binds
-Operation = Literal["crd", "gitlab-ssh", "devops-smooth-upgrade", "xwiki", "wiki-home-page", "oauth-client"]
+#: an operation's kind as a plan names it in a step's `before:`/`after:`; the closed set is the registry's
+#: keys (fixtures/step_tests.OPERATIONS), passed to load_plan
+KIND = re.compile(r"[a-z][a-z0-9-]*")
+#: the guide's checks that are operations of the step (`check: eureka` runs the `eureka` operation)
+CHECK_OPERATIONS = ("eureka", "front")
 
 
 class Step(BaseModel):
@@ -37,8 +39,38 @@ class Step(BaseModel):
     hooks: list[str] = Field(default_factory=list)
     database: Optional[str] = None
     values: dict[str, Any] = Field(default_factory=dict)
-    special: list[Operation] = Field(default_factory=list)
+    before: list[str] = Field(default_factory=list)  # operations before the helm upgrade, in order
+    after: list[str] = Field(default_factory=list)   # operations once the release has rolled out, in order
     section: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_special(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "special" in data:
+            raise ValueError("'special' is gone: list the step's operations, in order, in 'before:' and "
+                             "'after:' (the helm upgrade)")
+        return data
+
+    @field_validator("before", "after")
+    @classmethod
+    def _kinds(cls, v: list[str]) -> list[str]:
+        bad = [k for k in v if not isinstance(k, str) or not KIND.fullmatch(k)]
+        if bad:
+            raise ValueError(f"operation {bad[0]!r}: expected a kind such as 'database' or 'oauth-client'")
+        return v
+
+    @model_validator(mode="after")
+    def _operations_agree(self) -> "Step":
+        ops = self.operations
+        twice = sorted({k for k in ops if ops.count(k) > 1})
+        if twice:
+            raise ValueError(f"step {self.number} names the operation {twice[0]!r} twice")
+        if ("database" in ops) != (self.database is not None):
+            raise ValueError(f"step {self.number}: 'database: NAME' and the operation 'database' go together")
+        for kind in CHECK_OPERATIONS:
+            if (kind in ops) != (self.check == kind):
+                raise ValueError(f"step {self.number}: 'check: {kind}' and the operation {kind!r} go together")
+        return self
 
     @field_validator("database")
     @classmethod
@@ -46,6 +78,11 @@ class Step(BaseModel):
         if v is not None and not re.fullmatch(r"[A-Za-z0-9_]{1,64}", v):
             raise ValueError(f"database {v!r}: expected letters, digits and '_' (it goes into SQL)")
         return v
+
+    @property
+    def operations(self) -> list[str]:
+        """The step's operations besides helm, in the order they run."""
+        return [*self.before, *self.after]
 
     @property
     def id(self) -> str:
@@ -93,8 +130,9 @@ class Plan(BaseModel):
         raise KeyError(key)
 
 
-def load_plan(name_or_path: str | Path) -> Plan:
-    """Load a plan by name (a file in plans/) or by path."""
+def load_plan(name_or_path: str | Path, operations: Optional[Collection[str]] = None) -> Plan:
+    """Load a plan by name (a file in plans/) or by path; with `operations` (the registry's kinds), a
+    step naming another kind is refused."""
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = PLANS_DIR / f"{name_or_path}.yaml"
@@ -109,7 +147,13 @@ def load_plan(name_or_path: str | Path) -> Plan:
     numbers = [s.number for s in plan.steps]
     if numbers != sorted(numbers) or len(set(numbers)) != len(numbers):
         raise PlanError(f"{path}: steps must be numbered in strictly increasing order, got {numbers}")
-    needs_crd = [s.number for s in plan.steps if "crd" in s.special]
+    if operations is not None:
+        for step in plan.steps:
+            unknown = [k for k in step.operations if k not in operations]
+            if unknown:
+                raise PlanError(f"{path}: step {step.number} names the operation {unknown[0]!r}; the known ones: "
+                                + ", ".join(sorted(operations)))
+    needs_crd = [s.number for s in plan.steps if "crd" in s.operations]
     if needs_crd and plan.crd is None:
         raise PlanError(f"{path}: step {needs_crd[0]} names the operation 'crd' and the plan has no 'crd:'")
     return plan

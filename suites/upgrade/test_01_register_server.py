@@ -5,6 +5,4 @@ from fixtures import step_tests as t
 
 pytestmark = pytest.mark.step(1)
 
-test_upgrade = t.test_upgrade
-test_rollout = t.test_rollout
-test_eureka = t.test_eureka
+t.bind_step(globals(), 1)  # the plan's step 1: its `before:`, the upgrade, the rollout, its `after:`

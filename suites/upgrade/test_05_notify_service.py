@@ -5,6 +5,4 @@ from fixtures import step_tests as t
 
 pytestmark = pytest.mark.step(5)
 
-test_database = t.test_database
-test_upgrade = t.test_upgrade
-test_rollout = t.test_rollout
+t.bind_step(globals(), 5)  # the plan's step 5: its `before:`, the upgrade, the rollout, its `after:`

@@ -5,6 +5,4 @@ from fixtures import step_tests as t
 
 pytestmark = pytest.mark.step(6)
 
-test_database = t.test_database
-test_upgrade = t.test_upgrade
-test_rollout = t.test_rollout
+t.bind_step(globals(), 6)  # the plan's step 6: its `before:`, the upgrade, the rollout, its `after:`

@@ -5,5 +5,4 @@ from fixtures import step_tests as t
 
 pytestmark = pytest.mark.step(7)
 
-test_upgrade = t.test_upgrade
-test_rollout = t.test_rollout
+t.bind_step(globals(), 7)  # the plan's step 7: its `before:`, the upgrade, the rollout, its `after:`

@@ -5,5 +5,4 @@ from fixtures import step_tests as t
 
 pytestmark = pytest.mark.step(8)
 
-test_upgrade = t.test_upgrade
-test_rollout = t.test_rollout
+t.bind_step(globals(), 8)  # the plan's step 8: its `before:`, the upgrade, the rollout, its `after:`

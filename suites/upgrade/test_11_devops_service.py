@@ -5,8 +5,4 @@ from fixtures import step_tests as t
 
 pytestmark = pytest.mark.step(11)
 
-test_crd = t.test_crd
-test_gitlab_ssh = t.test_gitlab_ssh
-test_upgrade = t.test_upgrade
-test_rollout = t.test_rollout
-test_smooth_upgrade = t.test_smooth_upgrade
+t.bind_step(globals(), 11)  # the plan's step 11: its `before:`, the upgrade, the rollout, its `after:`

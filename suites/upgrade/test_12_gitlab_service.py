@@ -5,5 +5,4 @@ from fixtures import step_tests as t
 
 pytestmark = pytest.mark.step(12)
 
-test_upgrade = t.test_upgrade
-test_rollout = t.test_rollout
+t.bind_step(globals(), 12)  # the plan's step 12: its `before:`, the upgrade, the rollout, its `after:`

@@ -5,7 +5,4 @@ from fixtures import step_tests as t
 
 pytestmark = pytest.mark.step(15)
 
-test_xwiki_manual_steps = t.test_xwiki_manual_steps
-test_upgrade = t.test_upgrade
-test_rollout = t.test_rollout
-test_wiki_home_page = t.test_wiki_home_page
+t.bind_step(globals(), 15)  # the plan's step 15: its `before:`, the upgrade, the rollout, its `after:`

@@ -5,7 +5,4 @@ from fixtures import step_tests as t
 
 pytestmark = pytest.mark.step(16)
 
-test_upgrade = t.test_upgrade
-test_rollout = t.test_rollout
-test_front_page = t.test_front_page
-test_oauth_client = t.test_oauth_client
+t.bind_step(globals(), 16)  # the plan's step 16: its `before:`, the upgrade, the rollout, its `after:`

@@ -1,5 +1,5 @@
 """The plan and the step modules agree: every plan step has its module (same number, same release),
-the module binds the tests of the operations the plan names, in the guide's order, and no module
+the module binds the tests of the operations the plan names, in the plan's order, and no module
 stands without a plan step. The checker is shown to fail on synthetic disagreements."""
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from c7n_upgrade.plan import Operation, load_plan
+from c7n_upgrade.plan import PlanError, load_plan
 from fixtures import step_tests
 
 ROOT = Path(__file__).resolve().parents[2]
 STEP_MODULES = ROOT / "suites" / "upgrade"
-PLAN = load_plan("0.8-to-0.9")
+PLAN = load_plan("0.8-to-0.9", operations=step_tests.OPERATIONS)
 
 
 @dataclass(frozen=True)
@@ -36,14 +36,11 @@ def facts(path: Path) -> ModuleFacts:
 
 
 def expected_tests(step) -> list:
-    """The tests a step's module binds, in order: operations before helm, the upgrade and its
-    rollout, then the guide's check and the operations after."""
-    named = (["database"] if step.database else []) + list(step.special)
-    before = [op for op in named if op in step_tests.BEFORE_UPGRADE]
-    after = ([step.check] if step.check in step_tests.OPERATION_TESTS else []) + \
-        [op for op in named if op not in step_tests.BEFORE_UPGRADE]
-    return ([step_tests.OPERATION_TESTS[op] for op in before] + [step_tests.test_upgrade, step_tests.test_rollout]
-            + [step_tests.OPERATION_TESTS[op] for op in after])
+    """The tests a step's module binds, in order: the plan's `before:` operations, the upgrade and its
+    rollout, then its `after:` operations."""
+    registry = step_tests.OPERATIONS
+    return ([registry[op] for op in step.before] + [step_tests.test_upgrade, step_tests.test_rollout]
+            + [registry[op] for op in step.after])
 
 
 def problems(steps, modules: list[ModuleFacts]) -> list[str]:
@@ -94,19 +91,42 @@ def test_every_plan_step_has_its_module_and_no_module_stands_alone():
     assert problems(PLAN.steps, modules) == []
 
 
-def test_every_operation_the_plan_may_name_has_its_test():
-    assert set(typing.get_args(Operation)) | {"database", "eureka", "front"} == set(step_tests.OPERATION_TESTS)
-    assert step_tests.BEFORE_UPGRADE <= set(step_tests.OPERATION_TESTS)
+def test_the_registry_holds_one_test_per_kind_and_the_plan_uses_only_its_kinds():
+    tests = list(step_tests.OPERATIONS.values())
+    assert all(fn.__name__.startswith("test_") for fn in tests)
+    names = [fn.__name__ for fn in tests] + ["test_upgrade", "test_rollout"]
+    assert len(set(names)) == len(names)  # each binds under its own name
+    used = {k for s in PLAN.steps for k in s.operations}
+    assert used == set(step_tests.OPERATIONS)  # no kind the plan never runs
+
+
+def test_the_order_of_a_steps_tests_comes_from_the_plan():
+    step = PLAN.step(11)
+    assert [f.__name__ for f in step_tests.tests_of(step)] == [
+        "test_crd", "test_gitlab_ssh", "test_upgrade", "test_rollout", "test_smooth_upgrade"]
+    swapped = step.model_copy(update={"before": ["gitlab-ssh"], "after": ["devops-smooth-upgrade", "crd"]})
+    namespace = {}
+    step_tests.bind_step(namespace, 11, plan=PLAN.model_copy(update={"steps": [swapped]}))
+    assert list(namespace) == ["test_gitlab_ssh", "test_upgrade", "test_rollout", "test_smooth_upgrade", "test_crd"]
 
 
 def test_a_plan_naming_an_unknown_operation_or_lacking_what_one_needs_is_refused(tmp_path):
-    from c7n_upgrade.plan import PlanError
-
     text = (ROOT / "plans" / "0.8-to-0.9.yaml").read_text(encoding="utf-8")
     bad = tmp_path / "bad.yaml"
-    bad.write_text(text.replace("special: [oauth-client]", "special: [oauth-clients]"), encoding="utf-8")
-    with pytest.raises(PlanError, match="oauth-clients"):
-        load_plan(bad)
+    bad.write_text(text.replace("after: [front, oauth-client]", "after: [front, oauth-clients]"), encoding="utf-8")
+    assert load_plan(bad).step(16).after == ["front", "oauth-clients"]  # no registry given: shape only
+    with pytest.raises(PlanError, match="step 16 names the operation 'oauth-clients'; the known ones: crd, "):
+        load_plan(bad, operations=step_tests.OPERATIONS)
+    for old, new, refusal in [
+            ("after: [front, oauth-client]", "special: [oauth-client]", "'special' is gone: list the step's operations"),
+            ("after: [front, oauth-client]", "after: [front, front]", "step 16 names the operation 'front' twice"),
+            ("after: [front, oauth-client]", "after: [oauth-client]", "'check: front' and the operation 'front' go"),
+            ("    database: notify_service\n", "", "'database: NAME' and the operation 'database' go together"),
+            ("after: [devops-smooth-upgrade]", "after: [Smooth_Upgrade]", "operation 'Smooth_Upgrade': expected a kind")]:
+        assert old in text
+        bad.write_text(text.replace(old, new), encoding="utf-8")
+        with pytest.raises(PlanError, match=refusal):
+            load_plan(bad)
     bad.write_text(text.replace("database: notify_service", 'database: "notify`; DROP DATABASE x; --"'), encoding="utf-8")
     with pytest.raises(PlanError, match="expected letters, digits and '_'"):  # a name that goes into SQL
         load_plan(bad)
@@ -141,7 +161,7 @@ def test_checker_sees_a_wrong_release_number_or_version():
 
 
 def test_checker_sees_a_missing_operation_an_extra_test_and_a_wrong_order():
-    steps = [s.model_copy(update={"special": ["crd"]}) if s.number == 7 else s for s in PLAN.steps]
+    steps = [s.model_copy(update={"before": ["crd"]}) if s.number == 7 else s for s in PLAN.steps]
     assert problems(steps, real_modules()) == [
         "test_07_api_gateway.py: binds ['test_upgrade', 'test_rollout'], "
         "the plan names ['test_crd', 'test_upgrade', 'test_rollout']"]

@@ -27,7 +27,7 @@ class XWikiOperator:
         if now - self._last_check < 1.0:
             return
         self._last_check = now
-        before = [s for s in self.plan.steps if s.number <= self.after_step and "xwiki" not in s.special]
+        before = [s for s in self.plan.steps if s.number <= self.after_step and "xwiki" not in s.operations]
         pods = [p for p in self.kubelet.live_pods() if p.namespace == self.namespace]
         for step in before:
             mine = [p for p in pods if p.service == step.chart]
