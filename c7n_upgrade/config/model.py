@@ -8,10 +8,10 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from ..errors import C7nError
+from ..plan import DEFAULT_PLAN
 from ..rollout import SETTLE_SECONDS
 
 DEFAULT_NAMESPACE = "choerodon-devops-prod"
-DEFAULT_PLAN = "0.8-to-0.9"
 DEFAULT_REPO_URL = "https://openchart.choerodon.com.cn/choerodon/c7n/"
 
 #: dotted keys whose values are secrets: they must be given as ``${NAME}``.
