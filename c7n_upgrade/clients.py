@@ -58,7 +58,7 @@ def settings(env: Env) -> Settings:
         namespace=env.namespace,
         release_pins=dict(env.releases),
         http=HttpAccess(mode=env.access, timeout=float(t.http)),
-        rollout=RolloutPolicy(timeout=float(t.step), poll_max=float(t.poll_max), settle_seconds=float(t.settle)),
+        rollout=RolloutPolicy(timeout=t.step, poll_max=float(t.poll_max), settle_seconds=float(t.settle)),
         chart_repo=env.helm.repo_name,
         chart_repo_url=env.helm.repo_url,
         plan_values=PlanValues(env.placeholders()) if m else None,

@@ -180,7 +180,7 @@ class ReleaseUpgrade:
                 files = [stack.enter_context(helmlib.values_file(current, self.values_dir))]
                 if extra:
                     files.append(stack.enter_context(helmlib.values_file(extra, self.values_dir)))
-                args = dict(version=step.version, values_files=files, timeout_s=int(self.policy.timeout))
+                args = dict(version=step.version, values_files=files, timeout_s=self.policy.timeout)
                 chart_ref = f"{self.chart_repo}/{step.chart}"
                 if self.dry_run:
                     command = log.redact(self.helm.command_line(self.helm.build_argv(action, name, chart_ref, **args)))

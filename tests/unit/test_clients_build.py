@@ -1,5 +1,5 @@
 """One way in: `clients.build(env)` gives the settings and every client once; the plan's values are
-rendered once."""
+rendered once; a duration stays float seconds from the env file to helm's argv."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,6 +9,8 @@ import pytest
 
 from c7n_upgrade import clients
 from c7n_upgrade.config import ConfigError, load_env
+from c7n_upgrade.helm import HelmClient
+from c7n_upgrade.helm.results import CommandResult
 from c7n_upgrade.plan import load_plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,3 +64,16 @@ def test_the_plans_values_are_rendered_once_for_every_step_that_has_some(env):
                                                                               "utf-8&useSSL=false")
     with pytest.raises(ConfigError, match="key 'mysql': required to fill the plan's values"):
         render_plan_values(dataclasses.replace(settings, plan_values=None), plan)
+
+
+def _helm(version: str) -> HelmClient:
+    def runner(argv, env):
+        return CommandResult(argv, 0, version if argv[1:2] == ["version"] else "", "")
+    return HelmClient("helm", namespace="ns", runner=runner)
+
+
+def test_a_duration_stays_float_seconds_until_helms_argv(env):
+    assert clients.build(env).settings.rollout.timeout == 600.0 and isinstance(env.timeouts.step, float)
+    v3, v2 = _helm("v3.17.3+g1\n"), _helm("Client: v2.17.0+ga690bad\n")
+    assert v3.upgrade_argv("r", "c/r", version="1", timeout_s=120.5)[-4:-2] == ["--timeout", "121s"]
+    assert v2.upgrade_argv("r", "c/r", version="1", timeout_s=600.0)[6:8] == ["--timeout", "600"]
