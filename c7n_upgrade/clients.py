@@ -1,21 +1,27 @@
 """The wiring: the one place, besides `config/`, that reads an Env (Tempest's clients.py).
 
-It turns the env into the clients (helm, Kubernetes, MySQL admin, the platform session) and into the
-small frozen settings of `settings.py` and `rollout.RolloutPolicy`. Everything else in the library
+`build(env)` turns the env into one frozen `Clients` (Tempest's clients.Manager): the small frozen
+settings of `settings.py` and `rollout.RolloutPolicy`, the redactor, and every client (helm,
+Kubernetes, MySQL, the dump tools, the platform session, pod access, the releases). Everything else
 takes those and never sees the env; `tests/unit/test_wiring.py` keeps it that way.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Mapping, Optional
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Callable, Mapping, Optional
 
+from .access import ClusterAccess
 from .config import ConfigError, Env
+from .config.model import SandboxOptions
 from .helm import HelmClient
 from .kube import KubeClient
 from .mysql import Mysql
 from .platform import PlatformSession
-from .redact import secret_forms
+from .redact import Redactor, secret_forms
+from .releases import Releases
 from .rollout import RolloutPolicy
 from .mysqldump import DumpTool
 from .settings import (BackupPolicy, FrontOAuthClient, GitlabSsh, HttpAccess, MysqlAppUser, PlanValues,
@@ -26,6 +32,10 @@ from .settings import (BackupPolicy, FrontOAuthClient, GitlabSsh, HttpAccess, My
 class Settings:
     """Everything the library takes from the env, as plain frozen values (None: the env gives none)."""
 
+    env_name: str
+    source: Optional[Path]                   # the env file (None: built in memory)
+    plan: str                                # the plan's name or path (plans/)
+    kubeconfig: Optional[str]                # None: the default kubeconfig
     namespace: str
     release_pins: dict                       # default release name -> actual name (the env's `releases:`)
     http: HttpAccess
@@ -44,10 +54,11 @@ class Settings:
 def settings(env: Env) -> Settings:
     m, p, t = env.mysql, env.platform, env.timeouts
     return Settings(
+        env_name=env.name, source=env.source, plan=env.plan, kubeconfig=env.kube.kubeconfig,
         namespace=env.namespace,
         release_pins=dict(env.releases),
         http=HttpAccess(mode=env.access, timeout=float(t.http)),
-        rollout=RolloutPolicy(timeout=float(t.step), poll_max=float(t.poll_max), settle_seconds=float(t.settle),
+        rollout=RolloutPolicy(timeout=t.step, poll_max=float(t.poll_max), settle_seconds=float(t.settle),
                               unschedulable_grace=float(t.unschedulable)),
         chart_repo=env.helm.repo_name,
         chart_repo_url=env.helm.repo_url,
@@ -84,10 +95,10 @@ def child_environ(env: Env, environ: Optional[Mapping[str, str]] = None) -> dict
             and not any(s in v for s in embedded)}
 
 
-def helm_client(env: Env) -> HelmClient:
+def _helm_client(env: Env, environ: Mapping[str, str]) -> HelmClient:
     return HelmClient(env.helm.binary, namespace=env.namespace, kube_context=env.kube.context,
                       kubeconfig=env.kube.kubeconfig, tiller_namespace=env.helm.tiller_namespace,
-                      env=helm_tls_environment(env), timeout=env.timeouts.helm, environ=child_environ(env),
+                      env=helm_tls_environment(env), timeout=env.timeouts.helm, environ=dict(environ),
                       dialect=env.helm.dialect)
 
 
@@ -103,7 +114,7 @@ def helm_tls_environment(env: Env) -> dict:
     return out
 
 
-def kube_client(env: Env) -> KubeClient:
+def _kube_client(env: Env) -> KubeClient:
     return KubeClient(kubeconfig=env.kube.kubeconfig, context=env.kube.context, namespace=env.namespace,
                       request_timeout=env.timeouts.kube)
 
@@ -120,7 +131,7 @@ def _admin_password(env: Env) -> str:
     return env.mysql.admin_password.get_secret_value()
 
 
-def mysql_admin(env: Env) -> Optional[Mysql]:
+def _mysql_admin(env: Env) -> Optional[Mysql]:
     m = env.mysql
     if m is None:
         return None
@@ -128,7 +139,7 @@ def mysql_admin(env: Env) -> Optional[Mysql]:
                  sql_timeout=env.timeouts.sql)
 
 
-def mysql_app(env: Env) -> Optional[Mysql]:
+def _mysql_app(env: Env) -> Optional[Mysql]:
     """MySQL as the services' own user: what the read-only proof reads with (it proves the grants too)."""
     m = env.mysql
     if m is None:
@@ -137,17 +148,84 @@ def mysql_app(env: Env) -> Optional[Mysql]:
                  sql_timeout=env.timeouts.sql)
 
 
-def dump_tool(env: Env) -> Optional[DumpTool]:
+def _dump_tool(env: Env, environ: Mapping[str, str]) -> Optional[DumpTool]:
     """The MySQL client tools, logging in as the env's admin (the backup before the first write)."""
     m = env.mysql
     if m is None:
         return None
-    return DumpTool(m.host, m.port, m.admin_user, _admin_password(env), environ=child_environ(env),
+    return DumpTool(m.host, m.port, m.admin_user, _admin_password(env), environ=dict(environ),
                     timeout=env.timeouts.backup)
 
 
-def platform_session(env: Env, redactor) -> Optional[PlatformSession]:
+def sandbox_defaults(env: Env) -> Optional[SandboxOptions]:
+    """The placeholder env (`sandbox: true`, no cluster named): the fresh sandbox's options; else None."""
+    return env.sandbox_options if env.sandbox and "helm" not in env.model_fields_set else None
+
+
+@dataclass(frozen=True)
+class SecretKey:
+    """One secret key of the env: where it was read from, and its value (pre-flight's strength check)."""
+
+    key: str   # dotted, e.g. mysql.password
+    var: str   # the environment variable
+    value: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Clients:
+    """The settings and every client of a run, built once by `build` (Tempest's clients.Manager).
+
+    What a run may not need is built on first use (`cached_property`): the MySQL admin and the dump
+    tools, which a read-only run cannot log in as, and the Kubernetes client, whose kubeconfig the
+    up-front check reads first."""
+
+    settings: Settings
+    redactor: Redactor
+    helm: HelmClient
+    mysql_app: Optional[Mysql]
+    platform: Optional[PlatformSession]
+    releases: Releases
+    child_environ: Mapping[str, str] = field(repr=False)  # what children (helm, dump tools, shells) inherit
+    secrets: tuple[SecretKey, ...] = field(repr=False)
+    _lazy: Mapping[str, Callable] = field(repr=False, compare=False)
+
+    @cached_property
+    def kube(self) -> KubeClient:
+        return self._lazy["kube"]()
+
+    @cached_property
+    def access(self) -> ClusterAccess:
+        """Pods and services over HTTP, direct or through the API server (the env's `access`)."""
+        return ClusterAccess(self.kube, self.settings.http)
+
+    @cached_property
+    def mysql_admin(self) -> Optional[Mysql]:
+        return self._lazy["mysql_admin"]()
+
+    @cached_property
+    def dump_tool(self) -> Optional[DumpTool]:
+        """The MySQL client tools as the admin (the backup before the first write)."""
+        return self._lazy["dump_tool"]()
+
+
+def build(env: Env) -> Clients:
+    """The one way in: the env's settings and every client, each built once."""
     s = settings(env)
-    if s.platform is None:
-        return None
-    return PlatformSession(s.platform, redactor, timeout=s.http.timeout)
+    redactor = Redactor(env.secrets())
+    children = child_environ(env)  # once, before the plugin drops the secrets' variables
+    helm = _helm_client(env, children)
+    secrets = tuple(SecretKey(key, var, value.get_secret_value()) for key, var in sorted(env.secret_vars.items())
+                    if (value := getattr(getattr(env, key.split(".")[0]), key.split(".")[1], None)) is not None)
+    return Clients(
+        settings=s, redactor=redactor, helm=helm, mysql_app=_mysql_app(env),
+        platform=PlatformSession(s.platform, redactor, timeout=s.http.timeout) if s.platform else None,
+        releases=Releases(helm, s.release_pins, redactor), child_environ=children, secrets=secrets,
+        _lazy={"kube": lambda: _kube_client(env), "mysql_admin": lambda: _mysql_admin(env),
+               "dump_tool": lambda: _dump_tool(env, children)})
+
+
+def local_root(host: str, port: int, password: str, tool: DumpTool, sql_timeout: float) -> tuple[Mysql, DumpTool]:
+    """Root's SQL client and dump tools on a MariaDB this run started itself (the restore check's),
+    with the run's dump tools' environment and time limit."""
+    return (Mysql(host, port, "root", password, sql_timeout=sql_timeout),
+            DumpTool(host, port, "root", password, environ=tool.environ, timeout=tool.timeout))

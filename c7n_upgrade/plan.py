@@ -130,6 +130,9 @@ class Plan(BaseModel):
         raise KeyError(key)
 
 
+DEFAULT_PLAN = "0.8-to-0.9"  # an env that names no plan runs this one
+
+
 def load_plan(name_or_path: str | Path, operations: Optional[Collection[str]] = None) -> Plan:
     """Load a plan by name (a file in plans/) or by path; with `operations` (the registry's kinds), a
     step naming another kind is refused."""

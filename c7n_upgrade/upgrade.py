@@ -22,7 +22,7 @@ import re
 import time
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import yaml
 
@@ -33,7 +33,6 @@ from .kube import KubeError
 from .plan import Step
 from .releases import Releases, ReleaseView
 from .report import StepLog
-from .settings import PlanValues
 from .stability import StabilityWatch, probe_failures
 from .terminal import TerminalWatch
 
@@ -92,7 +91,7 @@ class ReleaseUpgrade:
     access: ClusterAccess
     policy: rollout.RolloutPolicy
     chart_repo: str                   # the chart repo's name: `helm upgrade R <chart_repo>/<chart>`
-    plan_values: Optional[PlanValues]
+    values: Optional[Mapping[str, Any]]  # the step's plan values, rendered once (None: the env gives none)
     log: StepLog
     dry_run: bool = False
     total_steps: int = 0
@@ -141,10 +140,10 @@ class ReleaseUpgrade:
     def _extra_values(self) -> dict:
         if not self.step.values:
             return {}
-        if self.plan_values is None:
+        if self.values is None:
             raise self.log.failed(f"step {self.step.number} ({self.step.release}) has values to fill, "
                                   "and the env file gives no 'mysql' section to fill them")
-        return render_values(self.step.values, self.plan_values.for_step(self.step.database))
+        return dict(self.values)
 
     # ---- the helm work --------------------------------------------------------------------
     def apply(self) -> UpgradeOutcome:
@@ -181,7 +180,7 @@ class ReleaseUpgrade:
                 files = [stack.enter_context(helmlib.values_file(current, self.values_dir))]
                 if extra:
                     files.append(stack.enter_context(helmlib.values_file(extra, self.values_dir)))
-                args = dict(version=step.version, values_files=files, timeout_s=int(self.policy.timeout))
+                args = dict(version=step.version, values_files=files, timeout_s=self.policy.timeout)
                 chart_ref = f"{self.chart_repo}/{step.chart}"
                 if self.dry_run:
                     command = log.redact(self.helm.command_line(self.helm.build_argv(action, name, chart_ref, **args)))

@@ -8,10 +8,10 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from ..errors import C7nError
+from ..plan import DEFAULT_PLAN
 from ..rollout import SETTLE_SECONDS
 
 DEFAULT_NAMESPACE = "choerodon-devops-prod"
-DEFAULT_PLAN = "0.8-to-0.9"
 DEFAULT_REPO_URL = "https://openchart.choerodon.com.cn/choerodon/c7n/"
 
 #: dotted keys whose values are secrets: they must be given as ``${NAME}``.
@@ -154,7 +154,7 @@ class XwikiConfig(_Strict):
 
 
 class Timeouts(_Strict):
-    step: int = Field(600, gt=0)  # seconds a step may take (helm call + rollout + health)
+    step: float = Field(600.0, gt=0)  # seconds a step may take (helm call + rollout + health)
     http: float = Field(10.0, gt=0)  # seconds per HTTP request (and to connect to MySQL)
     poll_max: float = Field(0.5, gt=0)  # the longest pause between two polls while waiting
     helm: float = Field(120.0, gt=0)  # seconds per helm call; an upgrade/install gets `step` more

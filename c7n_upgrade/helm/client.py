@@ -1,6 +1,7 @@
 """HelmClient: runs helm for one namespace, building every command for the detected dialect."""
 from __future__ import annotations
 
+import math
 import os
 import re
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -219,8 +220,8 @@ class HelmClient:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def _timeout_flag(self, timeout_s: int) -> list[str]:
-        seconds = int(timeout_s)
+    def _timeout_flag(self, timeout_s: float) -> list[str]:
+        seconds = math.ceil(timeout_s)  # the one place a duration becomes helm's whole seconds ("600s")
         return ["--timeout", f"{seconds}s" if self.dialect() >= 3 else str(seconds)]
 
     @staticmethod
@@ -231,7 +232,7 @@ class HelmClient:
         return flags
 
     def upgrade_argv(self, release: str, chart_ref: str, *, version: str,
-                     values_files: Sequence[os.PathLike | str] = (), timeout_s: int = 600,
+                     values_files: Sequence[os.PathLike | str] = (), timeout_s: float = 600.0,
                      dry_run: bool = False) -> list[str]:
         """The full argv of an upgrade (also what ``--dry-run`` of the suite prints)."""
         args = ["upgrade", release, chart_ref, "--version", version, *self._values_flags(values_files),
@@ -243,7 +244,7 @@ class HelmClient:
         return [self.binary, *args, *self._cluster_flags()]
 
     def install_argv(self, release: str, chart_ref: str, *, version: str,
-                     values_files: Sequence[os.PathLike | str] = (), timeout_s: int = 600,
+                     values_files: Sequence[os.PathLike | str] = (), timeout_s: float = 600.0,
                      dry_run: bool = False) -> list[str]:
         if self.dialect() >= 3:
             args = ["install", release, chart_ref, "-n", self.namespace]
@@ -267,4 +268,4 @@ class HelmClient:
         argv = self.build_argv(action, release, chart_ref, **kwargs)
         if self.before_write is not None:
             self.before_write(f"helm {action} {release}")
-        return self.run(argv[1:], timeout=int(kwargs.get("timeout_s", 600)) + self.timeout, write=True)
+        return self.run(argv[1:], timeout=kwargs.get("timeout_s", 600.0) + self.timeout, write=True)

@@ -1,10 +1,8 @@
 """Post-upgrade proof: every release at its target chart, every pod on it, Ready and UP."""
 import pytest
 
-from fixtures.preflight import plan_steps
 
-
-@pytest.mark.parametrize("release", [s.release for s in plan_steps()])
+@pytest.mark.each_step("release", lambda step: step.release)
 def test_release_at_target(release, final_state):
     """The release is at its target version and every pod runs it (label, image, /info), Ready and UP throughout.
 

@@ -2,10 +2,9 @@
 import pytest
 
 from c7n_upgrade import operations
-from fixtures.preflight import plan_steps
 
 
-@pytest.mark.parametrize("database", [s.database for s in plan_steps() if s.database])
+@pytest.mark.each_step("database", lambda step: step.database)
 def test_database_and_grant(database, mysql_app, step_log):
     """The service user logs in to the database and has ALL PRIVILEGES on it (no admin login needed)."""
     operations.verify_database_as_app(mysql_app, database, step_log)

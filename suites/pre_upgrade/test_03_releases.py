@@ -1,12 +1,8 @@
 """Pre-flight: every release of the plan is where the plan starts from."""
 import pytest
 
-from fixtures.preflight import plan_steps
 
-STEPS = plan_steps()
-
-
-@pytest.mark.parametrize("release", [s.release for s in STEPS])
+@pytest.mark.each_step("release", lambda step: step.release)
 def test_release_state(release, releases, plan, settings):
     """The release is deployed at 0.8.x (or at its target: a resumed run); new services are absent or at target."""
     step = plan.step(release)

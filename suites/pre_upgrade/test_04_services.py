@@ -1,12 +1,8 @@
 """Pre-flight: every service is healthy now, and Eureka answers."""
 import pytest
 
-from fixtures.preflight import plan_steps
 
-STEPS = [s for s in plan_steps() if s.health_port]
-
-
-@pytest.mark.parametrize("release", [s.release for s in STEPS])
+@pytest.mark.each_step("release", lambda step: step.health_port and step.release)
 def test_service_healthy(release, releases, access, plan, reporter):
     """Every pod of the installed 0.8 release is Ready, on its chart's version and answers health UP."""
     step = plan.step(release)

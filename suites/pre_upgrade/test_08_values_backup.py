@@ -4,13 +4,12 @@ import yaml
 
 from c7n_upgrade.helm import plan_keys, shown_values
 from c7n_upgrade.parallel import parallel_map
-from fixtures.preflight import plan_steps
 
 
-def test_values_backed_up(releases, reporter, run_files):
+def test_values_backed_up(plan, releases, reporter, run_files):
     """`helm get values` of every installed release of the plan is kept: whole in the run's values/
     directory, never attached to the report, which shows the allowlisted values and hides the rest."""
-    steps = [s for s in plan_steps() if releases.view(s).exists]
+    steps = [s for s in plan.steps if releases.view(s).exists]
     views = [releases.view(s) for s in steps]
     for step, view, values in zip(steps, views, parallel_map(lambda v: releases.values(v.name), views)):
         shown = shown_values(values, plan_keys(step.values))

@@ -1,12 +1,11 @@
 """Pre-flight: the registries hold the images the upgrade will run, where they answer this machine."""
 from c7n_upgrade import operations
-from fixtures.preflight import plan_steps
 
 
-def test_target_images_are_in_their_registries(releases, access, settings, reporter):
+def test_target_images_are_in_their_registries(plan, releases, access, settings, reporter):
     """Each release's image repository at its target tag is in its registry (asked read-only, anonymously,
     as a pull starts); a registry that does not answer from here, or wants credentials, is noted, not failed."""
-    steps = plan_steps()
+    steps = plan.steps
     views = {s.release: releases.view(s) for s in steps}
     images, unchecked = operations.target_images(steps, views, access.pods_by_release())
     answers = operations.ask_registries(images, settings.http.timeout)

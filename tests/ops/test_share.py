@@ -129,7 +129,8 @@ def test_the_outcome_is_the_first_entry_of_the_reports_environment(tmp_path):
     (results / "a-result.json").write_text(json.dumps(
         {"uuid": "a", "name": "t", "fullName": "m#t", "historyId": "h", "status": "broken", "stage": "finished",
          "start": 1, "stop": 2, "labels": []}), encoding="utf-8")
-    ctx = SimpleNamespace(env=SimpleNamespace(name="sandbox", namespace="choerodon-devops-prod", access="direct"),
+    ctx = SimpleNamespace(settings=SimpleNamespace(env_name="sandbox", namespace="choerodon-devops-prod",
+                                                   http=SimpleNamespace(mode="direct")),
                           env_path=Path("env.yaml"),
                           plan=SimpleNamespace(name="0.8-to-0.9", title="Choerodon 0.8 → 0.9"),
                           started=time.time(), dry_run=False, redactor=Redactor(),

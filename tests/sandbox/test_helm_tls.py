@@ -34,7 +34,7 @@ def _env_file(tmp_path, monkeypatch, **tls):
 
 def test_the_tiller_tls_files_reach_helm_through_its_environment(tmp_path, monkeypatch):
     env = load_env(str(_env_file(tmp_path, monkeypatch, hostname="tiller-deploy")), ENVS)
-    helm = clients.helm_client(env)
+    helm = clients.build(env).helm
     assert helm.dialect() == 2
     calls = (tmp_path / "calls.txt").read_text().splitlines()
     assert calls[0] == "ARGV version --short --client"

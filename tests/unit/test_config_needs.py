@@ -31,9 +31,12 @@ def test_the_read_only_proof_needs_neither_mysql_root_nor_the_front_clients_secr
     assert sorted(env.secrets()) == sorted(READ_ONLY_VARS.values())
     assert set(env.secret_vars) == set(READ_ONLY_SECRETS)
     # what it reads with is the services' user; the admin login is refused with its cause, never made empty
-    assert clients.mysql_app(env).user == "choerodon"
+    run = clients.build(env)  # the admin and its dump tools are built on first use: a read-only run has none
+    assert run.mysql_app.user == "choerodon"
     with pytest.raises(ConfigError, match="mysql.admin_password' was not resolved"):
-        clients.mysql_admin(env)
+        run.mysql_admin
+    with pytest.raises(ConfigError, match="mysql.admin_password' was not resolved"):
+        run.dump_tool
 
 
 def test_an_unneeded_secret_that_is_set_is_still_masked():

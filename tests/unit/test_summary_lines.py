@@ -69,7 +69,7 @@ def _failed_ctx(tmp_path, lang: str, *, interrupted_at: int | None = None):
     run_dir.mkdir(parents=True)
     return SimpleNamespace(plan=PLAN, results=results, lang=lang, dry_run=False, upgrade_allowed=True,
                            env_path=Path("envs/prod.yaml"), run_dir=run_dir, sandbox=None, started=0.0,
-                           env=SimpleNamespace(name="prod", namespace="choerodon-devops-prod"), redactor=Redactor())
+                           settings=SimpleNamespace(env_name="prod", namespace="choerodon-devops-prod"), redactor=Redactor())
 
 
 SHARE = "./run python -m c7n_upgrade.share --run 20261205T101010Z-sandbox"

@@ -11,7 +11,6 @@ from c7n_upgrade.redact import Redactor
 from c7n_upgrade.releases import Releases
 from c7n_upgrade.report import StepFailed, StepLog
 from c7n_upgrade.rollout import RolloutPolicy
-from c7n_upgrade.settings import PlanValues
 from c7n_upgrade.upgrade import ReleaseUpgrade, render_values
 from tests.unit.fakes import DOWN, UP, FakeAccess, FakeHelm, FakeKube, Pod, RecordingReporter, job, release
 
@@ -66,8 +65,8 @@ class World:
         self.upgrade = ReleaseUpgrade(
             step=step, helm=self.helm, kube=self.kube, releases=Releases(self.helm, pins or {}, redactor),
             access=FakeAccess(self.kube, health, said), policy=policy, chart_repo="c7n",
-            plan_values=PlanValues(PLACEHOLDERS), log=StepLog(self.reporter, redactor), dry_run=dry_run,
-            total_steps=16)
+            values=render_values(step.values or {}, {**PLACEHOLDERS, "database": step.database}),
+            log=StepLog(self.reporter, redactor), dry_run=dry_run, total_steps=16)
 
 
 def on(version, *names, **kw):
@@ -259,7 +258,7 @@ def test_helm_failure_fails_the_step_with_helms_error_and_its_output_attached():
 
 def test_plan_values_without_the_env_to_fill_them_fail_the_step():
     w = World(NOTIFY, [])
-    w.upgrade.plan_values = None
+    w.upgrade.values = None
     with pytest.raises(StepFailed, match="no 'mysql' section"):
         w.upgrade.apply()
     assert w.helm.writes == []
