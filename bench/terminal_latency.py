@@ -29,6 +29,7 @@ from c7n_upgrade.plan import load_plan  # noqa: E402
 
 STATES = ("image-missing", "crash-loop", "hook-fail", "unschedulable")
 AIM_S = 10.0  # issue 18: a terminal state called within 10 s of appearing (printed, never asserted)
+UNSCHEDULABLE_GRACE_S = 5.0  # the bench's `timeouts.unschedulable`: the aim then applies beyond the grace
 VERDICT = re.compile(r"suites/upgrade/test_(\d\d)_\S+::\S+ FAILED")
 _PULL = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName"}
 
@@ -122,15 +123,24 @@ def measure_state(work: Path, kind: str) -> dict:
     sandbox = common.BenchSandbox(work / f"terminal-{kind}-sandbox", "--fault", f"{step.release}={kind}")
     sandbox.start()
     try:
-        timeout = float(yaml.safe_load(sandbox.env_file.read_text())["timeouts"]["step"])
-        common.say(f"terminal state {kind} on {step.release} (step {step.number}, step timeout {timeout:.0f} s)")
+        timeouts = yaml.safe_load(sandbox.env_file.read_text())["timeouts"]
+        timeout = float(timeouts["step"])
+        env = sandbox.suite_env
+        grace = None
+        if kind == "unschedulable":  # the rule waits out its grace on purpose (180 s by default): a short one
+            grace = UNSCHEDULABLE_GRACE_S  # shows the rule's own latency beyond it
+            env = sandbox.env_copy("env-bench-grace", timeouts={"unschedulable": grace})
+        common.say(f"terminal state {kind} on {step.release} (step {step.number}, step timeout {timeout:.0f} s"
+                   + (f", grace {grace:.0f} s)" if grace is not None else ")"))
         with Watcher(sandbox, plan.namespace, kind, step.release) as watch:
             # the upgrade phase alone: a pre-flight check (e.g. the images asked of their registry) must not
             # stop the run before the step shows the state
-            run = common.run_pytest(work, f"terminal-{kind}", "suites/upgrade", "--env", str(sandbox.suite_env),
+            run = common.run_pytest(work, f"terminal-{kind}", "suites/upgrade", "--env", str(env),
                                     "--allow-upgrade-in-ci", sandbox=sandbox, timeout=timeout * 3 + 300,
                                     stamp=True, verbose=True)
         figures = {"release": step.release, "step": step.number, "step_timeout_s": timeout, "aim_s": AIM_S}
+        if grace is not None:
+            figures["grace_s"] = grace
         if watch.seen is None:
             return dict(figures, measured=False, reason=f"no pod or Job of {step.release} showed {kind}'s state")
         verdict = first_verdict_after(run.lines, watch.seen, step.number)
@@ -138,8 +148,10 @@ def measure_state(work: Path, kind: str) -> dict:
             return dict(figures, measured=False, reason=f"no FAILED line for step {step.number} after the state "
                                                         f"appeared (exit {run.exit_code}, see {run.output_path})")
         latency = verdict - watch.seen
+        beyond = latency - (grace or 0.0)  # what the suite adds to the rule's own wait
         return dict(figures, measured=True, state_to_verdict_s=common.r3(latency),
-                    ratio_to_step_timeout=common.r3(latency / timeout), aim_met=latency <= AIM_S)
+                    ratio_to_step_timeout=common.r3(latency / timeout), aim_met=beyond <= AIM_S,
+                    **({"beyond_grace_s": common.r3(beyond)} if grace is not None else {}))
     finally:
         sandbox.stop()
 

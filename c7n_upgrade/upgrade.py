@@ -262,7 +262,10 @@ class ReleaseUpgrade:
                     history=self.history(name, step.version))
             except (rollout.RolloutNotDone, rollout.RolloutUnstable, rollout.RolloutTerminal) as exc:
                 self.attach_diagnostics(name, exc.last)
-                raise (self._earlier_failure() or log.failed(self._wait_failure(exc))) from None
+                earlier = self._earlier_failure()
+                if earlier is not None and isinstance(exc, rollout.RolloutUnstable):
+                    raise earlier from None  # its pods were Ready, then went with an earlier release
+                raise log.failed(self._wait_failure(exc) + (f"; meanwhile {earlier}" if earlier else "")) from None
             log.attach(f"health {name}", _health_bodies(state), "json")
             self._check_what_it_says(name, state, step.version)
             log.note(i18n.say(log.lang, "r_settled", release=name, pods=state.total, version=step.version,
@@ -280,8 +283,10 @@ class ReleaseUpgrade:
         return f"{name} not rolled out to {version} after {self.policy.timeout:.0f}s: {why_not_done(exc.last, self.log.lang)}"
 
     def _earlier_failure(self):
-        """An earlier step's release that became unstable meanwhile (`stability.EarlierStepUnstable`), or None:
-        the likelier cause of this step's failure (a service DOWN because config-server flapped)."""
+        """An earlier step's release that became unstable meanwhile (`stability.EarlierStepUnstable`), or None.
+        When this step's pods were Ready and then went too, it is the likelier cause (a service DOWN because
+        config-server flapped); when they never were, this step stays the cause (its fault may be what took
+        the earlier one down, as a database it broke) and the earlier one is named beside it."""
         try:
             return self.stability.earliest_unstable(self.access.pods_by_release(), probe_failures(self.kube.events()),
                                                     skip_step=self.step.number)

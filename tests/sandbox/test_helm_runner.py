@@ -54,10 +54,13 @@ class _Interrupt(BaseException):
 
 
 def test_an_interrupt_reaches_helm_which_may_finish_cleanly(tmp_path):
-    marker = tmp_path / "got-int"
-    helm = script(tmp_path, f"trap 'echo int > {marker}; kill $!; exit 130' INT\nsleep 30 & wait\n")
+    marker, ready = tmp_path / "got-int", tmp_path / "ready"
+    helm = script(tmp_path, f"trap 'echo int > {marker}; kill $!; exit 130' INT\ntouch {ready}\nsleep 30 & wait\n")
 
     def interrupt(signum, frame):
+        if not ready.exists():  # a busy machine: the script has not set its trap yet, look again soon
+            signal.setitimer(signal.ITIMER_REAL, 0.1)
+            return
         raise _Interrupt()
 
     previous = signal.signal(signal.SIGALRM, interrupt)
