@@ -18,7 +18,7 @@ def _stops_the_run(ctx):
     try:
         yield
     except (AssertionError, StepFailed, mysql.MysqlError) as exc:
-        ctx.results.stopped = Cause("backup", f"the database backup failed: {str(exc).splitlines()[0]}")
+        ctx.gate.stop(Cause("backup", f"the database backup failed: {str(exc).splitlines()[0]}"))
         raise
 
 
