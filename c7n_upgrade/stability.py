@@ -18,6 +18,7 @@ from typing import Iterable, Optional
 from .report import StepFailed
 
 UNSTABLE_REASONS = ("Unhealthy",)  # the kubelet's event for a failed readiness or liveness probe
+UNHEALTHY_PODS = "involvedObject.kind=Pod,reason=Unhealthy"  # the field selector that asks only for those
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class PodMark:
 
     restarts: int
     ready_since: str   # its Ready condition's lastTransitionTime
-    unhealthy: int     # its Unhealthy events (summed counts) then
+    unhealthy: dict    # its Unhealthy events then: event name -> count (an event that expires says nothing)
 
 
 def ready_since(pod) -> str:
@@ -37,11 +38,20 @@ def ready_since(pod) -> str:
 
 @dataclass
 class ProbeFailures:
-    """A pod's Unhealthy events: their summed count and the last one's time and message."""
+    """A pod's Unhealthy events (name -> count: a real kubelet counts up one event, the sandbox makes one per
+    failure), and the last one's time and message."""
 
-    count: int = 0
+    events: dict = field(default_factory=dict)
     last: str = ""
     message: str = ""
+
+    @property
+    def count(self) -> int:
+        return sum(self.events.values())
+
+    def since(self, mark: dict) -> int:
+        """Failures counted after `mark` (an earlier `events`)."""
+        return sum(max(0, n - mark.get(name, 0)) for name, n in self.events.items())
 
 
 def probe_failures(events: Iterable[dict]) -> dict[str, ProbeFailures]:
@@ -52,30 +62,34 @@ def probe_failures(events: Iterable[dict]) -> dict[str, ProbeFailures]:
         if obj.get("kind") != "Pod" or ev.get("reason") not in UNSTABLE_REASONS:
             continue
         seen = out.setdefault(str(obj.get("name") or ""), ProbeFailures())
-        seen.count += int(ev.get("count") or 1)
+        name = str((ev.get("metadata") or {}).get("name") or len(seen.events))
+        seen.events[name] = int(ev.get("count") or 1)
         when = str(ev.get("lastTimestamp") or ev.get("eventTime") or "")
         if when >= seen.last:
             seen.last, seen.message = when, str(ev.get("message") or "").strip()
     return out
 
 
+def recorded(problems: list[str], limit: int = 3) -> str:
+    """What Kubernetes recorded, on one line: the first `limit` problems."""
+    shown = problems[:limit] + ([f"+{len(problems) - limit} more"] if len(problems) > limit else [])
+    return "Kubernetes recorded, after its pods were Ready: " + "; ".join(shown)
+
+
 class EarlierStepUnstable(StepFailed):
     """A release an earlier step upgraded became unstable after its step: the failure is that step's
     (`earlier_step`), wherever the run saw it. Services that need it (config-server, the registry) go DOWN with it."""
 
-    def __init__(self, step: int, release: str, problems: list[str], limit: int = 3):
-        shown = problems[:limit] + ([f"+{len(problems) - limit} more"] if len(problems) > limit else [])
-        super().__init__(f"{release} became unstable after its step: Kubernetes recorded, after its pods were "
-                         f"Ready: {'; '.join(shown)}")
+    def __init__(self, step: int, release: str, problems: list[str]):
+        super().__init__(f"{release} became unstable after its step: {recorded(problems)}")
         self.earlier_step, self.release = step, release
 
 
 @dataclass
 class StabilityWatch:
-    """The marks of every release this run watched, and what each look found."""
+    """The marks of every release this run watched."""
 
     marks: dict[str, dict[str, PodMark]] = field(default_factory=dict)  # release -> pod -> mark
-    found: dict[str, list[str]] = field(default_factory=dict)           # release -> instabilities seen
     following: dict[str, tuple[str, int]] = field(default_factory=dict)  # release -> (version, its step)
     checked: set = field(default_factory=set)  # where the run looked again: (phase, step)
 
@@ -101,10 +115,14 @@ class StabilityWatch:
         found = self.recheck(pods_by_release, failures, skip_step)
         return EarlierStepUnstable(*found[0]) if found else None
 
-    def look(self, release: str, version: str, pods: list, failures: dict[str, ProbeFailures]) -> list[str]:
-        """The instabilities of `release`'s pods on `version` seen now (also kept in `found`): `pods` as
-        listed now, `failures` as `probe_failures` of the namespace's events read now."""
+    def look(self, release: str, version: str, pods: list, failures: dict[str, ProbeFailures], *,
+             done: bool = True) -> list[str]:
+        """The instabilities of `release`'s pods on `version` seen now: `pods` as listed now, `failures` as
+        `probe_failures` of the namespace's events read now. Pods are marked only once the rollout is `done`
+        (its last pods are the ones to watch: a rollout at the same version label replaces Ready pods)."""
         marks = self.marks.setdefault(release, {})
+        if not marks and not done:
+            return []
         problems: list[str] = []
         live = [p for p in pods if p.version == version and not p.deleting]
         for pod in live:
@@ -113,7 +131,7 @@ class StabilityWatch:
             if mark is None:
                 if pod.ready:
                     since = ready_since(pod)
-                    marks[pod.name] = PodMark(pod.restart_count, since, failed.count)
+                    marks[pod.name] = PodMark(pod.restart_count, since, dict(failed.events))
                     if failed.count and since and failed.last > since:
                         problems.append(f"pod {pod.name}: a probe failed after it became Ready "
                                         f"({failed.last}: {failed.message})")
@@ -123,9 +141,6 @@ class StabilityWatch:
         if gone:
             problems.append(f"pod(s) {', '.join(gone)} gone after they were Ready"
                             + (f" (now: {', '.join(p.name for p in live)})" if live else ""))
-        if problems:
-            seen = self.found.setdefault(release, [])
-            seen.extend(p for p in problems if p not in seen)
         return problems
 
 
@@ -138,7 +153,7 @@ def _changes(pod, mark: PodMark, failed: ProbeFailures) -> list[str]:
         out.append(f"pod {pod.name} went from Ready to not Ready at {ready_since(pod) or '?'}")
     elif ready_since(pod) != mark.ready_since:
         out.append(f"pod {pod.name} went from Ready to not Ready and back (Ready again at {ready_since(pod) or '?'})")
-    if failed.count > mark.unhealthy:
-        out.append(f"pod {pod.name}: {failed.count - mark.unhealthy} failed probe(s) after it was Ready "
+    if failed.since(mark.unhealthy):
+        out.append(f"pod {pod.name}: {failed.since(mark.unhealthy)} failed probe(s) after it was Ready "
                    f"(last {failed.last}: {failed.message})")
     return out

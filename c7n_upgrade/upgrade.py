@@ -33,7 +33,7 @@ from .kube import KubeError
 from .plan import Step
 from .releases import Releases, ReleaseView
 from .report import StepLog
-from .stability import StabilityWatch, probe_failures
+from .stability import UNHEALTHY_PODS, StabilityWatch, probe_failures, recorded
 from .terminal import TerminalWatch
 
 
@@ -113,8 +113,11 @@ class ReleaseUpgrade:
         try:
             state = rollout.confirm(lambda: self.access.observe(self.step, view.name, self.step.version), self.policy,
                                     history=self.history(view.name, self.step.version))
-        except (rollout.RolloutNotDone, rollout.RolloutUnstable):
+        except rollout.RolloutNotDone:
             return None
+        except rollout.RolloutUnstable as exc:  # history does not heal: the step fails, not "waited"
+            self.attach_diagnostics(view.name, exc.last)
+            raise self.log.failed(unstable_reason(view.name, exc.problems, exc.elapsed)) from None
         if self.access.version_problems(state.pods, self.step.health_port, self.step.version):
             return None
         return state
@@ -288,7 +291,8 @@ class ReleaseUpgrade:
         config-server flapped); when they never were, this step stays the cause (its fault may be what took
         the earlier one down, as a database it broke) and the earlier one is named beside it."""
         try:
-            return self.stability.earliest_unstable(self.access.pods_by_release(), probe_failures(self.kube.events()),
+            return self.stability.earliest_unstable(self.access.pods_by_release(),
+                                                    probe_failures(self.kube.events(UNHEALTHY_PODS)),
                                                     skip_step=self.step.number)
         except KubeError:
             return None
@@ -329,10 +333,10 @@ class ReleaseUpgrade:
 
         def look(state: rollout.RolloutState) -> list[str]:
             try:
-                failures = probe_failures(self.kube.events())
+                failures = probe_failures(self.kube.events(UNHEALTHY_PODS))
             except KubeError:  # this look cannot judge; the next one reads the events again
                 return []
-            return self.stability.look(release, version, state.pods, failures)
+            return self.stability.look(release, version, state.pods, failures, done=state.done)
         return look
 
     def _check_what_it_says(self, release: str, state: rollout.RolloutState, version: str) -> None:
@@ -415,11 +419,9 @@ def _not_up_text(state, lang: str, *, causes: bool = False, limit: int = 3) -> s
     return i18n.word(lang, "not_up") + ": " + "; ".join(parts)
 
 
-def unstable_reason(release: str, problems: list[str], elapsed: float, limit: int = 3) -> str:
+def unstable_reason(release: str, problems: list[str], elapsed: float) -> str:
     """Why a release that was Ready does not count as settled: what Kubernetes recorded since."""
-    shown = problems[:limit] + ([f"+{len(problems) - limit} more"] if len(problems) > limit else [])
-    return (f"{release} is not stable (seen after {elapsed:.0f}s): Kubernetes recorded, after its pods were "
-            f"Ready: {'; '.join(shown)}")
+    return f"{release} is not stable (seen after {elapsed:.0f}s): {recorded(problems)}"
 
 
 def why_not_done(state, lang: str = "en") -> str:

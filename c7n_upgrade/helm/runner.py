@@ -48,7 +48,8 @@ def die_with_parent() -> Optional[Callable[[], None]]:
     parent, prctl = os.getpid(), _PRCTL
 
     def preexec() -> None:
-        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # an ignored SIGINT is inherited: the interrupt this run
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)  # forwards must reach helm
         if os.getppid() != parent:  # the run died between fork and prctl
             os._exit(1)
     return preexec

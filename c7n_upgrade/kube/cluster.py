@@ -41,9 +41,10 @@ class Cluster(Transport):
             f"{obj.get('kind', '?')}/{obj.get('name', '?')}: {(ev.get('message') or '').strip()}{suffix}"
         )
 
-    def events(self) -> list[dict]:
-        """The namespace's events, oldest first."""
-        resp = self._request("GET", self._ns_path() + "/events", verb="list", resource="events", namespace=self.namespace)
+    def events(self, field_selector: str | None = None) -> list[dict]:
+        """The namespace's events (those `field_selector` picks), oldest first."""
+        resp = self._request("GET", self._ns_path() + "/events", verb="list", resource="events", namespace=self.namespace,
+                             query={"fieldSelector": field_selector} if field_selector else None)
         items = (resp.json() or {}).get("items") or []
         return sorted(items, key=self._event_time)
 

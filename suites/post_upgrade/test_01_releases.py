@@ -6,8 +6,9 @@ import pytest
 def test_release_at_target(release, final_state):
     """The release is at its target version and every pod runs it (label, image, /info), Ready and UP throughout.
 
-    "Throughout": every observation over the settle window, and no restart, Ready flip or failed probe in
-    Kubernetes' history since the pods were Ready; /info: the service names no other version."""
+    "Throughout": every observation over the settle window, and no restart, Ready flip or failed probe that
+    Kubernetes recorded since the run saw the pods Ready (a proof run alone: since its first look, and failed
+    probes since each pod's last Ready transition); /info: the service names no other version."""
     item = final_state.releases[release]
     assert item.view.at_target(item.step.version), "; ".join(item.view.why_not_at_target(item.step.version))
     state = item.rollout

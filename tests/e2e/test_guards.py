@@ -120,6 +120,13 @@ def test_unknown_env_is_a_usage_error_listing_the_envs():
     assert "unknown env 'staging'" in proc.stderr and "prod" in proc.stderr and "sandbox" in proc.stderr
 
 
+def test_the_suite_refuses_to_be_spread_over_xdist_workers(tmp_path):
+    """Its steps are ordered: two workers would run steps side by side, each with its own lock."""
+    run = run_suite(tmp_path, "suites/", "--env", "sandbox", "-n", "2")
+    assert run.exit_code == 4 and "run it without -n" in run.output, run.output[-2000:]
+    assert "sandbox: starting" not in run.output
+
+
 def test_missing_secret_variable_is_named(tmp_path):
     proc = _pytest("suites/post_upgrade", "--env", "prod")
     assert proc.returncode == 4

@@ -66,7 +66,7 @@ class FakeKube:
     asked: list[str] = field(default_factory=list)
     recorded: list[dict] = field(default_factory=list)  # the namespace's events, as the API lists them
 
-    def events(self) -> list[dict]:
+    def events(self, field_selector=None) -> list[dict]:
         return list(self.recorded)
 
     def pods_of_release(self, release: str) -> list[Pod]:

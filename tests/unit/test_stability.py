@@ -122,3 +122,20 @@ def test_the_earliest_unstable_release_carries_its_own_step_not_the_one_that_saw
     assert (failure.earlier_step, failure.release) == (2, "config-server")
     assert str(failure).startswith("config-server became unstable after its step: ")
     assert watch.earliest_unstable({"config-server": [pod("config-server-1")], "iam": [pod("iam-1")]}, {}) is None
+
+
+def test_pods_are_marked_only_once_the_rollout_is_done_so_a_rollout_at_the_same_label_replaces_them_freely():
+    watch = StabilityWatch()
+    assert watch.look("iam", "0.9.0", [pod("iam-old")], {}, done=False) == []  # replaced next: not marked
+    assert watch.look("iam", "0.9.0", [pod("iam-new")], {}, done=True) == []
+    assert watch.look("iam", "0.9.0", [pod("iam-newer")], {}, done=False) == [
+        "pod(s) iam-new gone after they were Ready (now: iam-newer)"]
+
+
+def test_failed_probes_are_counted_per_event_so_expired_events_hide_no_new_ones():
+    watch = StabilityWatch()
+    start = [dict(unhealthy("iam-1", "2026-12-05T09:59:50Z", count=6), metadata={"name": "iam-1.a"})]
+    look(watch, pod(), events=start)
+    later = [dict(unhealthy("iam-1", "2026-12-05T11:00:00Z", count=3), metadata={"name": "iam-1.b"})]  # .a expired
+    found = look(watch, pod(), events=later)
+    assert found and "3 failed probe(s) after it was Ready" in found[0]
