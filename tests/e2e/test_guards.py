@@ -127,6 +127,18 @@ def test_the_suite_refuses_to_be_spread_over_xdist_workers(tmp_path):
     assert "sandbox: starting" not in run.output
 
 
+def test_a_plan_whose_operations_the_step_modules_do_not_bind_is_refused_before_anything_runs(sandbox08):
+    sb, base = sandbox08
+    plan = (ROOT / "plans" / "0.8-to-0.9.yaml").read_text()
+    assert plan.count("before: [crd, gitlab-ssh]") == 1
+    path = base / "plan-without-gitlab-ssh.yaml"
+    path.write_text(plan.replace("before: [crd, gitlab-ssh]", "before: [crd]"))
+    run = run_suite(base, "suites/", "--env", str(sb.env_with("env-other-plan", plan=str(path))))
+    assert run.exit_code == 4, run.output[-2000:]
+    assert "step 11 declares test_crd, test_upgrade, test_rollout" in run.flat_output(), run.output[-2000:]
+    assert sb.writes() == []
+
+
 def test_missing_secret_variable_is_named(tmp_path):
     proc = _pytest("suites/post_upgrade", "--env", "prod")
     assert proc.returncode == 4
