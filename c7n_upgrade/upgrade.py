@@ -332,6 +332,8 @@ class ReleaseUpgrade:
         self.stability.follow(release, version, self.step.number)
 
         def look(state: rollout.RolloutState) -> list[str]:
+            if not state.done and not self.stability.marks.get(release):
+                return []  # nothing marked before the rollout is done: no event list to read yet
             try:
                 failures = probe_failures(self.kube.events(UNHEALTHY_PODS))
             except KubeError:  # this look cannot judge; the next one reads the events again

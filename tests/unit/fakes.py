@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Iterator, Optional
 
@@ -75,6 +76,8 @@ class FakeKube:
 
     def list_pods(self, label_selector=None) -> list[Pod]:
         key, _, value = (label_selector or "").partition("=")
+        if key == "choerodon.io/release" and not value:  # every release's pods (ClusterAccess.pods_by_release)
+            return [dataclasses.replace(p, release=release) for release, pods in self.pods.items() for p in pods]
         return [p for pods in self.pods.values() for p in pods if key == "job-name" and p.release == value]
 
     def hook_jobs(self, names) -> list[JobInfo]:

@@ -11,6 +11,7 @@ from c7n_upgrade.redact import Redactor
 from c7n_upgrade.releases import Releases
 from c7n_upgrade.report import StepFailed, StepLog
 from c7n_upgrade.rollout import RolloutPolicy
+from c7n_upgrade.stability import EarlierStepUnstable
 from c7n_upgrade.upgrade import ReleaseUpgrade, render_values
 from tests.unit.fakes import DOWN, UP, FakeAccess, FakeHelm, FakeKube, Pod, RecordingReporter, job, release
 
@@ -279,6 +280,39 @@ def test_wait_that_times_out_fails_the_step_with_the_diagnostics():
         w.upgrade.wait()
     names = set(w.reporter.attachments)
     assert {"pods iam-service", "log tail iam-1", "recent events", "last health bodies iam-service"} <= names
+
+
+def _config_server_went_down(w):
+    """The run upgraded config-server at step 2 and saw it Ready; now its pod is not Ready."""
+    watch = w.upgrade.stability
+    watch.follow("config-server", "0.9.0", 2)
+    ready = {"type": "Ready", "status": "True", "lastTransitionTime": "2026-12-05T10:00:00Z"}
+    watch.look("config-server", "0.9.0", [Pod("cs-1", "0.9.0", conditions=[ready])], {})
+    w.kube.pods["config-server"] = [Pod("cs-1", "0.9.0", ready=False, conditions=[dict(ready, status="False")])]
+
+
+def test_a_step_whose_ready_pods_went_with_an_earlier_release_fails_as_that_releases_step():
+    ready = {"type": "Ready", "status": "True", "lastTransitionTime": "2026-12-05T10:05:00Z"}
+    w = World(IAM, [release("iam-service", "iam-service", "0.9.0")],
+              pods={"iam-service": [Pod("iam-1", "0.9.0", conditions=[ready])]})
+    _config_server_went_down(w)
+    w.upgrade.stability.look("iam-service", "0.9.0", [Pod("iam-1", "0.9.0", conditions=[
+        dict(ready, lastTransitionTime="2026-12-05T10:04:00Z")])], {})  # Ready before, then not, then again
+    with pytest.raises(EarlierStepUnstable) as exc:
+        w.upgrade.wait()
+    assert (exc.value.earlier_step, exc.value.release) == (2, "config-server")
+    assert "pod cs-1 went from Ready to not Ready" in str(exc.value)
+
+
+def test_a_step_whose_pods_never_became_ready_stays_the_cause_and_names_the_earlier_instability():
+    w = World(IAM, [release("iam-service", "iam-service", "0.9.0")], policy=RolloutPolicy(
+        timeout=0.05, interval=0.01, poll_max=0.01), pods={"iam-service": on("0.9.0", "iam-1", ready=False)})
+    _config_server_went_down(w)
+    with pytest.raises(StepFailed) as exc:
+        w.upgrade.wait()
+    assert not isinstance(exc.value, EarlierStepUnstable)
+    assert str(exc.value).startswith("iam-service not rolled out to 0.9.0")
+    assert "; meanwhile config-server became unstable after its step" in str(exc.value)
 
 
 # ---------------------------------------------------------------------------------------------
