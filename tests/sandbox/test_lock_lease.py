@@ -75,6 +75,8 @@ def test_a_deleted_lock_is_lost_too(api):
     store.delete("configmaps", NS, "c7n-upgrade-lock")
     with pytest.raises(LockLost, match="is gone.*stopping before SQL for database notify_service"):
         lease.check("SQL for database notify_service")
+    assert lease.release() is False  # lost: nothing to release, and its renewal thread stops
+    assert not lease._thread.is_alive()
 
 
 def test_a_lock_left_by_a_dead_process_on_this_host_is_stale_with_the_command(api):
