@@ -80,6 +80,12 @@ def pods_of(store, release):
     return store.list("pods", NS, label_selector=f"choerodon.io/release={release}")
 
 
+def running_pod(store, release, version=None) -> dict:
+    """The first pod of `release` (on `version`, when given) whose phase is Running, waited for."""
+    return wait_for(lambda: [p for p in pods_of(store, release) if p["status"]["phase"] == "Running"
+                             and version in (None, p["metadata"]["labels"]["choerodon.io/version"])])[0]
+
+
 def is_ready(pod):
     return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
 

@@ -13,7 +13,7 @@ from c7n_upgrade.sandbox.apiserver import Store
 from c7n_upgrade.sandbox.runtime import Runtime
 from tests.sandbox.kubectl_output import wait_for
 from tests.sandbox.runtime_world import (NS, PLAN, _try, base, get_json, health_of, http, install, is_ready,  # noqa: F401
-                                         pods_of, ready_pods, refused, world)
+                                         pods_of, ready_pods, refused, running_pod, world)
 
 pytestmark = pytest.mark.sandbox
 
@@ -87,10 +87,10 @@ def test_readiness_follows_health_and_framework_dependencies(world):
     install(store, "config-server")
     install(store, "iam-service")
     # no register-server: config-server is DOWN (discovery), iam DOWN (discovery and config)
-    pod = wait_for(lambda: [p for p in pods_of(store, "config-server") if p["status"]["phase"] == "Running"])[0]
+    pod = running_pod(store, "config-server")
     status, body = wait_for(lambda: (r := health_of(pod, 8011)) and r, what="config health")
     assert status == 503 and body["status"] == "DOWN" and body["discoveryComposite"]["status"] == "DOWN"
-    iam = wait_for(lambda: [p for p in pods_of(store, "iam-service") if p["status"]["phase"] == "Running"])[0]
+    iam = running_pod(store, "iam-service")
     status, body = health_of(iam, 8031)
     assert status == 503 and body["configServer"]["status"] == "DOWN"
     time.sleep(0.3)
@@ -112,9 +112,7 @@ def test_devops_093_is_down_without_the_crd_and_up_with_it(world):
     install(store, "devops-service")  # 0.8.1 needs no CRD
     wait_for(lambda: ready_pods(store, "devops-service", "0.8.1"))
     install(store, "devops-service", "0.9.3")
-    new = wait_for(lambda: [p for p in pods_of(store, "devops-service")
-                            if p["metadata"]["labels"]["choerodon.io/version"] == "0.9.3"
-                            and p["status"]["phase"] == "Running"])[0]
+    new = running_pod(store, "devops-service", "0.9.3")
     time.sleep(0.3)
     status, body = health_of(new, 8061)
     assert status == 503 and body["c7nHelmRelease"]["status"] == "DOWN"
@@ -135,7 +133,7 @@ def test_notify_is_down_without_its_database(world):
     install(store, "notify-service", "0.9.0", values={"env": {"open": {
         "SPRING_DATASOURCE_URL": url, "SPRING_DATASOURCE_USERNAME": "choerodon",
         "SPRING_DATASOURCE_PASSWORD": "x"}}})
-    pod = wait_for(lambda: [p for p in pods_of(store, "notify-service") if p["status"]["phase"] == "Running"])[0]
+    pod = running_pod(store, "notify-service")
     status, body = health_of(pod, 18086)
     assert status == 503 and body["db"]["status"] == "DOWN"
     time.sleep(0.2)

@@ -11,7 +11,7 @@ from c7n_upgrade.sandbox.apiserver import Store
 from c7n_upgrade.sandbox.runtime import Runtime
 from tests.sandbox.kubectl_output import wait_for
 from tests.sandbox.runtime_world import (NS, PLAN, base, health_of, install, is_ready, pods_of,  # noqa: F401
-                                         ready_pods, world)
+                                         ready_pods, running_pod, world)
 
 pytestmark = pytest.mark.sandbox
 
@@ -30,9 +30,7 @@ def _bootstrap_then_upgrade(store, rt, release, fault_spec, tmp_path, version="0
 def test_fault_never_up_then_cleared_comes_up(world):
     store, rt, tmp = world
     _bootstrap_then_upgrade(store, rt, "iam-service", "iam-service=never-up", tmp)
-    new = wait_for(lambda: [p for p in pods_of(store, "iam-service")
-                            if p["metadata"]["labels"]["choerodon.io/version"] == "0.9.0"
-                            and p["status"]["phase"] == "Running"])[0]
+    new = running_pod(store, "iam-service", "0.9.0")
     time.sleep(0.5)
     status, body = health_of(new, 8031)
     assert status == 503 and body["status"] == "DOWN"
@@ -52,7 +50,7 @@ def test_fault_never_up_by_default_name_applies_to_renamed_release(tmp_path):
     try:
         base(store)
         install(store, "iam", "0.9.0", chart="iam-service")
-        pod = wait_for(lambda: [p for p in pods_of(store, "iam") if p["status"]["phase"] == "Running"])[0]
+        pod = running_pod(store, "iam")
         time.sleep(0.3)
         assert health_of(pod, 8031)[0] == 503
     finally:
@@ -82,9 +80,7 @@ def test_fault_wrong_version_keeps_the_old_label(world):
 def test_fault_flap_alternates(world):
     store, rt, tmp = world
     _bootstrap_then_upgrade(store, rt, "file-service", "file-service=flap", tmp)
-    pod = wait_for(lambda: [p for p in pods_of(store, "file-service")
-                            if p["metadata"]["labels"]["choerodon.io/version"] == "0.9.0"
-                            and p["status"]["phase"] == "Running"])[0]
+    pod = running_pod(store, "file-service", "0.9.0")
     seen = set()
     wait_for(lambda: seen.add(health_of(pod, 9091)[1]["status"]) or seen == {"UP", "DOWN"},
              what="the pod's health seen both UP and DOWN")
