@@ -281,9 +281,12 @@ class SandboxBase:
 
     @staticmethod
     def _service_url(service: dict) -> str:
-        """http://clusterIP[:port] of a Service (its first port; 80 is left out)."""
-        port = service["spec"]["ports"][0]["port"]
-        return f"http://{service['spec']['clusterIP']}" + ("" if port == 80 else f":{port}")
+        """http://clusterIP[:port] of a Service given as JSON (its first port; 80 is left out)."""
+        return SandboxBase._url(service["spec"]["clusterIP"], service["spec"]["ports"][0]["port"])
+
+    @staticmethod
+    def _url(ip: str, port: int) -> str:
+        return f"http://{ip}" + ("" if port == 80 else f":{port}")
 
     # ------------------------------------------------------------------ env file
     def _env_yaml(self, helm: dict) -> str:
@@ -328,7 +331,7 @@ class SandboxBase:
         self._say(f"kubeconfig: {self.kubeconfig}")
         self._say(f"env file:   {self.env_file}   (pytest suites/ --env {self.env_file})")
         self._say(f"helm:       {helm_shown}   (export KUBECONFIG={self.kubeconfig})")
-        if self.helm_binary:
+        if self.helm_binary and helm.get("binary") == self.helm_binary:  # a wrapper sets these itself
             exports = " ".join(f"{k}={v}" for k, v in real_helm_environment(self.dir).items())
             self._say("            a real helm keeps its repositories in its own config: to keep the sandbox's "
                       f"out of yours, export {exports}")

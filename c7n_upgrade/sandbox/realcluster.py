@@ -73,6 +73,7 @@ class RealCluster(SandboxBase):
         self._mariadb_started = threading.Event()
         self._mariadb_error: Optional[BaseException] = None
         self._mariadb_keeper: Optional[threading.Thread] = None
+        self._xwiki: Optional[threading.Thread] = None
 
     # ------------------------------------------------------------------ start
     def _start(self, t0: float) -> None:
@@ -111,6 +112,10 @@ class RealCluster(SandboxBase):
         if self._mariadb_error is not None:
             raise self._mariadb_error
         self._bootstrap()
+        self.node.mark_bootstrapped()
+        if self.xwiki_operator:
+            self._xwiki = threading.Thread(target=self._xwiki_operator, name="xwiki operator", daemon=True)
+            self._xwiki.start()
         self._write_env_files(t0, {"binary": str(self.dir / "bin" / "helm"), "dialect": 3},
                               f"{self.dir / 'bin' / 'helm'} (the real Helm 3 {self.helm_binary}, calls logged)")
 
@@ -134,8 +139,12 @@ class RealCluster(SandboxBase):
         write_wrapper(self.dir, Path(self.helm_binary))
 
     def _node_options(self) -> dict:
-        """What the node needs beyond the kubeconfig (the Choerodon behaviours' world)."""
-        return {}
+        """What the node needs beyond the kubeconfig: the Choerodon behaviours' world (node/world.py)."""
+        return {"choerodon": {
+            "namespace": self.namespace, "sandbox_dir": self.dir, "mysql_admin": self.mysql_admin,
+            "mysql_proxy": self.mysql_proxy, "admin_password": self.secrets["C7N_ADMIN_PASSWORD"],
+            "oauth_client_id": "client", "oauth_client_secret": self.secrets["C7N_OAUTH_CLIENT_SECRET"],
+            "release_names": self.release_names, "privileged_ports": self.privileged}}
 
     def _start_node(self) -> None:
         from .node import Node
@@ -198,10 +207,10 @@ class RealCluster(SandboxBase):
         from kubernetes import client as k8s
         core = k8s.CoreV1Api(self._api())
         try:
-            self.gateway_url = self._service_url(core.read_namespaced_service(
-                self.actual("api-gateway"), self.namespace).to_dict())
-            self.front_url = self._service_url(core.read_namespaced_service(
-                self.actual("choerodon-front"), self.namespace).to_dict())
+            gateway, front = (core.read_namespaced_service(self.actual(name), self.namespace).spec
+                              for name in ("api-gateway", "choerodon-front"))
+            self.gateway_url = self._url(gateway.cluster_ip, gateway.ports[0].port)
+            self.front_url = self._url(front.cluster_ip, front.ports[0].port)
         finally:
             core.api_client.close()
         self._say(f"all {len(steps)} 0.8 releases up; gateway {self.gateway_url}, front {self.front_url}")
@@ -252,6 +261,32 @@ class RealCluster(SandboxBase):
                 return False
         return True
 
+    def _xwiki_operator(self, after_step: int = 10) -> None:
+        """The simulated operator: the XWiki manual steps, once steps 1-10 run their target versions."""
+        from kubernetes import client as k8s
+        from .runtime.xwiki_operator import steps_at_target
+
+        api = self._api()
+        core = k8s.CoreV1Api(api)
+        try:
+            while not self._stopping.wait(1.0):
+                try:
+                    items = core.list_namespaced_pod(self.namespace).items
+                except Exception:  # the API server is stopping, or busy: look again
+                    continue
+                pods = [((p.metadata.labels or {}).get("choerodon.io/service", ""),
+                         (p.metadata.labels or {}).get("choerodon.io/version", ""))
+                        for p in items if not p.metadata.deletion_timestamp]
+                if steps_at_target(self.plan, after_step, pods):
+                    log.info("steps 1-%d are at their target versions; the simulated operator applies "
+                             "the XWiki manual steps", after_step)
+                    self.apply_xwiki_manual_steps()
+                    return
+        except Exception:
+            log.exception("the XWiki operator failed")
+        finally:
+            api.close()
+
     # ------------------------------------------------------------------ stop
     def stop(self) -> None:
         """Stop everything this sandbox started, in reverse order. Safe to call twice."""
@@ -266,6 +301,7 @@ class RealCluster(SandboxBase):
             except ProcessLookupError:
                 pass
         self._stop_parts("node", "ssh", "repo", "control_plane", "mysql_proxy", "mariadb")
-        if self._mariadb_keeper is not None:
-            self._mariadb_keeper.join(5)
+        for thread in (self._mariadb_keeper, self._xwiki):
+            if thread is not None:
+                thread.join(5)
         self._close_logging()
