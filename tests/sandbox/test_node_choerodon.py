@@ -11,6 +11,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -70,6 +71,14 @@ def _ready(pod: dict) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions") or [])
 
 
+def _waiting(env, release: str, *reasons: str):
+    """The release's pod and its container's waiting state, once that is one of `reasons`."""
+    pods = env.pods(release)
+    statuses = pods[0]["status"].get("containerStatuses") if pods else None
+    waiting = (statuses[0]["state"].get("waiting") or {}) if statuses else {}
+    return (pods[0], waiting) if waiting.get("reason") in reasons else None
+
+
 def _http(url: str) -> tuple[int, dict]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -100,7 +109,7 @@ def env(control_plane, tmp_path_factory):
     admin = {"host": "127.0.0.1", "port": proxy.address[1], "user": "root", "password": db.root_password}
     node = Node(control_plane.kubeconfig, directory / "node", log=print, choerodon={
         "namespace": NS, "sandbox_dir": directory, "mysql_admin": admin, "mysql_proxy": proxy,
-        "bootstrapped": True}).start()
+        "bootstrapped": True, "privileged_ports": False}).start()   # as without root, even as root
     assert control_plane.kubectl("create", "namespace", NS).returncode == 0
     _wait("the default ServiceAccount of the test namespace",
           lambda: control_plane.kubectl("get", "serviceaccount", "default", "-n", NS).returncode == 0)
@@ -114,16 +123,22 @@ def env(control_plane, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def platform(env):
-    """register-server, config-server and notify-service (MariaDB) installed with helm --wait."""
+    """register-server, config-server, notify-service (MariaDB) and choerodon-front installed at once,
+    each with helm --wait."""
     started = time.monotonic()
-    env.install("register-server", "go-register-server", "0.9.0")
-    env.install("config-server", "config-server", "0.9.0")
     url = f"jdbc:mysql://127.0.0.1:{env.proxy.address[1]}/notify_service?useSSL=false"
-    env.install("notify-service", "notify-service", "0.9.0", f"env.open.SPRING_DATASOURCE_URL={url}",
-                "env.open.SPRING_DATASOURCE_USERNAME=choerodon",
-                f"env.open.SPRING_DATASOURCE_PASSWORD={env.db.app_password}")
+    installs = [("register-server", "go-register-server"), ("config-server", "config-server"),
+                ("notify-service", "notify-service", f"env.open.SPRING_DATASOURCE_URL={url}",
+                 "env.open.SPRING_DATASOURCE_USERNAME=choerodon",
+                 f"env.open.SPRING_DATASOURCE_PASSWORD={env.db.app_password}"),
+                ("choerodon-front", "choerodon-front")]
+    version = {"choerodon-front": "0.9.1"}
+    with ThreadPoolExecutor(len(installs)) as pool:
+        for done in [pool.submit(env.install, release, chart, version.get(chart, "0.9.0"), *sets)
+                     for release, chart, *sets in installs]:
+            done.result()
     env.installed_s = time.monotonic() - started
-    print(f"three releases installed and Ready with helm --wait in {env.installed_s:.1f} s")
+    print(f"four releases installed and Ready with helm --wait in {env.installed_s:.1f} s")
     return env
 
 
@@ -152,7 +167,8 @@ def test_info_and_the_eureka_registry_name_the_versions(platform):
     assert code == 200
     versions = {app["name"]: [i["metadata"]["VERSION"] for i in app["instance"]]
                 for app in apps["applications"]["application"]}
-    assert versions == {"go-register-server": ["0.9.0"], "config-server": ["0.9.0"], "notify-service": ["0.9.0"]}
+    assert versions == {"go-register-server": ["0.9.0"], "config-server": ["0.9.0"], "notify-service": ["0.9.0"],
+                        "choerodon-front": ["0.9.1"]}
     ips = {i["ipAddr"] for app in apps["applications"]["application"] for i in app["instance"]}
     assert config["status"]["podIP"] in ips
 
@@ -174,6 +190,14 @@ def test_curl_to_the_cluster_ip_reaches_a_ready_pod(platform):
     assert "config-server" in result.stdout
     endpoints = platform.get("endpoints", "register-server")
     assert not endpoints.get("subsets"), endpoints   # loopback pod IPs: the API server refuses them there
+
+
+def test_without_root_the_front_is_served_8000_higher_on_its_cluster_ip(platform):
+    svc = platform.get("service", "choerodon-front")
+    assert [(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] == [(8080, 80)]
+    result = subprocess.run(["curl", "-sS", "--max-time", "5", f"http://{svc['spec']['clusterIP']}:8080/"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0 and "<title>Choerodon</title>" in result.stdout, result.stderr
 
 
 def test_db_down_makes_the_db_service_down_and_clearing_it_brings_it_back(platform):
@@ -209,17 +233,49 @@ def test_a_never_up_pod_is_never_ready_and_clearing_the_fault_readies_it(platfor
           timeout=20)
 
 
+def test_slow_start_listens_late_and_flap_alternates_health(platform):
+    platform.fault("test-manager-service", "slow-start", "6")
+    platform.fault("wiki-service", "flap", "1")
+    try:
+        started = time.monotonic()
+        with ThreadPoolExecutor(2) as pool:
+            slow = pool.submit(platform.install, "test-manager-service", "test-manager-service", "0.9.2")
+            flap = pool.submit(platform.install, "wiki-service", "wiki-service", "0.9.1", wait=False)
+            flap.result()
+            [pod] = _wait("a wiki-service pod with its IP", lambda: [p for p in platform.pods("wiki-service")
+                                                                     if p["status"].get("podIP")], timeout=20)
+            health = f"http://{pod['status']['podIP']}:9991/health"
+            _wait("wiki-service listening", lambda: _http_or_none(health), timeout=10)
+            seen = set()
+            deadline = time.monotonic() + 4
+            while time.monotonic() < deadline and len(seen) < 2:
+                seen.add(_http(health)[0])
+                time.sleep(0.2)
+            assert seen == {200, 503}
+            slow.result()
+        assert time.monotonic() - started >= 6
+        [pod] = platform.pods("test-manager-service")
+        events = platform.get("events", "--field-selector", f"involvedObject.name={pod['metadata']['name']}")
+        refused = [e["message"] for e in events["items"] if e["reason"] == "Unhealthy"]
+        assert refused and "connect: connection refused" in refused[0], refused
+    finally:
+        platform.fault("test-manager-service")
+        platform.fault("wiki-service")
+
+
+def _http_or_none(url: str):
+    try:
+        return _http(url)
+    except OSError:
+        return None
+
+
 def test_crash_loop_reaches_crash_loop_back_off_with_the_log_in_previous(platform):
     platform.fault("iam-service", "crash-loop")
     try:
         platform.install("iam-service", "iam-service", "0.9.0", wait=False)
-
-        def backing_off():
-            pods = platform.pods("iam-service")
-            status = pods[0]["status"].get("containerStatuses") if pods else None
-            waiting = (status[0]["state"].get("waiting") or {}) if status else {}
-            return pods[0] if waiting.get("reason") == "CrashLoopBackOff" else None
-        pod = _wait("iam-service in CrashLoopBackOff", backing_off, timeout=30)
+        pod, _ = _wait("iam-service in CrashLoopBackOff", lambda: _waiting(platform, "iam-service", "CrashLoopBackOff"),
+                       timeout=30)
         [status] = pod["status"]["containerStatuses"]
         assert status["lastState"]["terminated"]["exitCode"] == 1 and status["restartCount"] >= 1
         previous = platform.kubectl("logs", pod["metadata"]["name"], "--previous")
@@ -233,20 +289,15 @@ def test_image_missing_makes_the_new_image_fail_to_pull(platform):
     platform.fault("file-service", "image-missing")
     try:
         platform.install("file-service", "file-service", "0.9.0", wait=False)
-
-        def pull_failed():
-            pods = platform.pods("file-service")
-            status = pods[0]["status"].get("containerStatuses") if pods else None
-            waiting = (status[0]["state"].get("waiting") or {}) if status else {}
-            return waiting if waiting.get("reason") in ("ErrImagePull", "ImagePullBackOff") else None
-        waiting = _wait("file-service ErrImagePull", pull_failed, timeout=30)
+        _, waiting = _wait("file-service ErrImagePull", lambda: _waiting(platform, "file-service", "ErrImagePull",
+                                                                         "ImagePullBackOff"), timeout=30)
         assert f"{REGISTRY}/file-service:0.9.0: not found" in waiting["message"]
     finally:
         platform.fault("file-service")
 
 
 def test_wrong_version_keeps_the_old_version_label_in_eureka(platform):
-    platform.install("gateway-helper", "gateway-helper", "0.8.0")
+    platform.install("gateway-helper", "gateway-helper", "0.8.0", wait=False)
     platform.fault("gateway-helper", "wrong-version")
     try:
         platform.install("gateway-helper", "gateway-helper", "0.9.0", verb="upgrade")
