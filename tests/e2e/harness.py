@@ -290,8 +290,8 @@ class RunningSuite:
 
 
 def released(argv: list[str]) -> str:
-    """The release a helm write (upgrade, install) changes."""
-    return argv[1] if argv[0] == "upgrade" else argv[argv.index("--name") + 1]
+    """The release a helm write (upgrade, install) changes: Helm 2 names an install's with --name."""
+    return argv[argv.index("--name") + 1] if argv[0] == "install" and "--name" in argv else argv[1]
 
 
 def assert_blocked_after(run: "Run", step_no: int) -> None:
