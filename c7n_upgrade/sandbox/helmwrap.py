@@ -8,7 +8,8 @@ One call installs it (the launcher's API)::
 Each invocation of D/bin/helm:
 - runs the real helm with the caller's argv (plus the fault's extra flags, below); stdin, stdout and
   stderr are the caller's own file descriptors (streamed, nothing buffered or rewritten); the exit
-  status is helm's; SIGTERM, SIGINT and SIGHUP are forwarded to helm, which is waited for (no orphan),
+  status is helm's; SIGTERM, SIGINT and SIGHUP are forwarded to helm, which is waited for (no orphan;
+  one the caller ignores stays ignored, by helm too),
   and a helm killed by a signal makes the wrapper die by the same signal;
 - appends one line to D/helm-calls.jsonl (helm/calllog.py: the caller's argv, secrets masked);
 - re-reads D/faults.json (faults.py) and, for an upgrade/install of a faulted release (its actual
@@ -171,7 +172,8 @@ def run_helm(real_helm: str, argv: list[str], env: dict, delay: float) -> tuple[
         else:
             state["pending"] = signum   # between the wait and Popen's return: sent once it has a pid
 
-    previous = {s: signal.signal(s, forward) for s in FORWARDED}
+    # a signal the caller ignores stays ignored, by helm too (as across an exec)
+    previous = {s: signal.signal(s, forward) for s in FORWARDED if signal.getsignal(s) != signal.SIG_IGN}
     try:
         try:
             if delay > 0:
