@@ -36,11 +36,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from .faults import Fault, FaultError, fault_for, load_faults
-from .helm.calllog import log_call
+from .helm.calllog import ensure_site, log_call
 from .process import real_helm_environment
+
+if TYPE_CHECKING:
+    from .faults import Fault
 
 DIR_VAR, HELM_VAR = "C7N_SANDBOX_DIR", "C7N_REAL_HELM"
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -66,7 +68,7 @@ def write_wrapper(sandbox_dir, real_helm, python: str = sys.executable) -> Path:
     script = ("#!/bin/sh\n"
               f"{DIR_VAR}={shlex.quote(str(directory))} {HELM_VAR}={shlex.quote(str(Path(real_helm).resolve()))} "
               f"PYTHONPATH={shlex.quote(str(root))}${{PYTHONPATH:+:$PYTHONPATH}} "
-              f"exec {shlex.quote(python)} -m c7n_upgrade.sandbox.helmwrap \"$@\"\n")
+              f"exec {shlex.quote(python)} -S -m c7n_upgrade.sandbox.helmwrap \"$@\"\n")
     path = bindir / "helm"
     tmp = bindir / ".helm.tmp"
     tmp.write_text(script)
@@ -120,6 +122,7 @@ def plan_release(directory: Path, chart: str) -> Optional[str]:
     """The plan's release name for `chart` (D/sandbox.json names the plan), if any."""
     try:
         config = json.loads((directory / "sandbox.json").read_text())
+        ensure_site()
         import yaml
         plan = yaml.safe_load(Path(config["plan"]).read_text())
     except (OSError, ValueError, KeyError, TypeError):
@@ -130,11 +133,12 @@ def plan_release(directory: Path, chart: str) -> Optional[str]:
     return None
 
 
-def fault_of(directory: Path, argv: list[str]) -> Optional[Fault]:
+def fault_of(directory: Path, argv: list[str]) -> Optional["Fault"]:
     """The fault that acts on this call: a non-dry-run upgrade/install of a faulted release."""
     call = parse_deploy(argv)
     if call is None or call[3]:
         return None
+    from .faults import fault_for, load_faults  # only for these calls: start-up time matters
     faults = load_faults(directory)
     if not faults:
         return None
@@ -142,7 +146,7 @@ def fault_of(directory: Path, argv: list[str]) -> Optional[Fault]:
     return fault_for(faults, call[1], chart) or fault_for(faults, plan_release(directory, chart))
 
 
-def fault_args(fault: Optional[Fault]) -> list[str]:
+def fault_args(fault: Optional["Fault"]) -> list[str]:
     """The flags the fault adds to helm's argv (after the caller's: a later --set wins)."""
     if fault is None:
         return []
@@ -204,7 +208,7 @@ def main(argv: list[str]) -> int:
         env.setdefault(key, value)
     try:
         fault = fault_of(directory, argv)
-    except FaultError as exc:
+    except ValueError as exc:  # faults.FaultError
         sys.stderr.write(f"Error: sandbox faults: {exc}\n")
         log_call(directory, argv, 1)
         return 1

@@ -124,9 +124,11 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _start(world, *args) -> subprocess.Popen:
-    return subprocess.Popen([str(world.helm), *args, "-n", NS], env=world.env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+def _start(world, *args, ignore_sigint=False) -> subprocess.Popen:
+    argv = [str(world.helm), *args, "-n", NS]
+    if ignore_sigint:  # as a shell without job control starts `cmd &`: SIGINT ignored across exec
+        argv = ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *argv]
+    return subprocess.Popen(argv, env=world.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_helm_hang_waits_then_deploys_and_a_signal_ends_the_wait(world):
@@ -137,10 +139,11 @@ def test_helm_hang_waits_then_deploys_and_a_signal_ends_the_wait(world):
     assert calls(world)[-1]["time"] - started >= 1.5  # it did hang, then helm deployed
     revisions = len(history(world, "config-server"))
     faults.set_fault(world.dir, "config-server", "helm-hang", "600")
-    proc = _start(world, "upgrade", "config-server", chart(world, "config-server", "0.9.0"))
+    proc = _start(world, "upgrade", "config-server", chart(world, "config-server", "0.9.0"), ignore_sigint=True)
     _wait("the wrapper waiting", lambda: Path(f"/proc/{proc.pid}/cmdline").read_bytes().count(b"helmwrap"))
-    time.sleep(0.5)
-    assert _children(proc.pid) == []  # helm has not started
+    proc.send_signal(signal.SIGINT)  # ignored by the caller: ignored here too
+    time.sleep(1.0)
+    assert proc.poll() is None and _children(proc.pid) == []  # still waiting; helm has not started
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGTERM

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -31,6 +32,13 @@ def _mask_pairs(value: str) -> str:
     return ",".join(out)
 
 
+def ensure_site() -> None:
+    """Make site-packages importable in a Python started with -S (D/bin/helm's wrapper starts so)."""
+    if sys.flags.no_site and "site" not in sys.modules:
+        import site
+        site.main()
+
+
 def masked_argv(directory: Path, argv: list[str]) -> list[str]:
     """The argv to log: secret-named values masked, then every form of the sandbox's secrets."""
     out, risky, i = list(argv), False, 0
@@ -47,6 +55,7 @@ def masked_argv(directory: Path, argv: list[str]) -> list[str]:
         i += 1
     secrets_file = Path(directory) / "secrets.env"
     if risky and secrets_file.exists():
+        ensure_site()
         from c7n_upgrade.config import read_secrets_file
         from c7n_upgrade.redact import Redactor
 
