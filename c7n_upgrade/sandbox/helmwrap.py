@@ -3,14 +3,16 @@
 One call installs it (the launcher's API)::
 
     write_wrapper(sandbox_dir, real_helm_path)   # -> D/bin/helm, a sh script that execs
-                                                  #    `python -m c7n_upgrade.sandbox.helmwrap "$@"`
+                                                  #    `python -S -m c7n_upgrade.sandbox.helmwrap "$@"`
+
+For a real helm binary (Helm 3): the Helm 2 simulation logs its calls and injects faults itself.
 
 Each invocation of D/bin/helm:
 - runs the real helm with the caller's argv (plus the fault's extra flags, below); stdin, stdout and
   stderr are the caller's own file descriptors (streamed, nothing buffered or rewritten); the exit
   status is helm's; SIGTERM, SIGINT and SIGHUP are forwarded to helm, which is waited for (no orphan;
-  one the caller ignores stays ignored, by helm too),
-  and a helm killed by a signal makes the wrapper die by the same signal;
+  one the caller ignores stays ignored, by helm too), and a helm killed by a signal makes the wrapper
+  die by the same signal;
 - appends one line to D/helm-calls.jsonl (helm/calllog.py: the caller's argv, secrets masked);
 - re-reads D/faults.json (faults.py) and, for an upgrade/install of a faulted release (its actual
   name, its chart's name or the plan's release name for that chart) that is not a dry run:
