@@ -1,0 +1,59 @@
+"""The helm wrapper's pure parts: which call a fault acts on, the flags it adds, the masked argv."""
+from __future__ import annotations
+
+import json
+
+from c7n_upgrade.config import dotenv_line
+from c7n_upgrade.sandbox import faults
+from c7n_upgrade.sandbox.helm.calllog import log_call, masked_argv
+from c7n_upgrade.sandbox.helmwrap import chart_name, fault_args, fault_of, parse_deploy
+
+
+def test_parse_deploy_finds_release_and_chart_past_valued_flags():
+    assert parse_deploy(["--kube-context", "c7n-upgrade", "upgrade", "-n", "ns", "cs", "c7n/config-server",
+                         "--version", "0.9.0", "-f", "v.yaml"]) == ("upgrade", "cs", "c7n/config-server", False)
+    assert parse_deploy(["install", "--set", "a=1", "x", "./x-1.0.0.tgz", "--dry-run"]) == ("install", "x", "./x-1.0.0.tgz", True)
+    assert parse_deploy(["upgrade", "x", "c/x", "--dry-run=false"])[3] is False
+    assert parse_deploy(["install", "--generate-name", "c/x"]) == ("install", "", "c/x", False)
+    assert parse_deploy(["status", "x"]) is None and parse_deploy(["upgrade", "x"]) is None
+
+
+def test_chart_name_from_every_reference_form():
+    assert [chart_name(r) for r in ("c7n/config-server", "/a/config-server-0.9.0.tgz", "go-register-server-0.9.0-rc1.tgz",
+                                    "oci://r.io/c7n/iam-service", "./chart/")] == \
+        ["config-server", "config-server", "go-register-server", "iam-service", "chart"]
+
+
+def test_fault_of_matches_release_chart_or_plan_name_and_skips_dry_runs(tmp_path):
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("steps:\n  - {release: register-server, chart: go-register-server}\n")
+    (tmp_path / "sandbox.json").write_text(json.dumps({"plan": str(plan)}))
+    faults.set_fault(tmp_path, "register-server", "helm-fail")
+    faults.set_fault(tmp_path, "iam-service", "unschedulable")
+    assert fault_of(tmp_path, ["upgrade", "reg", "c7n/go-register-server"]).kind == "helm-fail"
+    assert fault_of(tmp_path, ["upgrade", "reg", "c7n/go-register-server", "--dry-run"]) is None
+    assert fault_of(tmp_path, ["upgrade", "iam", "c7n/iam-service"]).kind == "unschedulable"
+    assert fault_of(tmp_path, ["upgrade", "other", "c7n/config-server"]) is None
+    assert fault_of(tmp_path, ["history", "register-server"]) is None
+
+
+def test_fault_args():
+    assert fault_args(faults.validate("helm-fail", None)) == ["--set", "resources.requests.memory=-1Gi"]
+    assert fault_args(faults.validate("unschedulable", None)) == [
+        "--set", "resources.requests.memory=1Ti", "--set", "resources.limits.memory=1Ti"]
+    assert fault_args(faults.validate("helm-hang", "3")) == [] and fault_args(None) == []
+
+
+def test_masked_argv_masks_secret_keys_and_the_sandbox_secrets(tmp_path):
+    secret = "s3cr3t 'x\"y"
+    (tmp_path / "secrets.env").write_text(dotenv_line("C7N_ADMIN_PASSWORD", secret))
+    (tmp_path / "secrets.env").chmod(0o600)
+    argv = ["upgrade", "r", "c", "--set", "a=1,db.password=pw1,b=2", "--set-string=x.token=tk",
+            "--set", f"url=mysql://u:{secret}@h", "--password", "pw2", "-n", "ns"]
+    assert masked_argv(tmp_path, argv) == [
+        "upgrade", "r", "c", "--set", "a=1,db.password=******,b=2", "--set-string=x.token=******",
+        "--set", "url=mysql://u:******@h", "--password", "******", "-n", "ns"]
+    assert masked_argv(tmp_path, ["upgrade", "r", "c", "-f", "v.yaml"]) == ["upgrade", "r", "c", "-f", "v.yaml"]
+    log_call(tmp_path, argv, 1)
+    text = (tmp_path / "helm-calls.jsonl").read_text()
+    assert "pw1" not in text and "pw2" not in text and secret not in text and json.dumps(secret)[1:-1] not in text
