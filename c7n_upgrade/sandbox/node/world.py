@@ -176,7 +176,7 @@ class NodeWorld:
     def mark_bootstrapped(self) -> None:
         """The 0.8 installation is done: pods the node starts from now on belong to the upgrade, and a
         release revision newer than those stored now means its upgrade/install began."""
-        for event in self._listed.values():
+        for event in self._listed.values() if self._threads else ():   # started: the first lists done
             event.wait(10)
         with self.lock:
             self._baseline = dict(self._revisions)
