@@ -296,9 +296,12 @@ class NodeWorld:
 
     def relabel(self, worker, version: str) -> None:
         """wrong-version: the pod carries the old version label (as the emulator's pods do)."""
-        self.core.patch_namespaced_pod(worker.name, worker.namespace,
-                                       {"metadata": {"labels": {LABEL_VERSION: version}}}, _content_type=MERGE,
-                                       _preload_content=False)
+        try:
+            self.core.patch_namespaced_pod(worker.name, worker.namespace,
+                                           {"metadata": {"labels": {LABEL_VERSION: version}}}, _content_type=MERGE,
+                                           _preload_content=False)
+        except ApiException as exc:   # deleted meanwhile: nothing to relabel
+            self.node.log(f"node: relabelling {worker.namespace}/{worker.name}: {exc.status} {exc.reason}")
 
     # ---- the world behaviours see ---------------------------------------------------------------
     def pod_fault(self, pod) -> Optional[Fault]:
