@@ -21,6 +21,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import platform
+import random
+import socket
 import threading
 import time
 import uuid
@@ -55,6 +57,19 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _bindable(ip: str, ports: set, world) -> bool:
+    for port in ports:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((ip, world.bind_port(port)))
+            except PermissionError:
+                continue   # below 1024 without root: the process would fail the same anywhere
+            except OSError:
+                return False
+    return True
+
+
 class NodeError(Exception):
     """The node could not register or did not become Ready in time."""
 
@@ -70,8 +85,8 @@ class Node:
         self.pod_cidr = pod_cidr
         self.log = log
         self.serve = serve
-        self._ips = (str(ip) for ip in ipaddress.ip_network(pod_cidr).hosts() if not str(ip).endswith((".0", ".1")))
-        self._free_ips: list[str] = []
+        self._network = ipaddress.ip_network(pod_cidr)
+        self._in_use: set[str] = set()
         self.workers: dict[str, PodWorker] = {}
         self._lock = threading.RLock()
         self._events: dict[tuple, tuple[str, int]] = {}
@@ -243,7 +258,7 @@ class Node:
                 if pod["metadata"].get("deletionTimestamp"):
                     self.delete_pod(pod["metadata"]["namespace"], pod["metadata"]["name"], uid)
                 return
-            ip = self.address if pod["spec"].get("hostNetwork") else self._allocate_ip()
+            ip = self.address if pod["spec"].get("hostNetwork") else self._allocate_ip(pod)
             worker = self.workers[uid] = PodWorker(self, pod, ip)
         worker.start()
 
@@ -252,14 +267,22 @@ class Node:
             worker = self.workers.pop(uid, None)
         if worker:
             worker.stop()
-            if worker.ip != self.address:
-                with self._lock:
-                    self._free_ips.append(worker.ip)
+            with self._lock:
+                self._in_use.discard(worker.ip)
 
-    def _allocate_ip(self) -> str:
-        if self._free_ips:
-            return self._free_ips.pop(0)
-        return next(self._ips)
+    def _allocate_ip(self, pod: dict) -> str:
+        """A random free address of the pod CIDR whose container ports no other process of this
+        machine (another sandbox's node) holds."""
+        ports = {p["containerPort"] for c in pod["spec"].get("containers") or [] for p in c.get("ports") or []
+                 if p.get("containerPort")}
+        size = self._network.num_addresses
+        for _ in range(1000):
+            ip = str(self._network[random.randrange(2, size - 1)])
+            if ip in self._in_use or ip.endswith((".0", ".1", ".255")) or not _bindable(ip, ports, self.world):
+                continue
+            self._in_use.add(ip)
+            return ip
+        raise NodeError(f"no free pod IP in {self._network}")
 
     def find(self, namespace: str, name: str) -> PodWorker | None:
         with self._lock:

@@ -176,7 +176,7 @@ class NodeWorld:
     def mark_bootstrapped(self) -> None:
         """The 0.8 installation is done: pods the node starts from now on belong to the upgrade, and a
         release revision newer than those stored now means its upgrade/install began."""
-        for event in self._listed.values():
+        for event in self._listed.values() if self._threads else ():   # started: the first lists done
             event.wait(10)
         with self.lock:
             self._baseline = dict(self._revisions)
@@ -296,9 +296,12 @@ class NodeWorld:
 
     def relabel(self, worker, version: str) -> None:
         """wrong-version: the pod carries the old version label (as the emulator's pods do)."""
-        self.core.patch_namespaced_pod(worker.name, worker.namespace,
-                                       {"metadata": {"labels": {LABEL_VERSION: version}}}, _content_type=MERGE,
-                                       _preload_content=False)
+        try:
+            self.core.patch_namespaced_pod(worker.name, worker.namespace,
+                                           {"metadata": {"labels": {LABEL_VERSION: version}}}, _content_type=MERGE,
+                                           _preload_content=False)
+        except ApiException as exc:   # deleted meanwhile: nothing to relabel
+            self.node.log(f"node: relabelling {worker.namespace}/{worker.name}: {exc.status} {exc.reason}")
 
     # ---- the world behaviours see ---------------------------------------------------------------
     def pod_fault(self, pod) -> Optional[Fault]:
