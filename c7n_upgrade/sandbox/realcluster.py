@@ -135,7 +135,7 @@ class RealCluster(SandboxBase):
         self._mariadb_keeper.start()
 
     def _write_helm_wrapper(self) -> None:
-        from .helm_passthrough import write_wrapper
+        from .helmwrap import write_wrapper
         write_wrapper(self.dir, Path(self.helm_binary))
 
     def _node_options(self) -> dict:
