@@ -44,6 +44,14 @@ def test_helm_2_on_the_real_control_plane_is_refused_with_what_to_use_instead(tm
         RealCluster(tmp_path, helm_dialect=2)
 
 
+def test_an_env_file_stating_cluster_real_with_helm_2_is_refused_but_the_default_files_helm_2_is_not():
+    with pytest.raises(pytest.UsageError, match="cluster: real runs the real Helm 3 only: set helm: 3"):
+        _sandbox_cluster_args(_opt(), SandboxOptions(cluster="real", helm=2))
+    # envs/sandbox.yaml states helm: 2 for the emulator; --sandbox-cluster real overrides both
+    assert _sandbox_cluster_args(_opt("real"), SandboxOptions(cluster="emulator", helm=2))[:2] == ["--cluster", "real"]
+    assert _sandbox_cluster_args(_opt(), SandboxOptions(cluster="real", helm=3))[:2] == ["--cluster", "real"]
+
+
 def test_an_unknown_cluster_in_the_env_file_is_refused():
     with pytest.raises(ValueError, match="cluster"):
         SandboxOptions(cluster="kind")
