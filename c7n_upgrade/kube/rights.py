@@ -112,6 +112,9 @@ def needs(*, upgrade: bool, helm_dialect: Optional[int], proxy: bool) -> list[Ne
 
 
 # ---- the proof --------------------------------------------------------------------------------
+SHOWN = 4  # refusals named after the first; the rest counted
+
+
 class MissingRights(KubeError):
     """The identity may not do something the run needs; nothing was changed yet."""
 
@@ -123,8 +126,9 @@ class MissingRights(KubeError):
         message = (f"the kube identity ({identity}) may not {verb} {what}, which this run needs: {first.why}"
                    + (f" (the API server says: {reason})" if reason else ""))
         if len(denied) > 1:
-            others = "; ".join(n.text(namespace, tiller_namespace) for n, _r in denied[1:])
-            message += f"; {len(denied) - 1} more refused: {others}"
+            shown = [n.text(namespace, tiller_namespace) for n, _r in denied[1:SHOWN + 1]]
+            rest = len(denied) - 1 - len(shown)
+            message += f"; {len(denied) - 1} more refused: " + "; ".join(shown) + (f"; and {rest} others" if rest else "")
         super().__init__(message)
 
 

@@ -46,6 +46,15 @@ def test_the_servers_reason_and_the_other_refusals_follow_the_first():
         f"delete jobs.batch in {NS}; create customresourcedefinitions.apiextensions.k8s.io (cluster scope)")
 
 
+def test_many_refusals_name_a_few_and_count_the_rest():
+    review = refusing(*[(v, "", "secrets", NS) for v in rights.APPLY])
+    with pytest.raises(MissingRights) as err:
+        rights.check(review, UPGRADE, identity="context x", namespace=NS)
+    assert str(err.value).endswith(f"6 more refused: list secrets in {NS}; watch secrets in {NS}; create secrets "
+                                   f"in {NS}; update secrets in {NS}; and 2 others")
+    assert len(err.value.denied) == 7
+
+
 def test_non_resource_urls_and_tillers_namespace_are_asked_as_such():
     review = refusing(("create", "", "pods/portforward", "kube-system"), ("get", "", "", "/version"))
     with pytest.raises(MissingRights) as err:
