@@ -141,6 +141,20 @@ def test_the_unmodified_upgrade_identity_has_every_need(kube_as):
             assert refused(kube_as("c7n-upgrade"), rights.needs(upgrade=True, helm_dialect=dialect, proxy=proxy)) == []
 
 
+def test_with_helm_2_both_identities_need_helm2_tiller_yaml_and_have_all_with_it(control_plane, kube_as):
+    upgrade, check = kube_as("c7n-upgrade"), kube_as("c7n-upgrade-check")
+    helm2 = [(n.verb, n.resource) for n in rights.HELM2_CLIENT]
+    assert settled(upgrade, rights.needs(upgrade=True, helm_dialect=2, proxy=True), helm2) == helm2
+    tiller_yaml = str(ROOT / "deploy" / "rbac" / "helm2-tiller.yaml")
+    applied = control_plane.kubectl("apply", "-f", tiller_yaml)
+    assert applied.returncode == 0, applied.stderr
+    try:
+        assert settled(upgrade, rights.needs(upgrade=True, helm_dialect=2, proxy=True), []) == []
+        assert settled(check, rights.needs(upgrade=False, helm_dialect=2, proxy=True), []) == []
+    finally:
+        control_plane.kubectl("delete", "-f", tiller_yaml, "--wait=false")
+
+
 def test_the_check_identity_passes_the_read_only_proof_and_is_refused_every_write(kube_as):
     check = kube_as("c7n-upgrade-check")
     assert refused(check, READ_ONLY) == []
