@@ -353,6 +353,19 @@ def clear_fault(directory, release: str) -> bool:
     return found
 
 
+def release_aliases(release: str, chart: str, release_names: dict, default_by_chart: dict) -> list[str]:
+    """Every name a release goes by: actual and default (from --release-name and the plan)."""
+    names = [release]
+    inverse = {v: k for k, v in release_names.items()}
+    if release in inverse:
+        names.append(inverse[release])
+    if chart and chart in default_by_chart:
+        names.append(default_by_chart[chart])
+    if release in release_names:
+        names.append(release_names[release])
+    return list(dict.fromkeys(n for n in names if n))
+
+
 def fault_for(faults: dict[str, Fault], *names: Optional[str]) -> Optional[Fault]:
     """The fault of the first of `names` (actual name, default name) that has one."""
     for name in names:

@@ -31,7 +31,7 @@ from .components import Component, ControlPlaneError, free_port, http_ok
 ROOT = Path(__file__).resolve().parents[3]
 RBAC_DIR = ROOT / "deploy" / "rbac"
 NAMESPACE = "choerodon-devops-prod"  # the namespace deploy/rbac/*.yaml name (the guide's)
-SERVICE_CIDR = "10.96.0.0/16"
+SERVICE_CIDR = "127.96.0.0/16"  # loopback: the node listens on clusterIPs as kube-proxy (docs/decisions.md)
 SERVICE_ACCOUNTS = {  # context -> (ServiceAccount, the file that defines and binds it)
     "c7n-upgrade": ("c7n-upgrade", "upgrade.yaml"),
     "c7n-upgrade-check": ("c7n-upgrade-check", "readonly.yaml"),

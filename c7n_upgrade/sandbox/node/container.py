@@ -10,7 +10,7 @@ from . import images
 from .probes import Probe
 from .process import Process, expand
 
-IDLE = ["sleep", "infinity"]  # a Choerodon image's entrypoint until the node runs its behaviour
+IDLE = ["sleep", "infinity"]  # a Choerodon image with no behaviour (dbtool without a command)
 
 
 def now_iso() -> str:
@@ -94,14 +94,15 @@ class Container:
     def _pull(self, now: float) -> None:
         """Each start of a container pulls its image as its policy says (Always: again at each restart)."""
         policy = self.spec.get("imagePullPolicy") or ("Always" if self.image.tag == "latest" else "IfNotPresent")
-        if images.known(self.image) and policy != "Always":
+        known = self.pod.node.can_pull(self)
+        if known and policy != "Always":
             self.pod.event("Pulled", f'Container image "{self.reference}" already present on machine', "Normal", self)
         else:
             self.pod.event("Pulling", f'Pulling image "{self.reference}"', "Normal", self)
-            if images.known(self.image):
+            if known:
                 self.pod.event("Pulled", f'Successfully pulled image "{self.reference}" in 12ms (12ms including '
                                          "waiting). Image size: 2166000 bytes.", "Normal", self)
-        if images.known(self.image):
+        if known:
             self.pulled = True
             self.phase = "create"
             self.pull_backoff = 0.0
@@ -134,7 +135,7 @@ class Container:
             f"{self.pod.uid}/{self.name}/{self.restart_count}/{time.time()}".encode()).hexdigest()
         env = self.pod.environment(self.spec)
         argv = self._argv(env)
-        self.process = Process(argv, env, self.pod.workdir(self.name), self.pod.log_path(self.name, self.restart_count))
+        self.process = self.pod.node.process_for(self, argv, env)
         self.started_at = now_iso()
         self.started_mono = time.monotonic()
         try:

@@ -3,12 +3,26 @@ the official client. It registers a Node, keeps it Ready (a Lease in kube-node-l
 10 s, and its status), gives each pod bound to it its own loopback address and runs it (pod.py).
 
     node = Node(kubeconfig, directory).start()   # … node.stop()
+
+Containers of Choerodon images serve their service's behaviour (choerodon.py, world.py) and the
+node plays kube-proxy for Services with a selector (proxy.py). Constructor arguments:
+  kubeconfig, directory    the API server's kubeconfig (context `context`); pods' logs and files
+  crash_backoff, max_backoff   the kubelet's back-off (10 s doubling up to 5 min)
+  pod_cidr, address        pod IPs (loopback); the node's address (kubelet API)
+  choerodon                world.ChoerodonConfig or a dict of its fields: namespace, sandbox_dir
+                           (faults.json), mysql_admin, mysql_proxy, admin_password, oauth_client_id,
+                           oauth_client_secret, release_names, default_releases, bootstrapped,
+                           privileged_ports
+  services                 play kube-proxy (clusterIP:port -> a Ready pod), default True
+node.mark_bootstrapped(): the 0.8 installation is done, faults act on the pods started from now on.
 """
 from __future__ import annotations
 
 import ipaddress
 import json
 import platform
+import random
+import socket
 import threading
 import time
 import uuid
@@ -18,9 +32,13 @@ from pathlib import Path
 from kubernetes import client as k8s
 from kubernetes import config as kube_config
 from kubernetes.client.rest import ApiException
-from kubernetes.watch.watch import iter_resp_lines
 
+from . import choerodon, images
 from .pod import PodWorker
+from .process import Process
+from .proxy import ServiceProxies
+from .watch import start_thread, watch
+from .world import ChoerodonConfig, NodeWorld
 
 KUBELET_VERSION = "v1.34.4"
 LEASE_S = 40          # the kubelet's leaseDurationSeconds
@@ -39,6 +57,19 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _bindable(ip: str, ports: set, world) -> bool:
+    for port in ports:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((ip, world.bind_port(port)))
+            except PermissionError:
+                continue   # below 1024 without root: the process would fail the same anywhere
+            except OSError:
+                return False
+    return True
+
+
 class NodeError(Exception):
     """The node could not register or did not become Ready in time."""
 
@@ -46,15 +77,16 @@ class NodeError(Exception):
 class Node:
     def __init__(self, kubeconfig: Path, directory: Path, name: str = "sandbox-node", context: str = "sandbox",
                  crash_backoff: float = 10.0, max_backoff: float = 300.0, pod_cidr: str = "127.77.0.0/16",
-                 address: str = "127.0.0.1", log=lambda line: None, serve: bool = True):
+                 address: str = "127.0.0.1", log=lambda line: None, serve: bool = True, choerodon=None,
+                 services: bool = True):
         self.kubeconfig, self.dir, self.name, self.context = Path(kubeconfig), Path(directory), name, context
         self.crash_base, self.max_backoff = crash_backoff, max_backoff
         self.address = address
         self.pod_cidr = pod_cidr
         self.log = log
         self.serve = serve
-        self._ips = (str(ip) for ip in ipaddress.ip_network(pod_cidr).hosts() if not str(ip).endswith((".0", ".1")))
-        self._free_ips: list[str] = []
+        self._network = ipaddress.ip_network(pod_cidr)
+        self._in_use: set[str] = set()
         self.workers: dict[str, PodWorker] = {}
         self._lock = threading.RLock()
         self._events: dict[tuple, tuple[str, int]] = {}
@@ -62,6 +94,8 @@ class Node:
         self._threads: list[threading.Thread] = []
         self.server = None
         self.port = 0
+        self.world = NodeWorld(self, ChoerodonConfig.of(choerodon))
+        self.proxies = ServiceProxies(self) if services else None
 
     # ---- start and stop ---------------------------------------------------------------------
     def start(self, timeout: float = 30.0) -> "Node":
@@ -78,9 +112,10 @@ class Node:
             self.port = self.server.start()
         self._register()
         for target, name in ((self._heartbeat, "node heartbeat"), (self._watch, "node pods")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            start_thread(target, name, self._threads)
+        self.world.start(self.api)
+        if self.proxies:
+            self.proxies.start()
         self._wait_ready(timeout)
         self.log(f"node: {self.name} Ready (kubelet API on {self.address}:{self.port})")
         return self
@@ -94,6 +129,9 @@ class Node:
             self.workers.clear()
         for worker in workers:
             worker.stop()
+        if self.proxies:
+            self.proxies.stop()
+        self.world.stop()
         if self.server:
             self.server.stop()
         for thread in self._threads:
@@ -185,43 +223,26 @@ class Node:
 
     # ---- pods -----------------------------------------------------------------------------------
     def _watch(self) -> None:
-        selector = f"spec.nodeName={self.name}"
-        while not self._stop.is_set():
-            try:
-                listed = json.loads(self.core.list_pod_for_all_namespaces(
-                    field_selector=selector, _preload_content=False, _request_timeout=30).data)
-                version = listed["metadata"]["resourceVersion"]
-                present = set()
-                for pod in listed["items"]:
-                    present.add(pod["metadata"]["uid"])
-                    self._sync(pod)
-                with self._lock:
-                    gone = [uid for uid in self.workers if uid not in present]
-                for uid in gone:
-                    self._gone(uid)
-                while not self._stop.is_set():
-                    response = self.core.list_pod_for_all_namespaces(
-                        field_selector=selector, watch=True, resource_version=version, timeout_seconds=5,
-                        allow_watch_bookmarks=True, _preload_content=False, _request_timeout=15)
-                    expired = False
-                    for line in iter_resp_lines(response):
-                        event = json.loads(line)
-                        if event["type"] == "ERROR":  # 410 Gone: list again
-                            expired = True
-                            break
-                        pod = event["object"]
-                        version = pod["metadata"]["resourceVersion"]
-                        if event["type"] == "DELETED":
-                            self._gone(pod["metadata"]["uid"])
-                        elif event["type"] in ("ADDED", "MODIFIED"):
-                            self._sync(pod)
-                    response.release_conn()
-                    if expired:
-                        break
-            except Exception as exc:  # noqa: BLE001 - the API server restarting, a timeout: list again
-                if not self._stop.is_set():
-                    self.log(f"node: watching pods: {exc!r}")
-                    self._stop.wait(1)
+        watch(self.core.list_pod_for_all_namespaces, self._listed, self._pod_event, self._stop, self.log, "pods",
+              field_selector=f"spec.nodeName={self.name}")
+
+    def _listed(self, items: list[dict]) -> None:
+        present = set()
+        for pod in items:
+            present.add(pod["metadata"]["uid"])
+            self._sync(pod)
+        with self._lock:
+            gone = [uid for uid in self.workers if uid not in present]
+        for uid in gone:
+            self._gone(uid)
+        self.world.pods_listed(items)
+
+    def _pod_event(self, kind: str, pod: dict) -> None:
+        if kind == "DELETED":
+            self._gone(pod["metadata"]["uid"])
+        else:
+            self._sync(pod)
+        self.world.pod_event(kind, pod)
 
     def _sync(self, pod: dict) -> None:
         uid = pod["metadata"]["uid"]
@@ -237,7 +258,7 @@ class Node:
                 if pod["metadata"].get("deletionTimestamp"):
                     self.delete_pod(pod["metadata"]["namespace"], pod["metadata"]["name"], uid)
                 return
-            ip = self.address if pod["spec"].get("hostNetwork") else self._allocate_ip()
+            ip = self.address if pod["spec"].get("hostNetwork") else self._allocate_ip(pod)
             worker = self.workers[uid] = PodWorker(self, pod, ip)
         worker.start()
 
@@ -246,14 +267,22 @@ class Node:
             worker = self.workers.pop(uid, None)
         if worker:
             worker.stop()
-            if worker.ip != self.address:
-                with self._lock:
-                    self._free_ips.append(worker.ip)
+            with self._lock:
+                self._in_use.discard(worker.ip)
 
-    def _allocate_ip(self) -> str:
-        if self._free_ips:
-            return self._free_ips.pop(0)
-        return next(self._ips)
+    def _allocate_ip(self, pod: dict) -> str:
+        """A random free address of the pod CIDR whose container ports no other process of this
+        machine (another sandbox's node) holds."""
+        ports = {p["containerPort"] for c in pod["spec"].get("containers") or [] for p in c.get("ports") or []
+                 if p.get("containerPort")}
+        size = self._network.num_addresses
+        for _ in range(1000):
+            ip = str(self._network[random.randrange(2, size - 1)])
+            if ip in self._in_use or ip.endswith((".0", ".1", ".255")) or not _bindable(ip, ports, self.world):
+                continue
+            self._in_use.add(ip)
+            return ip
+        raise NodeError(f"no free pod IP in {self._network}")
 
     def find(self, namespace: str, name: str) -> PodWorker | None:
         with self._lock:
@@ -262,7 +291,22 @@ class Node:
                     return worker
         return None
 
+    def mark_bootstrapped(self) -> None:
+        self.world.mark_bootstrapped()
+
     # ---- calls the pods make --------------------------------------------------------------------
+    def process_for(self, container, argv: list[str], env: dict[str, str]):
+        """What runs for this start of `container`: a Choerodon service's behaviour, a fault's exit,
+        or the command as a child process."""
+        special = choerodon.process_for(self.world, container, env)
+        if special is not None:
+            return special
+        return Process(argv, env, container.pod.workdir(container.name),
+                       container.pod.log_path(container.name, container.restart_count))
+
+    def can_pull(self, container) -> bool:
+        return images.known(container.image) and not choerodon.pull_refused(self.world, container)
+
     def service_env(self) -> dict[str, str]:
         return dict(self._service_env)
 

@@ -29,6 +29,8 @@ class PodWorker:
         for container in self.containers if self.init else ():
             container.state = {"waiting": {"reason": "PodInitializing"}}
         self.start_time = now_iso()
+        self.seen = time.monotonic()     # faults act on pods first seen after the bootstrap
+        self.job_labels: dict | None = None
         self.transitions: dict[str, tuple[str, str]] = {}
         self.phase = "Pending"
         self._last_status: dict | None = None

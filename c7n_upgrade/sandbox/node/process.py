@@ -38,6 +38,13 @@ def expand(text: str, env: dict[str, str]) -> str:
     return _REF.sub(sub, text)
 
 
+def cri_record(stream: str, line: bytes) -> bytes:
+    """One CRI log record: a line without its newline is a partial one (P)."""
+    tag = b"F" if line.endswith(b"\n") else b"P"
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
+    return b" ".join((stamp, stream.encode(), tag, line.rstrip(b"\n"))) + b"\n"
+
+
 class Process:
     def __init__(self, argv: list[str], env: dict[str, str], cwd: Path, log_path: Path):
         self.argv, self.env, self.cwd, self.log_path = argv, env, cwd, log_path
@@ -61,10 +68,8 @@ class Process:
     def _copy(self, pipe, stream: str) -> None:
         """Each line as a CRI log record; a last line without its newline is a partial one (P)."""
         for line in iter(pipe.readline, b""):
-            tag = b"F" if line.endswith(b"\n") else b"P"
-            stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
             with self._lock:
-                self._log.write(b" ".join((stamp, stream.encode(), tag, line.rstrip(b"\n"))) + b"\n")
+                self._log.write(cri_record(stream, line))
         pipe.close()
 
     def drain(self, timeout: float = 1.0) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .. import behaviours
-from ..faults import Fault, PodStart
+from ..faults import Fault, PodStart, release_aliases
 from .barepods import BarePods
 from .broken import BrokenStarts
 from .containers import container_of
@@ -225,15 +225,7 @@ class Runtime:
     # ------------------------------------------------------------------ releases and faults
     def names_of(self, release: str, chart: str = "") -> list[str]:
         """Every name the release goes by: actual and default (from --release-name and the plan)."""
-        names = [release]
-        inverse = {v: k for k, v in self.release_names.items()}
-        if release in inverse:
-            names.append(inverse[release])
-        if chart and chart in self._default_by_chart:
-            names.append(self._default_by_chart[chart])
-        if release in self.release_names:
-            names.append(self.release_names[release])
-        return list(dict.fromkeys(n for n in names if n))
+        return release_aliases(release, chart, self.release_names, self._default_by_chart)
 
     def fault_for_release(self, release: str, chart: str = "") -> Optional[Fault]:
         return self.faults.fault_for(*self.names_of(release, chart))
