@@ -134,7 +134,8 @@ class Container:
             f"{self.pod.uid}/{self.name}/{self.restart_count}/{time.time()}".encode()).hexdigest()
         env = self.pod.environment(self.spec)
         argv = self._argv(env)
-        self.process = Process(argv, env, self.pod.workdir(self.name), self.pod.log_path(self.name, self.restart_count))
+        self.process = Process(argv, env, self.pod.workdir(self.name), self.pod.log_path(self.name, self.restart_count),
+                               stdin=bool(self.spec.get("stdin")))
         self.started_at = now_iso()
         self.started_mono = time.monotonic()
         try:

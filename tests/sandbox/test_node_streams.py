@@ -1,0 +1,183 @@
+"""The node's kubelet API for exec, cp, attach, port-forward and logs -f, through the real API server
+(issue 16), with kubectl 1.32 (websocket v5 exec the API server turns into SPDY, port-forward
+tunnelled), kubectl 1.20 (SPDY, proxied as is) and the official Python client (kubernetes.stream)."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import urllib.request
+
+import pytest
+from kubernetes.stream import portforward, stream
+
+from tests.sandbox.test_control_plane import _wait
+from tests.sandbox.test_node import _container, _json, _kubectl_binary, _name
+from tests.sandbox.test_node import core  # noqa: F401 - the fixture: a CoreV1Api of the sandbox context
+
+pytestmark = pytest.mark.sandbox
+
+NS = "node-streams"
+KUBECTLS = ["1.32", "1.20"]
+SERVE = 'exec python3 -m http.server --bind "$POD_IP" 8080'
+
+
+@pytest.fixture(scope="module")
+def node(control_plane, tmp_path_factory):
+    from c7n_upgrade.sandbox.node import Node
+    node = Node(control_plane.kubeconfig, tmp_path_factory.mktemp("node"), log=print).start()
+    control_plane.kubectl("create", "namespace", NS)
+    _wait("the default ServiceAccount", lambda: control_plane.kubectl(
+        "get", "serviceaccount", "default", "-n", NS).returncode == 0)
+    yield node
+    control_plane.kubectl("delete", "namespace", NS, "--wait=false")
+    node.stop()
+    control_plane.kubectl("delete", "node", node.name, "--wait=false")
+
+
+@pytest.fixture(scope="module")
+def shell(node, core):
+    """A running busybox pod that idles (exec and cp go into it)."""
+    return _running(core, _name("shell"), _container("box", ["sh", "-c", "exec sleep 600"]))
+
+
+@pytest.fixture(scope="module")
+def web(node, core):
+    """A pod serving HTTP on its own address, port 8080 (port-forward goes to it)."""
+    env = [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]
+    name = _running(core, _name("web"), _container("web", ["sh", "-c", SERVE], env=env,
+                                                   readinessProbe={"tcpSocket": {"port": 8080}, "periodSeconds": 1}))
+    _wait("web ready", lambda: _status(core, name).get("ready"), timeout=30)
+    return name
+
+
+def _status(core, name: str) -> dict:
+    pod = _json(core.read_namespaced_pod(name, NS, _preload_content=False))
+    return (pod["status"].get("containerStatuses") or [{}])[0] | {"phase": pod["status"].get("phase")}
+
+
+def _running(core, name: str, container: dict, restart: str = "Always") -> str:
+    core.create_namespaced_pod(NS, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                                    "spec": {"restartPolicy": restart, "containers": [container]}},
+                               _preload_content=False)
+    _wait(f"{name} running", lambda: "running" in (_status(core, name).get("state") or {}), timeout=30)
+    return name
+
+
+def _kubectl(control_plane, tmp_path, which, *args, input=None, cwd=None):
+    env = dict(os.environ, HOME=str(tmp_path), KUBECACHEDIR=str(tmp_path / f"kube-cache-{which}"))
+    return subprocess.run([_kubectl_binary(which), f"--kubeconfig={control_plane.kubeconfig}", "-n", NS, *args],
+                          input=input, capture_output=True, text=isinstance(input, (str, type(None))), timeout=60,
+                          env=env, cwd=cwd)
+
+
+@pytest.mark.parametrize("which", KUBECTLS)
+def test_kubectl_exec_prints_and_exits_with_the_commands_code(control_plane, shell, tmp_path, which):
+    done = _kubectl(control_plane, tmp_path, which, "exec", shell, "--", "sh", "-c", "echo hi; echo oops >&2; exit 3")
+    assert (done.returncode, done.stdout) == (3, "hi\n"), done.stderr
+    assert "oops\n" in done.stderr and "command terminated with exit code 3" in done.stderr, done.stderr
+    env = _kubectl(control_plane, tmp_path, which, "exec", shell, "--", "sh", "-c", 'echo "$HOSTNAME $PWD"')
+    assert env.returncode == 0 and env.stdout.startswith(f"{shell} /"), env
+    assert env.stdout.rstrip().endswith("/box/root"), "the container's scratch root is the cwd"
+    missing = _kubectl(control_plane, tmp_path, which, "exec", shell, "--", "no-such-command")
+    assert missing.returncode != 0 and 'exec: "no-such-command": executable file not found' in missing.stderr, missing
+
+
+@pytest.mark.parametrize("which", KUBECTLS)
+def test_kubectl_exec_i_streams_stdin(control_plane, shell, tmp_path, which):
+    done = _kubectl(control_plane, tmp_path, which, "exec", "-i", shell, "--", "sh", "-c", "cat; echo end",
+                    input="one\ntwo\n")
+    assert (done.returncode, done.stdout) == (0, "one\ntwo\nend\n"), done.stderr
+
+
+def test_the_python_client_execs_with_stdin_and_exit_codes(shell, core):
+    out = stream(core.connect_get_namespaced_pod_exec, shell, NS, command=["sh", "-c", "echo hi; exit 3"],
+                 stdout=True, stderr=True, stdin=False, tty=False, _preload_content=False)
+    out.run_forever(timeout=30)
+    assert (out.read_stdout(), out.returncode) == ("hi\n", 3)
+    talk = stream(core.connect_get_namespaced_pod_exec, shell, NS, command=["sh", "-c", "read l; echo got $l"],
+                  stdout=True, stderr=True, stdin=True, tty=False, _preload_content=False)
+    talk.write_stdin("ping\n")
+    talk.run_forever(timeout=30)
+    assert (talk.read_stdout(), talk.returncode) == ("got ping\n", 0)
+
+
+@pytest.mark.parametrize("which", KUBECTLS)
+def test_kubectl_cp_copies_into_and_out_of_a_pod(control_plane, shell, tmp_path, which):
+    local = tmp_path / "in.bin"
+    local.write_bytes(os.urandom(300_000) + b"end\n")
+    into = _kubectl(control_plane, tmp_path, which, "cp", str(local), f"{shell}:copied-{which}.bin", cwd=tmp_path)
+    assert into.returncode == 0, into.stderr
+    size = _kubectl(control_plane, tmp_path, which, "exec", shell, "--", "wc", "-c", f"copied-{which}.bin")
+    assert size.stdout.split()[0] == "300004", size
+    out = _kubectl(control_plane, tmp_path, which, "cp", f"{shell}:copied-{which}.bin", "back.bin", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "back.bin").read_bytes() == local.read_bytes()
+
+
+def _forwarded_port(proc) -> int:
+    line = proc.stdout.readline()
+    match = re.search(r"Forwarding from 127\.0\.0\.1:(\d+) -> 8080", line)
+    if not match and not line:
+        proc.wait(10)  # it ended: why is on its stderr
+    assert match, f"{line}{proc.stderr.read() if proc.poll() is not None else ''}"
+    return int(match.group(1))
+
+
+@pytest.mark.parametrize("which", KUBECTLS)
+def test_kubectl_port_forward_reaches_the_pods_server(control_plane, web, tmp_path, which):
+    env = dict(os.environ, HOME=str(tmp_path), KUBECACHEDIR=str(tmp_path / "kube-cache"))
+    proc = subprocess.Popen([_kubectl_binary(which), f"--kubeconfig={control_plane.kubeconfig}", "-n", NS,
+                             "port-forward", f"pod/{web}", ":8080"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        port = _forwarded_port(proc)
+        for _ in range(2):  # each connection is its own stream pair
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+                assert response.status == 200 and b"Directory listing" in response.read()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_the_python_client_port_forwards(web, core):
+    forward = portforward(core.connect_get_namespaced_pod_portforward, web, NS, ports="8080")
+    sock = forward.socket(8080)
+    sock.settimeout(10)
+    sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    sock.close()
+    assert answer.startswith(b"HTTP/1.0 200") and b"Directory listing" in answer, answer[:200]
+    assert forward.error(8080) is None
+    nobody = portforward(core.connect_get_namespaced_pod_portforward, web, NS, ports="8099")
+    closed = nobody.socket(8099)
+    closed.settimeout(10)
+    assert closed.recv(1) == b""
+    assert "failed to connect to localhost:8099 inside the pod" in (nobody.error(8099) or ""), nobody.error(8099)
+
+
+@pytest.mark.parametrize("which", KUBECTLS)
+def test_logs_follow_of_a_finished_pod_returns(control_plane, node, core, tmp_path, which):
+    name = _name("done")
+    core.create_namespaced_pod(NS, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {
+        "restartPolicy": "Never", "containers": [_container("app", ["sh", "-c", "echo one; echo two"])]}},
+        _preload_content=False)
+    _wait(f"{name} Succeeded", lambda: _status(core, name)["phase"] == "Succeeded", timeout=30)
+    followed = _kubectl(control_plane, tmp_path, which, "logs", "-f", name)
+    assert (followed.returncode, followed.stdout) == (0, "one\ntwo\n"), followed.stderr
+
+
+@pytest.mark.parametrize("which", KUBECTLS)
+def test_kubectl_attach_feeds_stdin_and_shows_output(control_plane, core, node, tmp_path, which):
+    script = 'echo started; while read l; do echo "got $l"; done; echo bye'
+    name = _running(core, _name("attach"), _container("app", ["sh", "-c", script], stdin=True, stdinOnce=True),
+                    restart="Never")
+    _wait("its first line logged", lambda: "started" in core.read_namespaced_pod_log(name, NS))
+    attached = _kubectl(control_plane, tmp_path, which, "attach", "-i", name, input="x\ny\n")
+    assert attached.returncode == 0, attached.stderr
+    assert attached.stdout.endswith("got x\ngot y\nbye\n") and "started" not in attached.stdout, attached
+    _wait(f"{name} Succeeded once its stdin closed", lambda: _status(core, name)["phase"] == "Succeeded")
+    again = _kubectl(control_plane, tmp_path, which, "attach", name)
+    assert again.returncode != 0 and "completed pod" in again.stderr, again
