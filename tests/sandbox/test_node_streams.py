@@ -102,6 +102,34 @@ def test_the_python_client_execs_with_stdin_and_exit_codes(shell, core):
     assert (talk.read_stdout(), talk.returncode) == ("got ping\n", 0)
 
 
+def test_a_v4_websocket_exec_reaches_the_nodes_websocket(control_plane, shell):
+    """A client that offers only v4.channel.k8s.io (before v5) is proxied to the node as a websocket."""
+    from kubernetes import client as k8s
+    from kubernetes import config as kube_config
+    api = kube_config.new_client_from_config(config_file=str(control_plane.kubeconfig), context="sandbox")
+    api.set_default_header("sec-websocket-protocol", "v4.channel.k8s.io")
+    try:
+        out = stream(k8s.CoreV1Api(api).connect_get_namespaced_pod_exec, shell, NS, stdin=False, tty=False,
+                     command=["sh", "-c", "echo hi; echo oops >&2; exit 4"], stdout=True, stderr=True,
+                     _preload_content=False)
+        out.run_forever(timeout=30)
+        assert (out.subprotocol, out.read_stdout(), out.read_stderr(), out.returncode) == (
+            "v4.channel.k8s.io", "hi\n", "oops\n", 4)
+    finally:
+        api.close()
+
+
+def test_exec_in_a_choerodon_image_runs_with_its_environment(node, core):
+    """A Choerodon image has no filesystem: exec runs on this machine, with the container's env."""
+    from c7n_upgrade.sandbox.chart_templates import DBTOOL_IMAGE
+    name = _running(core, _name("svc"), _container("svc", None, image=DBTOOL_IMAGE,
+                                                   env=[{"name": "SPRING_PROFILE", "value": "sandbox"}]))
+    out = stream(core.connect_get_namespaced_pod_exec, name, NS, command=["sh", "-c", 'echo "$SPRING_PROFILE"; pwd'],
+                 stdout=True, stderr=True, stdin=False, tty=False)
+    profile, cwd = out.splitlines()
+    assert profile == "sandbox" and cwd.endswith("/svc/root"), out
+
+
 @pytest.mark.parametrize("which", KUBECTLS)
 def test_kubectl_cp_copies_into_and_out_of_a_pod(control_plane, shell, tmp_path, which):
     local = tmp_path / "in.bin"
