@@ -3,8 +3,10 @@
 tunnelled), kubectl 1.20 (SPDY, proxied as is) and the official Python client (kubernetes.stream)."""
 from __future__ import annotations
 
+import io
 import os
 import re
+import tarfile
 import subprocess
 import urllib.request
 
@@ -143,6 +145,28 @@ def test_kubectl_cp_copies_into_and_out_of_a_pod(control_plane, shell, tmp_path,
     assert (tmp_path / "back.bin").read_bytes() == local.read_bytes()
 
 
+def test_the_python_client_copies_with_tar_over_exec(shell, core):
+    """What kubectl cp does, by hand: tar into the pod on stdin (closed with v5's close signal), out on stdout."""
+    payload = os.urandom(100_000)
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        info = tarfile.TarInfo("py.bin")
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    into = stream(core.connect_get_namespaced_pod_exec, shell, NS, command=["tar", "xmf", "-"], stdin=True,
+                  stdout=True, stderr=True, tty=False, binary=True, _preload_content=False)
+    into.write_stdin(archive.getvalue())
+    into.close_channel(0)
+    into.run_forever(timeout=30)
+    assert into.returncode == 0, into.read_stderr()
+    out = stream(core.connect_get_namespaced_pod_exec, shell, NS, command=["tar", "cf", "-", "py.bin"], stdin=False,
+                 stdout=True, stderr=True, tty=False, binary=True, _preload_content=False)
+    out.run_forever(timeout=30)
+    assert out.returncode == 0
+    with tarfile.open(fileobj=io.BytesIO(out.read_stdout()), mode="r") as tar:
+        assert tar.extractfile("py.bin").read() == payload
+
+
 def _forwarded_port(proc) -> int:
     line = proc.stdout.readline()
     match = re.search(r"Forwarding from 127\.0\.0\.1:(\d+) -> 8080", line)
@@ -195,14 +219,31 @@ def test_logs_follow_of_a_finished_pod_returns(control_plane, node, core, tmp_pa
     _wait(f"{name} Succeeded", lambda: _status(core, name)["phase"] == "Succeeded", timeout=30)
     followed = _kubectl(control_plane, tmp_path, which, "logs", "-f", name)
     assert (followed.returncode, followed.stdout) == (0, "one\ntwo\n"), followed.stderr
+    assert core.read_namespaced_pod_log(name, NS, follow=True, _request_timeout=30) == "one\ntwo\n"
 
 
-@pytest.mark.parametrize("which", KUBECTLS)
-def test_kubectl_attach_feeds_stdin_and_shows_output(control_plane, core, node, tmp_path, which):
+def _listening(core) -> str:
+    """A running pod that answers each line of its stdin (kept open: `stdin`, closed after one attach)."""
     script = 'echo started; while read l; do echo "got $l"; done; echo bye'
     name = _running(core, _name("attach"), _container("app", ["sh", "-c", script], stdin=True, stdinOnce=True),
                     restart="Never")
     _wait("its first line logged", lambda: "started" in core.read_namespaced_pod_log(name, NS))
+    return name
+
+
+def test_the_python_client_attaches(node, core):
+    name = _listening(core)
+    attached = stream(core.connect_get_namespaced_pod_attach, name, NS, stdin=True, stdout=True, stderr=True,
+                      tty=False, _preload_content=False)
+    attached.write_stdin("z\n")
+    attached.close_channel(0)
+    attached.run_forever(timeout=30)
+    assert (attached.read_stdout(), attached.returncode) == ("got z\nbye\n", 0)
+
+
+@pytest.mark.parametrize("which", KUBECTLS)
+def test_kubectl_attach_feeds_stdin_and_shows_output(control_plane, core, node, tmp_path, which):
+    name = _listening(core)
     attached = _kubectl(control_plane, tmp_path, which, "attach", "-i", name, input="x\ny\n")
     assert attached.returncode == 0, attached.stderr
     assert attached.stdout.endswith("got x\ngot y\nbye\n") and "started" not in attached.stdout, attached
