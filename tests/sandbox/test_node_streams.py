@@ -85,6 +85,17 @@ def test_kubectl_exec_prints_and_exits_with_the_commands_code(control_plane, she
     assert missing.returncode != 0 and 'exec: "no-such-command": executable file not found' in missing.stderr, missing
 
 
+def test_exec_into_a_container_in_back_off_is_refused(control_plane, node, core, tmp_path):
+    name = _name("crash")
+    core.create_namespaced_pod(NS, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                                    "spec": {"containers": [_container("app", ["sh", "-c", "exit 1"])]}},
+                               _preload_content=False)
+    _wait(f"{name} in CrashLoopBackOff", lambda: (_status(core, name).get("state") or {}).get(
+        "waiting", {}).get("reason") == "CrashLoopBackOff", timeout=30)
+    refused = _kubectl(control_plane, tmp_path, "1.32", "exec", name, "--", "true")
+    assert refused.returncode != 0 and 'container not found ("app")' in refused.stderr, refused
+
+
 @pytest.mark.parametrize("which", KUBECTLS)
 def test_kubectl_exec_i_streams_stdin(control_plane, shell, tmp_path, which):
     done = _kubectl(control_plane, tmp_path, which, "exec", "-i", shell, "--", "sh", "-c", "cat; echo end",

@@ -104,7 +104,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         namespace, name = parts[:2]
         worker = self.node.find(namespace, name)
         if worker is None:
-            return self._text(404, f'pod "{name}" in namespace "{namespace}" not found')
+            return self._text(404, "pod does not exist")  # the kubelet's answers, this one and the next
         if kind == "portForward":
             def dial(port: int):
                 return streams.dial(worker, port)
@@ -117,8 +117,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._switch(headers, lambda sock, rfile: portforward.serve_spdy(
                 spdy.Session(spdy.socket_reader(rfile), sock.sendall), dial))
         container = streams.running(worker, parts[2])
-        if container is None:
-            return self._text(404, f'container not found ("{parts[2]}")')
+        if container is None:  # not running (a crash loop's back-off, say): the runtime has none
+            return self._text(500, f'container not found ("{parts[2]}")')
         flags = {k: (values.get(param) or [""])[-1] in ("1", "true")
                  for k, param in (("stdin", "input"), ("stdout", "output"), ("stderr", "error"), ("tty", "tty"))}
         command = values.get("command", [])
