@@ -27,14 +27,17 @@ SERVE = 'exec python3 -m http.server --bind "$POD_IP" 8080'
 @pytest.fixture(scope="module")
 def node(control_plane, tmp_path_factory):
     from c7n_upgrade.sandbox.node import Node
-    node = Node(control_plane.kubeconfig, tmp_path_factory.mktemp("node"), log=print).start()
+    # its own name and addresses: test_node.py's node may be going away as this one starts (a Node of
+    # the same name would be deleted under it)
+    node = Node(control_plane.kubeconfig, tmp_path_factory.mktemp("node"), name="sandbox-node-streams",
+                pod_cidr="127.78.0.0/16", log=print).start()
     control_plane.kubectl("create", "namespace", NS)
     _wait("the default ServiceAccount", lambda: control_plane.kubectl(
         "get", "serviceaccount", "default", "-n", NS).returncode == 0)
     yield node
     control_plane.kubectl("delete", "namespace", NS, "--wait=false")
     node.stop()
-    control_plane.kubectl("delete", "node", node.name, "--wait=false")
+    control_plane.kubectl("delete", "node", node.name)
 
 
 @pytest.fixture(scope="module")
