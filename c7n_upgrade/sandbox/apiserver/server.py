@@ -22,7 +22,7 @@ from .openapi import openapi, openapi_v2
 from .request import Request
 from .verbs import resource_request
 from .watch import Stream
-from .websocket import Upgrade
+from ..streaming.websocket import Upgrade
 
 MAX_CONNECTIONS = 128        # like --max-requests-inflight: beyond it, 429 and Retry-After
 IDLE_TIMEOUT = 120.0         # an idle keep-alive connection is closed after this many seconds
