@@ -289,3 +289,54 @@ def test_a_pre_install_hook_that_exits_3_fails_the_install_and_leaves_its_job(no
     helm(*install, "--set", "hook.enabled=true", timeout=120)
     assert _releases(control_plane, name) == {f"{name}.v1": _labels(1, "DEPLOYED", name)}
     helm("delete", "--purge", name)
+
+
+@pytest.fixture(scope="module")
+def tiller_sa(helm2_bin, control_plane, tmp_path_factory):
+    """Tiller as the ServiceAccount kube-system/tiller with only deploy/rbac/helm2-tiller.yaml's Roles."""
+    from c7n_upgrade.sandbox.controlplane import Tiller
+    rbac = Path(__file__).resolve().parents[2] / "deploy" / "rbac" / "helm2-tiller.yaml"
+    for args in (("create", "serviceaccount", "tiller", "-n", "kube-system"), ("apply", "-f", str(rbac))):
+        result = control_plane.kubectl(*args)
+        assert result.returncode == 0, result.stderr
+    token = control_plane.kubectl("create", "token", "tiller", "-n", "kube-system").stdout.strip()
+    directory = tmp_path_factory.mktemp("tiller-sa")
+    config = yaml.safe_load(control_plane.kubeconfig.read_text())
+    config["users"].append({"name": "tiller", "user": {"token": token}})
+    config["contexts"].append({"name": "tiller", "context": {"cluster": "sandbox", "user": "tiller"}})
+    (directory / "source").write_text(yaml.safe_dump(config))
+    server = Tiller(directory / "tiller", helm2_bin, directory / "source", context="tiller").start()
+    yield server
+    server.stop()
+
+
+def test_tiller_with_only_the_rbac_files_roles_upgrades_in_the_namespace_and_nowhere_else(
+        tiller_sa, node, helm, chart, control_plane, tmp_path):
+    ns = control_plane.namespace  # the release namespace helm2-tiller.yaml grants
+    name = _name("config-server")
+    old, new = (next(c for c in CATALOGUE if c.name == "config-server" and c.version.startswith(v))
+                for v in ("0.8", "0.9"))
+    for c in (old, new):
+        (tmp_path / c.filename).write_bytes(charts.chart_tgz(c))
+    tiller_sa.helm("install", str(tmp_path / old.filename), "--name", name, "--namespace", ns)
+    tiller_sa.helm("upgrade", name, str(tmp_path / new.filename))
+    tiller_sa.helm("rollback", name, "1")
+    assert _get(control_plane, "deployment", name, "-n", ns)["metadata"]["labels"]["choerodon.io/version"] == old.version
+    assert _releases(control_plane, name)[f"{name}.v3"] == _labels(3, "DEPLOYED", name)
+    tiller_sa.helm("delete", "--purge", name)
+    assert _releases(control_plane, name) == {}
+    hooked = _name("hooked")  # a pre-install hook Job: Tiller creates it and watches it complete
+    tiller_sa.helm("install", str(chart), "--name", hooked, "--namespace", ns, "--set", "hook.enabled=true",
+                   "--timeout", "90", timeout=120)
+    assert _releases(control_plane, hooked) == {f"{hooked}.v1": _labels(1, "DEPLOYED", hooked)}
+    tiller_sa.helm("delete", "--purge", hooked)
+    control_plane.kubectl("delete", "job", f"{hooked}-init-db", "-n", ns)  # helm 2 leaves hooks behind
+
+    other = _name("elsewhere")
+    refused = tiller_sa.helm("install", str(chart), "--name", other, "--namespace", NS, check=False)
+    assert refused.returncode == 1, refused.stdout
+    assert refused.stderr == (f'Error: release {other} failed: namespaces "{NS}" is forbidden: User '
+                              f'"system:serviceaccount:kube-system:tiller" cannot get resource "namespaces" in '
+                              f'API group "" in the namespace "{NS}"\n')
+    assert control_plane.kubectl("get", "deployment", other, "-n", NS).returncode != 0
+    assert _releases(control_plane, other)[f"{other}.v1"]["STATUS"] == "FAILED"
