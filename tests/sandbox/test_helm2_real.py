@@ -291,6 +291,25 @@ def test_a_pre_install_hook_that_exits_3_fails_the_install_and_leaves_its_job(no
     helm("delete", "--purge", name)
 
 
+
+def test_a_leftover_hook_job_fails_the_upgrade_and_leaves_the_release_pending(node, helm, chart, control_plane):
+    name = _name("stuck")
+    helm("install", str(chart), "--name", name, "--namespace", NS, "--set", "hook.enabled=true", timeout=120)
+    upgrade = ("upgrade", name, str(chart), "--set", "hook.enabled=true")
+    first = helm(*upgrade, check=False)
+    assert (first.returncode, first.stderr) == (1, f'Error: UPGRADE FAILED: jobs.batch "{name}-init-db" already exists\n')
+    # Helm 2's stuck release: revision 2 stays PENDING_UPGRADE (no MODIFIED_AT: never updated) ...
+    stored = _get(control_plane, "configmap", f"{name}.v2", "-n", "kube-system")["metadata"]["labels"]
+    assert stored["STATUS"] == "PENDING_UPGRADE" and "CREATED_AT" in stored and "MODIFIED_AT" not in stored, stored
+    # ... and refuses every later upgrade, even once the Job is gone
+    control_plane.kubectl("delete", "job", f"{name}-init-db", "-n", NS, "--wait=true")
+    second = helm(*upgrade, check=False)
+    assert (second.returncode, second.stderr) == (
+        1, "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress\n")
+    helm("delete", "--purge", name)
+    control_plane.kubectl("delete", "job", f"{name}-init-db", "-n", NS, "--ignore-not-found")
+
+
 @pytest.fixture(scope="module")
 def tiller_sa(helm2_bin, control_plane, tmp_path_factory):
     """Tiller as the ServiceAccount kube-system/tiller with only deploy/rbac/helm2-tiller.yaml's Roles."""
