@@ -359,3 +359,34 @@ def test_tiller_with_only_the_rbac_files_roles_upgrades_in_the_namespace_and_now
                               f'API group "" in the namespace "{NS}"\n')
     assert control_plane.kubectl("get", "deployment", other, "-n", NS).returncode != 0
     assert _releases(control_plane, other)[f"{other}.v1"]["STATUS"] == "FAILED"
+
+
+def test_the_suites_helm_client_reads_and_writes_through_real_helm2(tiller, helm, tmp_path):
+    """The library's HelmClient (dialect detection, repo, search, install/upgrade argv, list and get values
+    parsing), as the suite runs it with Helm 2, against real helm and Tiller and the sandbox's c7n repo."""
+    from c7n_upgrade.helm.client import HelmClient
+    from c7n_upgrade.sandbox.apiserver import ApiServer, Store
+
+    repo = ApiServer(Store())  # only as a loopback HTTP server for the c7n chart repository
+    url = repo.start() + "/charts/"
+    repo.mount("/charts/", charts.repo_handler(CATALOGUE))
+    try:
+        client = HelmClient(str(tiller.bin / "helm"), namespace=NS, environ=tiller.env())
+        assert (client.dialect(), client.version_string) == (2, "v2.17.0+ga690bad")
+        client.repo_add("c7n", url)
+        assert client.repo_url("c7n") == url
+        assert {v.version for v in client.search_versions("c7n/config-server")} == {"0.8.0", "0.9.0"}
+
+        name, values = _name("cs"), {"replicaCount": 2, "env": {"open": {"JAVA_OPTS": "-Xmx256m"}}}
+        (tmp_path / "values.yaml").write_text(yaml.safe_dump(values))
+        client.write("install", name, "c7n/config-server", version="0.8.0", values_files=[tmp_path / "values.yaml"],
+                     timeout_s=60)
+        client.write("upgrade", name, "c7n/config-server", version="0.9.0", values_files=[tmp_path / "values.yaml"],
+                     timeout_s=60)
+        [release] = client.list_releases(only=name)
+        assert (release.namespace, release.revision, release.status, release.chart_name, release.chart_version) == (
+            NS, 2, "deployed", "config-server", "0.9.0")
+        assert client.get_values(name) == values
+    finally:
+        repo.stop()
+    helm("delete", "--purge", name)
