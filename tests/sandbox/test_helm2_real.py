@@ -7,6 +7,7 @@ import base64
 import gzip
 import json
 import os
+import re
 import subprocess
 import uuid
 from pathlib import Path
@@ -22,6 +23,7 @@ from tests.sandbox.test_control_plane import _wait
 pytestmark = pytest.mark.sandbox
 
 NS = "helm2-tests"
+ROOT = Path(__file__).resolve().parents[2]
 V2_17_0 = 'SemVer:"v2.17.0", GitCommit:"a690bad98af45b015bd3da1a41f6218b1a451dbe", GitTreeState:"clean"'
 
 CHART = {
@@ -314,7 +316,7 @@ def test_a_leftover_hook_job_fails_the_upgrade_and_leaves_the_release_pending(no
 def tiller_sa(helm2_bin, control_plane, tmp_path_factory):
     """Tiller as the ServiceAccount kube-system/tiller with only deploy/rbac/helm2-tiller.yaml's Roles."""
     from c7n_upgrade.sandbox.controlplane import Tiller
-    rbac = Path(__file__).resolve().parents[2] / "deploy" / "rbac" / "helm2-tiller.yaml"
+    rbac = ROOT / "deploy" / "rbac" / "helm2-tiller.yaml"
     for args in (("create", "serviceaccount", "tiller", "-n", "kube-system"), ("apply", "-f", str(rbac))):
         result = control_plane.kubectl(*args)
         assert result.returncode == 0, result.stderr
@@ -390,3 +392,20 @@ def test_the_suites_helm_client_reads_and_writes_through_real_helm2(tiller, helm
     finally:
         repo.stop()
     helm("delete", "--purge", name)
+
+
+def test_the_build_goes_to_the_helm_version_cache_and_says_when_go_is_missing(tmp_path, monkeypatch):
+    import shutil
+
+    from c7n_upgrade.sandbox.controlplane import ControlPlaneError, bin_dir, ensure_built
+    version = re.search(r"^\s*k8s\.io/helm\s+(v[\d.]+)\+incompatible", (ROOT / "controlplane" / "helm2" / "go.mod")
+                        .read_text(), re.M).group(1)
+    tools = tmp_path / "path"  # the shell tools the script uses, and no go
+    tools.mkdir()
+    for tool in ("bash", "awk", "dirname", "mkdir", "flock", "cat"):
+        (tools / tool).symlink_to(shutil.which(tool))
+    monkeypatch.setenv("C7N_CONTROL_PLANE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PATH", str(tools))
+    assert bin_dir(helm2=True) == tmp_path / "cache" / f"helm-{version}" / "bin"
+    with pytest.raises(ControlPlaneError, match="Go is not installed"):
+        ensure_built(lambda line: None, helm2=True)
