@@ -329,6 +329,9 @@ def tiller_sa(helm2_bin, control_plane, tmp_path_factory):
     server = Tiller(directory / "tiller", helm2_bin, directory / "source", context="tiller").start()
     yield server
     server.stop()
+    # the next module on this control plane may test RBAC without these rules
+    control_plane.kubectl("delete", "-f", str(rbac), "--wait=false")
+    control_plane.kubectl("delete", "serviceaccount", "tiller", "-n", "kube-system", "--wait=false")
 
 
 def test_tiller_with_only_the_rbac_files_roles_upgrades_in_the_namespace_and_nowhere_else(
