@@ -412,3 +412,41 @@ def test_the_build_goes_to_the_helm_version_cache_and_says_when_go_is_missing(tm
     assert bin_dir(helm2=True) == tmp_path / "cache" / f"helm-{version}" / "bin"
     with pytest.raises(ControlPlaneError, match="Go is not installed"):
         ensure_built(lambda line: None, helm2=True)
+
+
+def test_the_helm_wrapper_logs_real_helm2_and_its_helm_fail_fault_fails_install_and_upgrade(
+        tiller, helm, control_plane, tmp_path):
+    from c7n_upgrade.sandbox import faults
+    from c7n_upgrade.sandbox.helmwrap import write_wrapper
+    sandbox = tmp_path / "sandbox"
+    sandbox.mkdir()
+    wrapper = write_wrapper(sandbox, tiller.bin / "helm")
+    old, new = (next(c for c in CATALOGUE if c.name == "config-server" and c.version.startswith(v))
+                for v in ("0.8", "0.9"))
+    for c in (old, new):
+        (tmp_path / c.filename).write_bytes(charts.chart_tgz(c))
+    name = _name("wrapped")
+
+    def wrapped(*args):  # Helm 2's HELM_HOST and HELM_HOME come from the caller, as env.yaml would give them
+        return subprocess.run([str(wrapper), *args], env=tiller.env(), capture_output=True, text=True, timeout=120)
+
+    faults.set_fault(sandbox, "config-server", "helm-fail")  # by chart: the release is named with --name
+    install = ("install", str(tmp_path / old.filename), "--name", name, "--namespace", NS)
+    refused = wrapped(*install)
+    assert refused.returncode == 1 and refused.stderr.startswith(f"Error: release {name} failed: "), refused.stderr
+    assert "must be greater than or equal to 0" in refused.stderr
+    assert _releases(control_plane, name) == {f"{name}.v1": _labels(1, "FAILED", name)}
+    helm("delete", "--purge", name)
+
+    faults.clear_fault(sandbox, "config-server")
+    assert wrapped(*install).returncode == 0
+    faults.set_fault(sandbox, "config-server", "helm-fail")
+    failed = wrapped("upgrade", name, str(tmp_path / new.filename))
+    assert failed.returncode == 1 and failed.stderr.startswith("Error: UPGRADE FAILED: "), failed.stderr
+    assert _releases(control_plane, name) == {f"{name}.v1": _labels(1, "DEPLOYED", name),
+                                              f"{name}.v2": _labels(2, "FAILED", name)}
+    assert _get(control_plane, "deployment", name, "-n", NS)["metadata"]["labels"]["choerodon.io/version"] == old.version
+    lines = [json.loads(line) for line in (sandbox / "helm-calls.jsonl").read_text().splitlines()]
+    assert [(line["argv"], line["exit"]) for line in lines] == [  # the caller's argv, without the fault's flags
+        (list(install), 1), (list(install), 0), (["upgrade", name, str(tmp_path / new.filename)], 1)]
+    helm("delete", "--purge", name)
