@@ -209,6 +209,10 @@ SUMMARY = {
         "n_unreachable": ("check that the cluster is up and reachable from this machine (VPN, bastion, proxy) and "
                           "that kube.kubeconfig / kube.context in {source} name it: `kubectl get ns {namespace}`; "
                           "then re-run. Nothing was changed."),
+        "n_rights": ("grant that identity what deploy/rbac/ grants (upgrade.yaml for a run that upgrades, "
+                     "readonly.yaml for a read-only one, with helm2-tiller.yaml for Helm 2; namespace {namespace}), "
+                     "or name a context that has it as kube.context in {source}; check with `kubectl auth can-i "
+                     "VERB RESOURCE -n {namespace}`; then re-run. Nothing was changed."),
         "n_lock": ("wait for that run to finish; this one changed nothing. If it is gone (no such process on that "
                    "host), re-run this command with --break-lock."),
         "n_lock_busy": ("wait for that helm to finish; this run changed nothing. Do not break the lock or roll the "
@@ -323,6 +327,9 @@ SUMMARY = {
         "n_plan": "修正升级计划（{plan}；plans/0.8-to-0.9.yaml 为指南的计划）或 env 的 `plan:` 键，然后重新运行。",
         "n_unreachable": ("确认集群已启动且本机可访问（VPN、跳板机、代理），且 {source} 中的 kube.kubeconfig / kube.context "
                           "指向它：`kubectl get ns {namespace}`；然后重新运行。未做任何更改。"),
+        "n_rights": ("为该身份授予 deploy/rbac/ 中的权限（升级用 upgrade.yaml，只读运行用 readonly.yaml，Helm 2 另加 "
+                     "helm2-tiller.yaml；命名空间 {namespace}），或在 {source} 的 kube.context 中指定具备这些权限的上下文；"
+                     "用 `kubectl auth can-i VERB RESOURCE -n {namespace}` 检查；然后重新运行。未做任何更改。"),
         "n_lock": "等待该运行结束；本次运行未做任何更改。若该运行已不存在（该主机上无此进程），请加 --break-lock 重新运行本命令。",
         "n_lock_busy": "等待该 helm 结束；本次运行未做任何更改。它运行期间不要打破锁或回滚该 release；它结束后再重新运行本命令。",
         "n_lock_live": "请先停止该运行（或等待它结束），再重新运行本命令；本次运行未做任何更改。",

@@ -2,12 +2,14 @@
 # Build the real Kubernetes control plane the sandbox runs, once per machine, from Go modules:
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl  (controlplane/kubernetes/go.mod)
 #   etcd                                                           (controlplane/etcd/go.mod)
+# and, with --helm2, Helm 2's client and Tiller                    (controlplane/helm2/go.mod)
 # into a cache keyed by version, outside the repo:
-#   ${XDG_CACHE_HOME:-$HOME/.cache}/c7n-upgrade/kubernetes-<version>/bin/
+#   ${XDG_CACHE_HOME:-$HOME/.cache}/c7n-upgrade/kubernetes-<version>-etcd-<version>/bin/
+#   ${XDG_CACHE_HOME:-$HOME/.cache}/c7n-upgrade/helm-<version>/bin/                 (--helm2)
 # A binary already there is not built again. Prints progress on stderr and the bin directory on stdout.
 #
-#   scripts/build-control-plane.sh            build what is missing, print the bin directory
-#   scripts/build-control-plane.sh --print    print the bin directory only (nothing is built)
+#   scripts/build-control-plane.sh [--helm2]            build what is missing, print the bin directory
+#   scripts/build-control-plane.sh [--helm2] --print    print the bin directory only (nothing is built)
 #
 # Needs Go (>= the go line of the go.mod files) and the Go module proxy (or a filled module cache).
 # Environment: C7N_CONTROL_PLANE_CACHE  the cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/c7n-upgrade)
@@ -15,6 +17,9 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 kube_mod="$root/controlplane/kubernetes"
 etcd_mod="$root/controlplane/etcd"
+helm2_mod="$root/controlplane/helm2"
+helm2=false
+if [ "${1:-}" = "--helm2" ]; then helm2=true; shift; fi
 
 fail() { echo "build-control-plane: $*" >&2; exit 1; }
 say() { echo "build-control-plane: $*" >&2; }
@@ -28,8 +33,13 @@ etcd_version="$(required go.etcd.io/etcd/server/v3 "$etcd_mod/go.mod")"
 [ -n "$k8s_version" ] || fail "no 'require k8s.io/kubernetes vX' line in $kube_mod/go.mod"
 [ -n "$etcd_version" ] || fail "no 'require go.etcd.io/etcd/server/v3 vX' line in $etcd_mod/go.mod"
 
+helm2_version="$(required k8s.io/helm "$helm2_mod/go.mod")"
+helm2_version="${helm2_version%+incompatible}"
+[ -n "$helm2_version" ] || fail "no 'require k8s.io/helm vX' line in $helm2_mod/go.mod"
+
 cache="${C7N_CONTROL_PLANE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/c7n-upgrade}"
 bin="$cache/kubernetes-$k8s_version-etcd-$etcd_version/bin"
+if $helm2; then bin="$cache/helm-$helm2_version/bin"; fi
 if [ "${1:-}" = "--print" ]; then echo "$bin"; exit 0; fi
 
 command -v go >/dev/null 2>&1 || fail "Go is not installed: the control plane is built from Go modules (install Go >= 1.24)"
@@ -63,6 +73,21 @@ build() {  # build NAME MODULE_DIR LDFLAGS PACKAGE...
   fi
   say "  built in $((SECONDS - started)) s"
 }
+
+if $helm2; then
+  # The commit of the v2.17.0 tag, as the release binaries report it (the module zip has no VCS data).
+  pkg=k8s.io/helm/pkg/version
+  ldflags="-s -w -X $pkg.Version=$helm2_version -X $pkg.BuildMetadata= -X $pkg.GitTreeState=clean"
+  [ "$helm2_version" != v2.17.0 ] || ldflags+=" -X $pkg.GitCommit=a690bad98af45b015bd3da1a41f6218b1a451dbe"
+  if [ ! -x "$bin/helm" ] || [ ! -x "$bin/tiller" ]; then
+    say "building Helm $helm2_version (helm, tiller) into $bin"
+    say "  (the first build on a machine downloads ~100 modules and compiles ~860 packages: about 5 min on 2 cores)"
+    build helm2 "$helm2_mod" "$ldflags" k8s.io/helm/cmd/helm k8s.io/helm/cmd/tiller
+  fi
+  for cmd in helm tiller; do [ -x "$bin/$cmd" ] || fail "$bin/$cmd is missing after the build"; done
+  echo "$bin"
+  exit 0
+fi
 
 missing=()
 for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do

@@ -5,7 +5,8 @@ One call installs it (the launcher's API)::
     write_wrapper(sandbox_dir, real_helm_path)   # -> D/bin/helm, a sh script that execs
                                                   #    `python -S -m c7n_upgrade.sandbox.helmwrap "$@"`
 
-For a real helm binary (Helm 3): the Helm 2 simulation logs its calls and injects faults itself.
+For a real helm binary: Helm 3, or Helm 2 with Tiller (controlplane/helm2.py; the caller gives
+HELM_HOST and HELM_HOME). The Helm 2 simulation logs its calls and injects faults itself.
 
 Each invocation of D/bin/helm:
 - runs the real helm with the caller's argv (plus the fault's extra flags, below); stdin, stdout and
@@ -25,7 +26,9 @@ Each invocation of D/bin/helm:
                    pods stay Pending, PodScheduled=False Unschedulable, "Insufficient memory";
     leftover-jobs  nothing here: the charts' hook Jobs have no hook-delete-policy, so real Helm 3 leaves
                    them Complete after the install and replaces them itself at the next hook run
-                   (its default policy, before-hook-creation). See docs/sandbox.md.
+                   (its default policy, before-hook-creation). Real Helm 2 does not: the Job's name
+                   stops the upgrade (`jobs.batch ... already exists`), the release stays
+                   PENDING_UPGRADE. See docs/sandbox.md.
 Unless the caller set them, helm's config/cache/repository paths are inside D (process.py) and
 KUBECONFIG is D/kubeconfig.
 """
@@ -59,7 +62,10 @@ _VALUED = {"--kube-context", "--kubeconfig", "-n", "--namespace", "--registry-co
            "--set-file", "--set-json", "--set-literal", "-f", "--values", "--version", "--timeout",
            "--description", "--post-renderer", "--post-renderer-args", "--repo", "--username", "--password",
            "--ca-file", "--cert-file", "--key-file", "--keyring", "-o", "--output", "--name-template",
-           "--history-max", "-l", "--labels", "--max-history"}
+           "--history-max", "-l", "--labels", "--max-history",
+           # helm 2's: Tiller's address and namespace, its home, its TLS files
+           "--host", "--tiller-namespace", "--tiller-connection-timeout", "--home", "--tls-ca-cert",
+           "--tls-cert", "--tls-key", "--tls-hostname"}
 
 
 def write_wrapper(sandbox_dir, real_helm, python: str = sys.executable) -> Path:
@@ -81,9 +87,11 @@ def write_wrapper(sandbox_dir, real_helm, python: str = sys.executable) -> Path:
 
 
 def parse_deploy(argv: list[str]) -> Optional[tuple[str, str, str, bool]]:
-    """(command, release, chart, dry_run) of `helm upgrade|install ...`, or None for any other call."""
+    """(command, release, chart, dry_run) of `helm upgrade|install ...`, or None for any other call.
+    Helm 2 names an install's release with `--name` (`install CHART --name R`)."""
     positional: list[str] = []
     dry_run = False
+    named: Optional[str] = None
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -94,6 +102,9 @@ def parse_deploy(argv: list[str]) -> Optional[tuple[str, str, str, bool]]:
             name, eq, value = arg.partition("=")
             if name == "--dry-run":
                 dry_run = not eq or value not in ("false", "none")
+            elif name == "--name":
+                named = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+                i += 0 if eq else 1
             elif name in _VALUED and not eq:
                 i += 1
         else:
@@ -102,7 +113,9 @@ def parse_deploy(argv: list[str]) -> Optional[tuple[str, str, str, bool]]:
     if not positional or positional[0] not in DEPLOYS:
         return None
     rest = positional[1:]
-    if positional[0] == "install" and ("--generate-name" in argv or "-g" in argv):
+    if positional[0] == "install" and named is not None:
+        rest = [named, *rest]
+    elif positional[0] == "install" and ("--generate-name" in argv or "-g" in argv):
         rest = ["", *rest]
     if len(rest) < 2:
         return None

@@ -1,13 +1,11 @@
-"""deploy/rbac/*.yaml parse and grant what the code actually calls — no more for the read-only role.
-
-The needs are not a hand-kept list:
+"""deploy/rbac/*.yaml grant the rights the run needs, and those needs (`c7n_upgrade.kube.rights`, the
+one declared list pre-flight proves against the API server) are what the code and helm really use:
 - the KubeClient's: every public KubeClient method is called against the sandbox API server and
-  `kube.rbac_needs()` (what `_request` recorded) is compared with the Role/ClusterRole rules; a new
-  public method fails `test_every_public_kube_method_is_exercised` until it is exercised here;
+  `kube.rbac_needs()` (what `_request` recorded) must equal the declared kube needs; a new public
+  method fails `test_every_public_kube_method_is_exercised` until it is exercised here;
 - helm's: where each dialect keeps releases comes from the sandbox helm's ReleaseStorage (the same
   places real helm uses), and the kinds helm applies from the sandbox charts' render() of every
-  step of the plan; helm's verb set on them (apply = get + create + 3-way patch, delete of dropped
-  objects and hooks, watch on hook Jobs) is helm's behaviour, stated once below.
+  step of the plan; helm's verbs on them are `rights.APPLY` (helm's behaviour, stated there once).
 """
 from __future__ import annotations
 
@@ -20,7 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from c7n_upgrade.kube import KubeClient, LockHeld
+from c7n_upgrade.kube import KubeClient, LockHeld, rights
+from c7n_upgrade.kube.rights import Need
 from c7n_upgrade.plan import load_plan
 from tests.sandbox.test_kube_client import age_lock
 from c7n_upgrade.sandbox import charts
@@ -31,8 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RBAC = ROOT / "deploy" / "rbac"
 NS = yaml.safe_load((ROOT / "envs" / "prod.yaml").read_text(encoding="utf-8"))["namespace"]
 TILLER_NS = "kube-system"
-READ = {"get", "list", "watch"}
-HELM_APPLY = READ | {"create", "update", "patch", "delete"}
+READ = set(rights.READ)
 NOT_API = {"close", "rbac_needs"}  # public KubeClient methods that make no API call
 
 
@@ -92,24 +90,16 @@ def _grants(*files: str, sa: str) -> Grants:
 CLUSTER_SCOPED = {("", "namespaces"), ("apiextensions.k8s.io", "customresourcedefinitions")}
 
 
-def _split(resource: str) -> tuple[str, str]:
-    """KubeClient's resource string -> (apiGroup, resource): 'jobs.batch' -> ('batch', 'jobs')."""
-    plural, _, group = resource.partition(".")
-    return group, plural
-
-
-def _missing(grants: Grants, needs) -> list[str]:
+def _missing(grants: Grants, needs: list[Need]) -> list[str]:
     missing = []
-    for verb, resource in needs:
-        if resource.startswith("nonResourceURLs:"):
-            url = resource.split(":", 1)[1]
-            if not grants.allows_url(url):
-                missing.append(f"{verb} {url}")
+    for need in needs:
+        if need.url:
+            if not grants.allows_url(need.url):
+                missing.append(need.text(NS, TILLER_NS))
             continue
-        group, plural = _split(resource)
-        ns = None if (group, plural.split("/")[0]) in CLUSTER_SCOPED else NS
-        if not grants.allows(verb, group, plural, ns):
-            missing.append(f"{verb} {resource}" + (f" in {ns}" if ns else " (cluster)"))
+        group, plural, sub, _ = need.attributes()
+        if not grants.allows(need.verb, group, plural + (f"/{sub}" if sub else ""), need.where(NS, TILLER_NS)):
+            missing.append(need.text(NS, TILLER_NS))
     return missing
 
 
@@ -248,29 +238,68 @@ def test_recorded_needs_include_the_writes(recorded):
             ("get", "pods/proxy"), ("get", "services/proxy"), ("get", "pods/log")} <= needs
 
 
-def test_upgrade_role_covers_every_kube_call(recorded):
-    grants = _grants("upgrade.yaml", sa="c7n-upgrade")
-    assert _missing(grants, recorded[0].rbac_needs()) == []
+KUBE_DECLARED = rights.KUBE_READS + rights.KUBE_PROXY + rights.KUBE_WRITES
 
 
-def test_readonly_role_covers_every_read_and_grants_no_write(recorded):
-    grants = _grants("readonly.yaml", sa="c7n-upgrade-check")
-    reads = [(v, r) for v, r in recorded[0].rbac_needs() if v in READ]
-    assert len(reads) >= 10
-    assert _missing(grants, reads) == []
-    assert grants.verbs() <= READ, f"write verbs in the read-only role: {sorted(grants.verbs() - READ)}"
-    writes = [(v, r) for v, r in recorded[0].rbac_needs() if v not in READ]
-    assert writes and _missing(grants, writes) == [f"{v} {r}" + (" (cluster)" if "customresource" in r else f" in {NS}")
-                                                   for v, r in writes]
+def test_the_declared_kube_needs_are_what_the_kube_client_calls(recorded):
+    """Equal, not merely covered: a call the list lacks, or a need no code has any more, fails."""
+    declared = {(n.verb, n.resource) for n in KUBE_DECLARED}
+    assert declared == set(recorded[0].rbac_needs())
+    assert len(declared) == len(KUBE_DECLARED)  # each need once
+    for need in KUBE_DECLARED:
+        group, plural, _sub, _ = need.attributes()
+        cluster = bool(need.url) or (group, plural) in CLUSTER_SCOPED
+        assert (need.scope == "cluster") == cluster, need
+    assert {n.verb for n in rights.KUBE_READS + rights.KUBE_PROXY} <= READ
+    assert not {n.verb for n in rights.KUBE_WRITES} & READ
 
 
-def test_a_role_missing_a_rule_is_detected(recorded):
+def test_the_declared_helm_needs_are_what_helm_uses():
+    """Helm 3 keeps releases in Secrets of the namespace and applies the charts' kinds there, with the run's
+    identity; helm 2's client only reaches Tiller, which keeps releases in ITS namespace."""
+    resource, ns, _selector = ReleaseStorage(api=None, dialect=3, tiller_namespace=TILLER_NS)._where(NS)
+    assert (resource, ns) == ("secrets", NS)
+    charts_kinds = {f"{plural}.{group}" if group else plural for group, plural in _chart_resources()}
+    assert set(rights.CHART_RESOURCES) == charts_kinds
+    assert set(rights.HELM3_WRITES) == {Need(v, r) for r in (resource, *charts_kinds) for v in rights.APPLY}
+    assert set(rights.HELM3_READS) == {Need("get", resource), Need("list", resource)}  # helm list, get values
+    resource, ns, _selector = ReleaseStorage(api=None, dialect=2, tiller_namespace=TILLER_NS)._where(NS)
+    assert (resource, ns) == ("configmaps", TILLER_NS)  # Tiller's storage: never the client's
+    assert {(n.verb, n.resource, n.scope) for n in rights.HELM2_CLIENT} == {
+        ("get", "pods", "tiller"), ("list", "pods", "tiller"), ("create", "pods/portforward", "tiller")}
+
+
+def _tiller_file(dialect: int) -> tuple[str, ...]:
+    return ("helm2-tiller.yaml",) if dialect == 2 else ()
+
+
+@pytest.mark.parametrize("proxy", [True, False], ids=["proxy", "direct"])
+@pytest.mark.parametrize("dialect", [2, 3])
+def test_upgrade_yaml_grants_every_need_of_an_upgrade(dialect, proxy):
+    grants = _grants("upgrade.yaml", *_tiller_file(dialect), sa="c7n-upgrade")
+    assert _missing(grants, rights.needs(upgrade=True, helm_dialect=dialect, proxy=proxy)) == []
+
+
+@pytest.mark.parametrize("dialect", [2, 3])
+def test_readonly_yaml_grants_the_read_only_needs_and_no_write(dialect):
+    grants = _grants("readonly.yaml", *_tiller_file(dialect), sa="c7n-upgrade-check")
+    read_only = rights.needs(upgrade=False, helm_dialect=dialect, proxy=True)
+    assert len(read_only) >= 10
+    assert _missing(grants, read_only) == []
+    own = _grants("readonly.yaml", sa="c7n-upgrade-check")
+    assert own.verbs() <= READ, f"write verbs in the read-only role: {sorted(own.verbs() - READ)}"
+    writes = [n for n in rights.needs(upgrade=True, helm_dialect=dialect, proxy=True)
+              if n.verb not in READ and n not in read_only]
+    assert writes and _missing(grants, writes) == [n.text(NS, TILLER_NS) for n in writes]
+
+
+def test_a_role_missing_a_rule_is_detected():
     """The checker can fail: drop the pods/proxy rule and the proxy call is reported."""
     grants = _grants("upgrade.yaml", sa="c7n-upgrade")
     for _ns, rule in grants.rules:
         if "pods/proxy" in rule.get("resources", []):
             rule["resources"] = [r for r in rule["resources"] if r != "pods/proxy"]
-    assert _missing(grants, recorded[0].rbac_needs()) == [f"get pods/proxy in {NS}"]
+    assert _missing(grants, rights.needs(upgrade=True, helm_dialect=3, proxy=True)) == [f"get pods/proxy in {NS}"]
 
 
 # ---- helm's needs ---------------------------------------------------------------------------
@@ -292,33 +321,14 @@ def test_chart_resources_derived():
     assert {("apps", "deployments"), ("", "services"), ("batch", "jobs")} <= resources
 
 
-@pytest.mark.parametrize("dialect", [2, 3])
-def test_helm_storage_and_chart_objects_are_granted(dialect):
-    resource, ns, _selector = ReleaseStorage(api=None, dialect=dialect, tiller_namespace=TILLER_NS)._where(NS)
-    if dialect == 3:
-        # helm 3 runs with the operator's credentials: storage Secrets in the release namespace
-        assert (resource, ns) == ("secrets", NS)
-        upgrade = _grants("upgrade.yaml", sa="c7n-upgrade")
-        readonly = _grants("readonly.yaml", sa="c7n-upgrade-check")
-        for verb in HELM_APPLY:
-            assert upgrade.allows(verb, "", resource, ns), f"upgrade.yaml: helm 3 needs {verb} {resource} in {ns}"
-        for verb in ("get", "list"):  # helm list / status / get values
-            assert readonly.allows(verb, "", resource, ns), f"readonly.yaml: helm 3 list needs {verb} {resource}"
-        appliers = [upgrade]
-    else:
-        # helm 2: the client reaches Tiller by port-forward; Tiller writes ConfigMaps in its namespace
-        assert (resource, ns) == ("configmaps", TILLER_NS)
-        docs = _docs("helm2-tiller.yaml")
-        for sa in ("c7n-upgrade", "c7n-upgrade-check"):
-            client = Grants(docs, (NS, sa))
-            assert client.allows("list", "", "pods", TILLER_NS)
-            assert client.allows("create", "", "pods/portforward", TILLER_NS)
-            assert not client.allows("get", "", "configmaps", TILLER_NS)  # the client never reads storage
-        tiller = Grants(docs, (TILLER_NS, "tiller"))
-        for verb in HELM_APPLY:
-            assert tiller.allows(verb, "", resource, ns), f"Tiller needs {verb} {resource} in {ns}"
-        appliers = [tiller, _grants("upgrade.yaml", sa="c7n-upgrade")]  # helm 3 later on the same cluster
-    for grants in appliers:
+def test_tiller_may_keep_releases_and_apply_the_charts():
+    """Helm 2: Tiller's own rights (helm2-tiller.yaml), which no review by the run's identity can see."""
+    resource, ns, _selector = ReleaseStorage(api=None, dialect=2, tiller_namespace=TILLER_NS)._where(NS)
+    docs = _docs("helm2-tiller.yaml")
+    for sa in ("c7n-upgrade", "c7n-upgrade-check"):
+        assert not Grants(docs, (NS, sa)).allows("get", "", "configmaps", TILLER_NS)  # the client never reads storage
+    tiller = Grants(docs, (TILLER_NS, "tiller"))
+    for verb in rights.APPLY:
+        assert tiller.allows(verb, "", resource, ns), f"Tiller needs {verb} {resource} in {ns}"
         for group, res in _chart_resources():
-            for verb in HELM_APPLY:
-                assert grants.allows(verb, group, res, NS), f"helm {dialect} applies {group}/{res}: needs {verb}"
+            assert tiller.allows(verb, group, res, NS), f"Tiller applies {group}/{res}: needs {verb}"

@@ -22,6 +22,14 @@ def test_parse_deploy_finds_release_and_chart_past_valued_flags():
     assert parse_deploy(["status", "x"]) is None and parse_deploy(["upgrade", "x"]) is None
 
 
+def test_parse_deploy_reads_helm_2s_install_form():
+    assert parse_deploy(["install", "c7n/config-server", "--name", "cs", "--namespace", "ns", "--version", "0.8.0",
+                         "--tiller-namespace", "kube-system"]) == ("install", "cs", "c7n/config-server", False)
+    assert parse_deploy(["--host", "127.0.0.1:4", "install", "--name=cs", "./cs.tgz"]) == ("install", "cs", "./cs.tgz", False)
+    assert parse_deploy(["upgrade", "cs", "c7n/config-server", "--tiller-namespace", "kube-system"])[1:3] == (
+        "cs", "c7n/config-server")
+
+
 def test_chart_name_from_every_reference_form():
     assert [chart_name(r) for r in ("c7n/config-server", "/a/config-server-0.9.0.tgz", "go-register-server-0.9.0-rc1.tgz",
                                     "oci://r.io/c7n/iam-service", "./chart/")] == \

@@ -16,7 +16,7 @@ and port-forward over websockets, and the OpenAPI documents. One module per part
   bodies.py      request-body decoding and PATCH content types
   tables.py      server-side printing (Accept: as=Table)
   watch.py       watch streams;  proxy.py: pod/service proxy;  openapi.py: /openapi/v2 and v3
-  websocket.py   RFC 6455;  streams.py: exec and portforward over the channel protocols
+  streams.py     exec and portforward (the protocols are ..streaming's, shared with the node)
   kubeconfig.py  write_kubeconfig()
 """
 from .kubeconfig import write_kubeconfig

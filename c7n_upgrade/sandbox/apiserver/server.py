@@ -22,7 +22,7 @@ from .openapi import openapi, openapi_v2
 from .request import Request
 from .verbs import resource_request
 from .watch import Stream
-from .websocket import Upgrade
+from ..streaming.websocket import Upgrade
 
 MAX_CONNECTIONS = 128        # like --max-requests-inflight: beyond it, 429 and Retry-After
 IDLE_TIMEOUT = 120.0         # an idle keep-alive connection is closed after this many seconds
@@ -139,6 +139,8 @@ class ApiServer:
                                    "groups": self.discovery.api_groups()}, req)
         if parts[:1] == ["apis"] and len(parts) == 2:
             return self.json(200, self.discovery.api_group(parts[1]), req)
+        if parts == ["apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"] and req.method == "POST":
+            return self.json(201, self_access_review(req.body), req)
         if parts[:1] == ["api"] and len(parts) >= 2:
             group, version, rest = "", parts[1], parts[2:]
         elif parts[:1] == ["apis"] and len(parts) >= 3:
@@ -148,6 +150,14 @@ class ApiServer:
         if not rest:
             return self.json(200, self.discovery.resource_list(group, version), req)
         return resource_request(self, req, group, version, rest)
+
+
+def self_access_review(body: bytes) -> dict:
+    """A SelfSubjectAccessReview answered as this server authorizes: everything is allowed."""
+    review = json.loads(body or b"{}")
+    review.update(apiVersion="authorization.k8s.io/v1", kind="SelfSubjectAccessReview")
+    review["status"] = {"allowed": True, "reason": "the sandbox API server authorizes every request"}
+    return review
 
 
 class _Server(ThreadingHTTPServer):

@@ -35,8 +35,9 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 
 
 class Component:
-    def __init__(self, name: str, argv: list[str], log_path: Path):
+    def __init__(self, name: str, argv: list[str], log_path: Path, env: dict | None = None):
         self.name = name
+        self.env = env  # None: this process's environment
         self.argv = [str(a) for a in argv]
         self.log_path = Path(log_path)
         self.proc: subprocess.Popen | None = None
@@ -49,7 +50,7 @@ class Component:
             try:
                 self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT,
                                              stdin=subprocess.DEVNULL, start_new_session=True,
-                                             preexec_fn=_die_with_parent)
+                                             preexec_fn=_die_with_parent, env=self.env)
             except OSError as exc:
                 raise ControlPlaneError(f"{self.name} could not be started ({self.argv[0]}): {exc}") from exc
 

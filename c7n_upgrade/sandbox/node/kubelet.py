@@ -302,7 +302,8 @@ class Node:
         if special is not None:
             return special
         return Process(argv, env, container.pod.workdir(container.name),
-                       container.pod.log_path(container.name, container.restart_count))
+                       container.pod.log_path(container.name, container.restart_count),
+                       stdin=bool(container.spec.get("stdin")))
 
     def can_pull(self, container) -> bool:
         return images.known(container.image) and not choerodon.pull_refused(self.world, container)

@@ -46,8 +46,9 @@ def cri_record(stream: str, line: bytes) -> bytes:
 
 
 class Process:
-    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path, log_path: Path):
-        self.argv, self.env, self.cwd, self.log_path = argv, env, cwd, log_path
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path, log_path: Path, stdin: bool = False):
+        """stdin: the container's `stdin: true`, a pipe kept open for `kubectl attach -i`."""
+        self.argv, self.env, self.cwd, self.log_path, self.stdin = argv, env, cwd, log_path, stdin
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -55,7 +56,7 @@ class Process:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.cwd.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL, env=self.env, cwd=self.cwd, start_new_session=True,
+                                     stdin=subprocess.PIPE if self.stdin else subprocess.DEVNULL, env=self.env, cwd=self.cwd, start_new_session=True,
                                      preexec_fn=_die_with_parent)
         self._log = open(self.log_path, "ab", buffering=0)
         self._lock = threading.Lock()

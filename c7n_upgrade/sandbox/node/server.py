@@ -1,7 +1,11 @@
-"""The kubelet API the API server calls for `kubectl logs`: GET /containerLogs/{ns}/{pod}/{container}
-with follow, previous, tailLines, limitBytes, timestamps, sinceSeconds and sinceTime, over HTTPS (a self-signed certificate for the node's
-address: the sandbox's API server has no --kubelet-certificate-authority, so it does not verify it,
-and this server does not ask who calls). exec, attach, port-forward and cp are not served yet."""
+"""The kubelet API the API server calls, over HTTPS (a self-signed certificate for the node's address:
+the sandbox's API server has no --kubelet-certificate-authority, so it does not verify it, and this
+server does not ask who calls):
+- `kubectl logs`: GET /containerLogs/{ns}/{pod}/{container} with follow, previous, tailLines,
+  limitBytes, timestamps, sinceSeconds and sinceTime;
+- `exec` (and `cp`, an exec of tar), `attach`, `port-forward`: GET or POST /exec/{ns}/{pod}/{container}
+  (command, input, output, error, tty), /attach/{ns}/{pod}/{container}, /portForward/{ns}/{pod}
+  (port), upgraded to SPDY/3.1 or a websocket (streams.py runs them, ..streaming speaks them)."""
 from __future__ import annotations
 
 import http.server
@@ -14,6 +18,10 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
+
+from ..streaming import portforward, remotecommand, spdy
+from ..streaming.websocket import Refused, WebSocket, is_websocket, negotiate
+from . import streams
 
 FOLLOW_POLL_S = 0.2
 FOLLOW_MAX_S = 3600  # a follow ends at the latest after this long
@@ -75,15 +83,68 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - the http.server name
         url = urlparse(self.path)
         parts = [unquote(p) for p in url.path.split("/") if p]
-        if parts == ["healthz"]:
-            return self._text(200, "ok")
-        if len(parts) != 4 or parts[0] != "containerLogs":
-            return self._text(404, "404 page not found\n")
-        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        values = parse_qs(url.query)
+        query = {k: v[-1] for k, v in values.items()}
         try:
-            self._logs(*parts[1:], query)
+            if parts == ["healthz"] and self.command == "GET":
+                return self._text(200, "ok")
+            if len(parts) == 4 and parts[0] == "containerLogs" and self.command == "GET":
+                return self._logs(*parts[1:], query)
+            if (len(parts) == 4 and parts[0] in ("exec", "attach")) or (len(parts) == 3 and parts[0] == "portForward"):
+                return self._stream(parts[0], parts[1:], values)
+            return self._text(404, "404 page not found\n")
+        except Refused as exc:
+            return self._text(exc.code, exc.message)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             pass
+
+    do_POST = do_GET
+
+    def _stream(self, kind: str, parts: list[str], values: dict) -> None:
+        namespace, name = parts[:2]
+        worker = self.node.find(namespace, name)
+        if worker is None:
+            return self._text(404, "pod does not exist")  # the kubelet's answers, this one and the next
+        if kind == "portForward":
+            def dial(port: int):
+                return streams.dial(worker, port)
+            if is_websocket(self.headers):  # the ports in the query (SPDY names one per stream)
+                wanted = portforward.ports(values.get("port", []) + values.get("ports", []))
+                headers = negotiate(self.headers, portforward.PROTOCOLS)
+                return self._switch(headers, lambda sock, rfile: portforward.serve_websocket(
+                    WebSocket(sock, rfile, headers.get("Sec-WebSocket-Protocol", "")), wanted, dial))
+            headers = remotecommand.spdy_headers(self.headers, (portforward.SPDY_PROTOCOL,))
+            return self._switch(headers, lambda sock, rfile: portforward.serve_spdy(
+                spdy.Session(spdy.socket_reader(rfile), sock.sendall), dial))
+        container = streams.running(worker, parts[2])
+        if container is None:  # not running (a crash loop's back-off, say): the runtime has none
+            return self._text(500, f'container not found ("{parts[2]}")')
+        flags = {k: (values.get(param) or [""])[-1] in ("1", "true")
+                 for k, param in (("stdin", "input"), ("stdout", "output"), ("stderr", "error"), ("tty", "tty"))}
+        command = values.get("command", [])
+        if kind == "exec" and not command:
+            return self._text(400, "you must specify at least 1 command")
+        run = (streams.exec_run(worker, container, command, flags["tty"]) if kind == "exec"
+               else streams.attach_run(worker, container))
+        if is_websocket(self.headers):
+            headers = negotiate(self.headers, ("v4.channel.k8s.io",))
+            return self._switch(headers, lambda sock, rfile: remotecommand.serve_websocket(
+                WebSocket(sock, rfile, headers["Sec-WebSocket-Protocol"]), run, flags, command))
+        headers = remotecommand.spdy_headers(self.headers)
+        return self._switch(headers, lambda sock, rfile: remotecommand.serve_spdy(
+            spdy.Session(spdy.socket_reader(rfile), sock.sendall), sock, run, flags, command))
+
+    def _switch(self, headers: dict, serve) -> None:
+        """101 Switching Protocols; then the stream owns the connection until it ends."""
+        lines = ["HTTP/1.1 101 Switching Protocols", *(f"{k}: {v}" for k, v in headers.items() if v), "", ""]
+        self.wfile.write("\r\n".join(lines).encode("latin-1"))
+        self.wfile.flush()
+        self.connection.settimeout(None)
+        try:
+            serve(self.connection, self.rfile)
+        except (OSError, spdy.Closed):
+            pass
+        self.close_connection = True
 
     def _logs(self, namespace: str, name: str, container_name: str, query: dict) -> None:
         worker = self.node.find(namespace, name)
@@ -116,25 +177,33 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(view.limit(data))
         self.wfile.flush()
-        if query.get("follow") not in ("true", "1") or previous:
+        if query.get("follow") not in ("true", "1") or previous or view.exhausted:
             return
-        # follow: what this instance writes next, until it ends
-        deadline = time.monotonic() + FOLLOW_MAX_S
-        while time.monotonic() < deadline and not view.exhausted:
-            running = (container.phase == "running" and container.restart_count == instance
-                       and not worker._stop.is_set())
-            size = path.stat().st_size if path.exists() else 0
-            if size > offset:
-                with open(path, "rb") as f:
-                    f.seek(offset)
-                    chunk = f.read()
-                chunk = chunk[:chunk.rfind(b"\n") + 1]
-                offset += len(chunk)
-                self.wfile.write(view.limit(view.render(chunk)))
-                self.wfile.flush()
-            elif not running:
+        for chunk in follow(worker, container, instance, path, offset):  # what it writes next, until it ends
+            self.wfile.write(view.limit(view.render(chunk)))
+            self.wfile.flush()
+            if view.exhausted:
                 return
-            time.sleep(FOLLOW_POLL_S)
+
+
+def follow(worker, container, instance: int, path: Path, offset: int):
+    """The complete log records one container instance writes after `offset`, until it ends (and
+    its last records are read), the pod stops, or FOLLOW_MAX_S."""
+    deadline = time.monotonic() + FOLLOW_MAX_S
+    while time.monotonic() < deadline:
+        running = (container.phase == "running" and container.restart_count == instance
+                   and not worker._stop.is_set())
+        size = path.stat().st_size if path.exists() else 0
+        if size > offset:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+            chunk = chunk[:chunk.rfind(b"\n") + 1]
+            offset += len(chunk)
+            yield chunk
+        elif not running:
+            return
+        time.sleep(FOLLOW_POLL_S)
 
 
 class LogView:

@@ -10,7 +10,6 @@ import struct
 import threading
 from typing import Callable, Optional
 
-from .errors import HttpError
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -19,6 +18,14 @@ MAX_MESSAGE = 16 * 1024 * 1024
 
 class Closed(Exception):
     """The peer closed the websocket (or the connection)."""
+
+
+class Refused(Exception):
+    """A stream request we cannot switch: the HTTP answer (code, reason as in a Status, message)."""
+
+    def __init__(self, code: int, reason: str, message: str):
+        super().__init__(message)
+        self.code, self.reason, self.message = code, reason, message
 
 
 class Upgrade:
@@ -39,11 +46,11 @@ def negotiate(headers, supported: tuple[str, ...]) -> dict:
     400 BadRequest (as the real server answers) when there is none in common."""
     key = headers.get("Sec-WebSocket-Key", "")
     if not key or headers.get("Sec-WebSocket-Version", "") != "13":
-        raise HttpError(400, "BadRequest", "websocket: missing Sec-WebSocket-Key or unsupported version")
+        raise Refused(400, "BadRequest", "websocket: missing Sec-WebSocket-Key or unsupported version")
     offered = [p.strip() for p in headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
     chosen = next((p for p in supported if p in offered), None)
     if chosen is None:
-        raise HttpError(400, "BadRequest", f"unable to upgrade: unable to negotiate protocol: client supports "
+        raise Refused(400, "BadRequest", f"unable to upgrade: unable to negotiate protocol: client supports "
                                            f"{offered}, server supports {list(supported)}")
     accept = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
     return {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Accept": accept,
