@@ -179,7 +179,7 @@ class BackupConfig(_Strict):
 class SandboxOptions(_Strict):
     """Defaults for a fresh sandbox (only meaningful when ``sandbox: true``)."""
 
-    cluster: Literal["emulator", "real"] = "emulator"  # the real control plane runs Helm 3 only
+    cluster: Literal["emulator", "real"] = "emulator"  # real: Helm 3, or the real Helm 2 with helm: 2
     helm: Literal[2, 3] = 2
     faults: list[str] = Field(default_factory=list)  # RELEASE=KIND[:ARG]
     release_names: dict[str, str] = Field(default_factory=dict)  # DEFAULT: ACTUAL

@@ -4,7 +4,8 @@
      [--kube-minor N] [--no-xwiki-operator] [--plan NAME|PATH] [--preinstall-target GLOB]...
       start a simulated Choerodon 0.8 cluster; D/env.yaml appears once every 0.8 service is up;
       runs until SIGINT/SIGTERM, then stops everything it started.
-      --cluster real: on the real control plane, the node and the real Helm 3 (default: emulator);
+      --cluster real: on the real control plane, the node and the real Helm 3, or with --helm 2 the real
+      Helm 2 and a Tiller (default: emulator);
       --helm-binary names the real helm to wrap (default: scripts/install-test-tool.sh helm).
       --helm-binary: env.yaml names this real Helm 3 as helm.binary (releases stored for helm 3).
       --plan: a plan name in plans/ or a plan YAML path; env.yaml names the same plan (a path as
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start the sandbox and run until SIGINT/SIGTERM")
     up.add_argument("--dir", required=True, type=Path, help="the sandbox directory D")
     up.add_argument("--cluster", choices=("emulator", "real"), default="emulator",
-                    help="what plays Kubernetes: the emulator (default) or the real control plane (Helm 3 only)")
+                    help="what plays Kubernetes: the emulator (default) or the real control plane (Helm 3, or 2 with --helm 2)")
     up.add_argument("--helm", type=int, choices=(2, 3), default=None,
                     help="helm dialect (default 2; 3 with --helm-binary)")
     up.add_argument("--helm-binary", metavar="PATH",

@@ -6,7 +6,7 @@ One call installs it (the launcher's API)::
                                                   #    `python -S -m c7n_upgrade.sandbox.helmwrap "$@"`
 
 For a real helm binary: Helm 3, or Helm 2 with Tiller (controlplane/helm2.py; the caller gives
-HELM_HOST and HELM_HOME). The Helm 2 simulation logs its calls and injects faults itself.
+HELM_HOST and HELM_HOME: write_wrapper's env). The Helm 2 simulation logs its calls and injects faults itself.
 
 Each invocation of D/bin/helm:
 - runs the real helm with the caller's argv (plus the fault's extra flags, below); stdin, stdout and
@@ -21,6 +21,8 @@ Each invocation of D/bin/helm:
                    in the release's values) setting the Deployment's memory request to -1Gi: the
                    API server rejects the Deployment, helm exits 1 (`UPGRADE FAILED: cannot patch ...`) and records a FAILED
                    revision; the Deployment keeps its old template;
+                   Helm 2 has no post-renderer: the wrapper renders the chart itself and gives Tiller
+                   the changed manifest as a chart of the same name and version (helmwrap_chart.py);
     helm-hang:S    the call waits S seconds before helm runs (a signal ends the wait);
     unschedulable  the post-renderer sets memory requests and limits larger than the node (`1Ti`): the new
                    pods stay Pending, PodScheduled=False Unschedulable, "Insufficient memory";
@@ -37,6 +39,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -50,7 +53,7 @@ from .process import real_helm_environment
 if TYPE_CHECKING:
     from .faults import Fault
 
-DIR_VAR, HELM_VAR = "C7N_SANDBOX_DIR", "C7N_REAL_HELM"
+DIR_VAR, HELM_VAR, DIALECT_VAR = "C7N_SANDBOX_DIR", "C7N_REAL_HELM", "C7N_HELM_DIALECT"
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 NO_MEMORY_VALUE = "1Ti"        # more than the node's capacity (node/kubelet.py: about 250 GiB)
 REJECTED_MEMORY = "-1Gi"       # a request the API server refuses: "must be greater than or equal to 0"
@@ -68,14 +71,17 @@ _VALUED = {"--kube-context", "--kubeconfig", "-n", "--namespace", "--registry-co
            "--tls-cert", "--tls-key", "--tls-hostname"}
 
 
-def write_wrapper(sandbox_dir, real_helm, python: str = sys.executable) -> Path:
-    """Write D/bin/helm (0755) running `real_helm` through this wrapper; returns its path."""
+def write_wrapper(sandbox_dir, real_helm, python: str = sys.executable, env: Optional[dict] = None,
+                  dialect: int = 3) -> Path:
+    """Write D/bin/helm (0755) running `real_helm` through this wrapper; returns its path. `env`: variables
+    set for every call whatever the caller's (Helm 2's HELM_HOST and HELM_HOME: the sandbox's Tiller)."""
     directory = Path(sandbox_dir).resolve()
     root = Path(__file__).resolve().parents[2]
     bindir = directory / "bin"
     bindir.mkdir(parents=True, exist_ok=True)
+    fixed = "".join(f"{k}={shlex.quote(str(v))} " for k, v in {**(env or {}), DIALECT_VAR: dialect}.items())
     script = ("#!/bin/sh\n"
-              f"{DIR_VAR}={shlex.quote(str(directory))} {HELM_VAR}={shlex.quote(str(Path(real_helm).resolve()))} "
+              f"{fixed}{DIR_VAR}={shlex.quote(str(directory))} {HELM_VAR}={shlex.quote(str(Path(real_helm).resolve()))} "
               f"PYTHONPATH={shlex.quote(str(root))}${{PYTHONPATH:+:$PYTHONPATH}} "
               f"exec {shlex.quote(python)} -S -m c7n_upgrade.sandbox.helmwrap \"$@\"\n")
     path = bindir / "helm"
@@ -162,15 +168,21 @@ def fault_of(directory: Path, argv: list[str]) -> Optional["Fault"]:
     return fault_for(faults, call[1], chart) or fault_for(faults, plan_release(directory, chart))
 
 
-def fault_args(fault: Optional["Fault"]) -> list[str]:
-    """The flags the fault adds to helm's argv (after the caller's: a later --set wins)."""
+def fault_settings(fault: Optional["Fault"]) -> list[str]:
+    """What the fault changes in the rendered manifest's Deployments (helmwrap_render.py), if anything."""
     if fault is None:
         return []
     if fault.kind == "helm-fail":
-        return _post_render(f"requests.memory={REJECTED_MEMORY}")
+        return [f"requests.memory={REJECTED_MEMORY}"]
     if fault.kind == "unschedulable":
-        return _post_render(f"requests.memory={NO_MEMORY_VALUE}", f"limits.memory={NO_MEMORY_VALUE}")
+        return [f"requests.memory={NO_MEMORY_VALUE}", f"limits.memory={NO_MEMORY_VALUE}"]
     return []
+
+
+def fault_args(fault: Optional["Fault"]) -> list[str]:
+    """The flags the fault adds to a Helm 3 argv (a post-renderer)."""
+    settings = fault_settings(fault)
+    return _post_render(*settings) if settings else []
 
 
 def _post_render(*settings: str) -> list[str]:
@@ -222,10 +234,25 @@ def run_helm(real_helm: str, argv: list[str], env: dict, delay: float) -> tuple[
             signal.signal(s, handler)
 
 
+def _helm2_rendered(directory: Path, real_helm: str, argv: list[str], fault: "Fault", env: dict):
+    """(scratch dir, the argv to run): Helm 2 has no post-renderer, so the chart is rendered here
+    (helmwrap_chart.py); ([], ...) after saying why when that fails."""
+    ensure_site()
+    from . import helmwrap_chart
+    scratch = helmwrap_chart.workdir(directory)
+    try:
+        return scratch, helmwrap_chart.rendered_chart_argv(real_helm, argv, parse_deploy(argv), fault_settings(fault),
+                                                           env, directory, _VALUED, scratch)
+    except (helmwrap_chart.RenderError, OSError, StopIteration) as exc:
+        sys.stderr.write(f"Error: sandbox fault {fault.kind}: cannot render the chart for Helm 2: {exc}\n")
+        return scratch, []
+
+
 def main(argv: list[str]) -> int:
     directory = Path(os.environ[DIR_VAR])
     real_helm = os.environ[HELM_VAR]
-    env = {k: v for k, v in os.environ.items() if k not in (DIR_VAR, HELM_VAR)}
+    helm2 = os.environ.get(DIALECT_VAR) == "2"
+    env = {k: v for k, v in os.environ.items() if k not in (DIR_VAR, HELM_VAR, DIALECT_VAR)}
     for key, value in {**real_helm_environment(directory), "KUBECONFIG": str(directory / "kubeconfig")}.items():
         env.setdefault(key, value)
     try:
@@ -235,7 +262,16 @@ def main(argv: list[str]) -> int:
         log_call(directory, argv, 1)
         return 1
     delay = fault.deploy_delay() if fault is not None else 0.0
-    code, killed_by = run_helm(real_helm, [*argv, *fault_args(fault)], env, delay)
+    scratch = None
+    try:
+        if helm2 and fault_settings(fault):
+            scratch, helm_argv = _helm2_rendered(directory, real_helm, argv, fault, env)
+        else:
+            helm_argv = [*argv, *fault_args(fault)]
+        code, killed_by = run_helm(real_helm, helm_argv, env, delay) if helm_argv else (1, None)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     log_call(directory, argv, code)
     if killed_by is not None:
         signal.signal(killed_by, signal.SIG_DFL)

@@ -5,7 +5,9 @@ scheduler; its kubeconfig becomes ``D/kubeconfig`` with the contexts sandbox, c7
 c7n-upgrade-check), MariaDB with the 0.8 state, the c7n chart repository on a loopback HTTP server,
 ``D/sandbox.json``, ``D/faults.json``, ``D/bin/helm`` (a thin wrapper around the real Helm 3 that
 logs each call to ``D/helm-calls.jsonl``), the XWiki data dir, GitLab SSH, the node (the kubelet
-stand-in), then installs every 0.8 release with the real Helm 3, waits until every 0.8 pod is Ready
+stand-in), then installs every 0.8 release with the real Helm 3 (or, with helm_dialect=2, the real
+Helm 2 client and a Tiller on loopback running as the ServiceAccount kube-system/tiller with
+deploy/rbac/helm2-tiller.yaml's rights: controlplane/helm2.py), waits until every 0.8 pod is Ready
 on its 0.8 image (as the API server reports it), and writes ``D/secrets.env`` and ``D/env.yaml`` last.
 ``stop()`` undoes all of it in reverse order and kills a helm still running.
 """
@@ -50,16 +52,18 @@ def default_helm_binary(progress: Callable[[str], None]) -> str:
 
 
 class RealCluster(SandboxBase):
-    """A Choerodon 0.8 installation on the real control plane, the node and the real Helm 3."""
+    """A Choerodon 0.8 installation on the real control plane, the node and the real Helm 3 (or 2)."""
 
     def __init__(self, dir, *, helm_dialect: int = 3, helm_binary: Optional[str] = None, faults: Iterable[str] = (),
                  release_names: Optional[dict] = None, plan: str = "0.8-to-0.9", xwiki_operator: bool = True,
                  progress: Callable[[str], None] = print, ready_timeout: float = 120.0,
                  preinstall_target: Iterable[str] = ()):
-        if int(helm_dialect) != 3:
-            raise SandboxError("--cluster real runs the real Helm 3 only: --helm 2 is not available on it yet "
-                               "(use the emulator: --cluster emulator --helm 2)")
-        super().__init__(dir, helm_dialect=3, helm_binary=helm_binary, faults=faults, release_names=release_names,
+        if int(helm_dialect) not in (2, 3):
+            raise SandboxError(f"--helm {helm_dialect}: the real control plane runs Helm 2 or 3")
+        if int(helm_dialect) == 2 and helm_binary is not None:
+            raise SandboxError("--helm-binary takes a real Helm 3; --helm 2 runs the Helm 2 built from "
+                               "k8s.io/helm (scripts/build-control-plane.sh --helm2)")
+        super().__init__(dir, helm_dialect=int(helm_dialect), helm_binary=helm_binary, faults=faults, release_names=release_names,
                          plan=plan, xwiki_operator=xwiki_operator, progress=progress, ready_timeout=ready_timeout,
                          preinstall_target=preinstall_target)
         from .runtime import can_bind_privileged
@@ -67,6 +71,7 @@ class RealCluster(SandboxBase):
         self.control_plane = None
         self.node = None
         self.repo: Optional[ChartRepoServer] = None
+        self.tiller = None  # Helm 2's Tiller (controlplane/helm2.py)
         self._helms: set[subprocess.Popen] = set()
         self._helms_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -79,24 +84,31 @@ class RealCluster(SandboxBase):
     def _start(self, t0: float) -> None:
         from .controlplane import ControlPlane, ControlPlaneError, ensure_built
 
-        if self.helm_binary is None:
+        if self.helm_binary is None and self.helm_dialect == 3:
             self.helm_binary = default_helm_binary(self.progress or (lambda line: None))
         try:
             bin_dir = ensure_built(self._say)
+            if self.helm_dialect == 2:
+                self.helm_binary = str(ensure_built(self._say, helm2=True) / "helm")
             self._mariadb_beside()
             # started from this thread: its processes die with it (PR_SET_PDEATHSIG), as MariaDB's do
             self.control_plane = ControlPlane(self.dir / "controlplane", bin_dir, log=self._say,
                                               namespace=self.namespace).start()
+            shutil.copyfile(self.control_plane.kubeconfig, self.kubeconfig)
+            os.chmod(self.kubeconfig, 0o600)
+            if self.helm_dialect == 2:
+                from .controlplane.helm2 import start_tiller
+                self.tiller = start_tiller(self.control_plane, Path(self.helm_binary).parent, self.dir / "tiller",
+                                           self._say)
         except ControlPlaneError as exc:
             raise SandboxError(str(exc)) from None
-        shutil.copyfile(self.control_plane.kubeconfig, self.kubeconfig)
-        os.chmod(self.kubeconfig, 0o600)
 
         self.repo = ChartRepoServer(charts.repo_handler(charts.catalogue(self.plan))).start()
         self.chart_repo_url = self.repo.url
         self._say(f"chart repo {self.chart_repo_url}")
         atomic_write(self.dir / "sandbox.json", json.dumps({
-            "cluster": "real", "api_url": self.control_plane.url, "namespace": self.namespace, "helm_dialect": 3,
+            "cluster": "real", "api_url": self.control_plane.url, "namespace": self.namespace,
+            "helm_dialect": self.helm_dialect, "tiller_host": self.tiller.host if self.tiller else None,
             "chart_repo_url": self.chart_repo_url, "plan": self.plan_ref, "tiller_namespace": TILLER_NAMESPACE,
             "python": sys.executable, "project_root": str(PROJECT_ROOT), "release_names": self.release_names,
             "helm_binary": self.helm_binary}, indent=2) + "\n")
@@ -116,8 +128,9 @@ class RealCluster(SandboxBase):
         if self.xwiki_operator:
             self._xwiki = threading.Thread(target=self._xwiki_operator, name="xwiki operator", daemon=True)
             self._xwiki.start()
-        self._write_env_files(t0, {"binary": str(self.dir / "bin" / "helm"), "dialect": 3},
-                              f"{self.dir / 'bin' / 'helm'} (the real Helm 3 {self.helm_binary}, calls logged)")
+        self._write_env_files(t0, {"binary": str(self.dir / "bin" / "helm"), "dialect": self.helm_dialect},
+                              f"{self.dir / 'bin' / 'helm'} (the real Helm {self.helm_dialect} {self.helm_binary}"
+                              f"{f', Tiller on {self.tiller.host}' if self.tiller else ''}, calls logged)")
 
     def _mariadb_beside(self) -> None:
         """MariaDB starts while the control plane does, in a thread that lives until stop(): its server
@@ -136,7 +149,11 @@ class RealCluster(SandboxBase):
 
     def _write_helm_wrapper(self) -> None:
         from .helmwrap import write_wrapper
-        write_wrapper(self.dir, Path(self.helm_binary))
+        write_wrapper(self.dir, Path(self.helm_binary), env=self._helm2_env(), dialect=self.helm_dialect)
+
+    def _helm2_env(self) -> dict:
+        """Helm 2's client: Tiller's address (no port-forward) and its HELM_HOME (helm init --client-only)."""
+        return self.tiller.client_env() if self.tiller else {}
 
     def _node_options(self) -> dict:
         """What the node needs beyond the kubeconfig: the Choerodon behaviours' world (node/world.py)."""
@@ -153,7 +170,8 @@ class RealCluster(SandboxBase):
     # ------------------------------------------------------------------ the 0.8 installation
     def _helm(self, *args: str, timeout: float = HELM_TIMEOUT_S) -> subprocess.CompletedProcess:
         """The real helm (not D/bin/helm: the 0.8 installation is no call of the run's)."""
-        env = {**os.environ, **real_helm_environment(self.dir), "KUBECACHEDIR": str(self.dir / "helm-home" / "kube")}
+        env = {**os.environ, **real_helm_environment(self.dir), "KUBECACHEDIR": str(self.dir / "helm-home" / "kube"),
+               **self._helm2_env()}
         argv = [str(self.helm_binary), *args, "--kubeconfig", str(self.kubeconfig), "--kube-context", "sandbox"]
         if self._stopping.is_set():
             raise SandboxError("stopping")
@@ -180,8 +198,9 @@ class RealCluster(SandboxBase):
         hooks = bool(fault and fault.leaves_hook_jobs())
         values = values_dir / f"{name}.yaml"
         write_private(values, yaml.safe_dump(self._values_08(step, self.privileged)))
-        result = self._helm("install", name, f"{self.plan.repo.name}/{step.chart}", "--version", version,
-                            "--namespace", self.namespace, "-f", str(values), *(() if hooks else ("--no-hooks",)))
+        chart = f"{self.plan.repo.name}/{step.chart}"
+        named = (name, chart) if self.helm_dialect == 3 else (chart, "--name", name)
+        result = self._helm("install", *named, "--version", version, "--namespace", self.namespace, "-f", str(values), *(() if hooks else ("--no-hooks",)))
         if result.returncode != 0:
             raise SandboxError(f"helm install {name} ({step.chart} {version}) failed ({result.returncode}): "
                                f"{result.stderr.strip()[-800:]}")
@@ -193,7 +212,7 @@ class RealCluster(SandboxBase):
         repo = self._helm("repo", "add", self.plan.repo.name, self.chart_repo_url)
         if repo.returncode != 0:
             raise SandboxError(f"helm repo add {self.plan.repo.name} {self.chart_repo_url} failed: {repo.stderr}")
-        self._say(f"installing the 0.8 releases ({len(steps)}) with the real Helm 3 ({self.helm_binary})")
+        self._say(f"installing the 0.8 releases ({len(steps)}) with the real Helm {self.helm_dialect} ({self.helm_binary})")
         started = time.monotonic()
         with tempfile.TemporaryDirectory(dir=self.dir, prefix=".values-") as values_dir:
             with ThreadPoolExecutor(INSTALL_WORKERS, thread_name_prefix="helm-install") as pool:
@@ -300,7 +319,7 @@ class RealCluster(SandboxBase):
                 os.killpg(proc.pid, 9)
             except ProcessLookupError:
                 pass
-        self._stop_parts("node", "ssh", "repo", "control_plane", "mysql_proxy", "mariadb")
+        self._stop_parts("node", "ssh", "repo", "tiller", "control_plane", "mysql_proxy", "mariadb")
         for thread in (self._mariadb_keeper, self._xwiki):
             if thread is not None:
                 thread.join(5)

@@ -1,5 +1,5 @@
 """`--sandbox-cluster emulator|real` (and `sandbox_options.cluster`): which `up` arguments each choice
-makes, and the refusal of Helm 2 on the real control plane, in the plugin and in the launcher."""
+makes, and which helm the real control plane runs (3, or the real Helm 2 when asked for)."""
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -22,7 +22,7 @@ def test_the_emulator_stays_the_default_with_its_helm_dialect():
     assert _sandbox_cluster_args(_opt(), SandboxOptions()) == ["--kube-minor", "15", "--helm", "2"]
 
 
-def test_real_from_the_option_or_the_env_file_runs_helm_3_whatever_the_env_files_dialect():
+def test_real_from_the_option_runs_helm_3_unless_helm_2_is_asked_for():
     assert _sandbox_cluster_args(_opt("real"), SandboxOptions(helm=2)) == ["--cluster", "real", "--helm", "3"]
     assert _sandbox_cluster_args(_opt(), SandboxOptions(cluster="real")) == ["--cluster", "real", "--helm", "3"]
     # the option wins over the env file
@@ -37,19 +37,20 @@ def test_real_passes_a_given_helm_binary_on(tmp_path):
         ["--cluster", "real", "--helm", "3", "--helm-binary", str(helm.resolve())]
 
 
-def test_helm_2_on_the_real_control_plane_is_refused_with_what_to_use_instead(tmp_path):
-    with pytest.raises(pytest.UsageError, match="real Helm 3 only: --sandbox-helm 2 needs --sandbox-cluster emulator"):
-        _sandbox_cluster_args(_opt("real", helm="2"), SandboxOptions())
-    with pytest.raises(SandboxError, match=r"--helm 2 is not available on it .*--cluster emulator --helm 2"):
-        RealCluster(tmp_path, helm_dialect=2)
+def test_helm_2_on_the_real_control_plane_from_the_option_or_a_file_stating_both():
+    assert _sandbox_cluster_args(_opt("real", helm="2"), SandboxOptions()) == ["--cluster", "real", "--helm", "2"]
+    assert _sandbox_cluster_args(_opt(), SandboxOptions(cluster="real", helm=2)) == ["--cluster", "real", "--helm", "2"]
+    # envs/sandbox.yaml states helm: 2 for the emulator; --sandbox-cluster real alone means the real Helm 3
+    assert _sandbox_cluster_args(_opt("real"), SandboxOptions(cluster="emulator", helm=2)) == \
+        ["--cluster", "real", "--helm", "3"]
+    assert _sandbox_cluster_args(_opt(), SandboxOptions(cluster="real", helm=3))[:4] == ["--cluster", "real", "--helm", "3"]
 
 
-def test_an_env_file_stating_cluster_real_with_helm_2_is_refused_but_the_default_files_helm_2_is_not():
-    with pytest.raises(pytest.UsageError, match="cluster: real runs the real Helm 3 only: set helm: 3"):
-        _sandbox_cluster_args(_opt(), SandboxOptions(cluster="real", helm=2))
-    # envs/sandbox.yaml states helm: 2 for the emulator; --sandbox-cluster real overrides both
-    assert _sandbox_cluster_args(_opt("real"), SandboxOptions(cluster="emulator", helm=2))[:2] == ["--cluster", "real"]
-    assert _sandbox_cluster_args(_opt(), SandboxOptions(cluster="real", helm=3))[:2] == ["--cluster", "real"]
+def test_a_helm_3_binary_with_helm_2_on_the_real_control_plane_is_refused(tmp_path):
+    with pytest.raises(pytest.UsageError, match="--sandbox-helm-binary names a real Helm 3"):
+        _sandbox_cluster_args(_opt("real", helm="2", binary=str(tmp_path / "helm")), SandboxOptions())
+    with pytest.raises(SandboxError, match="--helm-binary takes a real Helm 3"):
+        RealCluster(tmp_path, helm_dialect=2, helm_binary=str(tmp_path / "helm"))
 
 
 def test_an_unknown_cluster_in_the_env_file_is_refused():

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import yaml
 
-from .cluster import _write_private
+from .cluster import RBAC_DIR, TOKEN_DURATION, _write_private
 from .components import Component, ControlPlaneError, free_port, http_ok
 
 TILLER_NAMESPACE = "kube-system"
+RBAC_FILE = RBAC_DIR / "helm2-tiller.yaml"
 
 
 class Tiller:
@@ -32,10 +33,14 @@ class Tiller:
         self.component: Component | None = None
         self.ready_s = 0.0
 
+    def client_env(self) -> dict[str, str]:
+        """What a Helm 2 client needs to reach this Tiller: its address (no port-forward), a HELM_HOME."""
+        return {"HELM_HOST": self.host, "HELM_HOME": str(self.dir / "helm-home")}
+
     def env(self) -> dict[str, str]:
         """The client's environment: Tiller's address, a HELM_HOME of its own, the kubeconfig."""
-        return {**os.environ, "HELM_HOST": self.host, "HELM_HOME": str(self.dir / "helm-home"),
-                "TILLER_NAMESPACE": self.namespace, "KUBECONFIG": str(self.dir / "kubeconfig")}
+        return {**os.environ, **self.client_env(), "TILLER_NAMESPACE": self.namespace,
+                "KUBECONFIG": str(self.dir / "kubeconfig")}
 
     def start(self, timeout: float = 30.0) -> "Tiller":
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -82,3 +87,24 @@ class Tiller:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def start_tiller(control_plane, bin_dir: Path, directory: Path, log=lambda line: None,
+                 rbac: Path = RBAC_FILE) -> Tiller:
+    """Tiller as the ServiceAccount kube-system/tiller with only `rbac`'s rules (deploy/rbac/
+    helm2-tiller.yaml), as a cluster narrowing Tiller runs it; its token in a 0600 kubeconfig."""
+    for args in (("create", "serviceaccount", "tiller", "-n", TILLER_NAMESPACE), ("apply", "-f", str(rbac))):
+        result = control_plane.kubectl(*args)
+        if result.returncode != 0:
+            raise ControlPlaneError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+    token = control_plane.kubectl("create", "token", "tiller", "-n", TILLER_NAMESPACE, f"--duration={TOKEN_DURATION}")
+    if token.returncode != 0:
+        raise ControlPlaneError(f"kubectl create token tiller failed: {token.stderr.strip()}")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = yaml.safe_load(Path(control_plane.kubeconfig).read_text())
+    cluster = config["contexts"][0]["context"]["cluster"]
+    config["users"].append({"name": "tiller", "user": {"token": token.stdout.strip()}})
+    config["contexts"].append({"name": "tiller", "context": {"cluster": cluster, "user": "tiller"}})
+    _write_private(directory / "source.kubeconfig", config)
+    return Tiller(directory, bin_dir, directory / "source.kubeconfig", context="tiller", log=log).start()
