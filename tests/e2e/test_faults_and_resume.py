@@ -1,8 +1,8 @@
 """Every sandbox fault kind, mid-plan: the run stops at that step, blocks the later ones, makes no
 later helm write or SQL; clearing the fault and re-running resumes where it stopped.
 
-One sandbox carries all the faults, at increasing steps (one on the emulator, one on the real control
-plane); each test clears the fault it saw, so the
+One sandbox carries all the faults, at increasing steps (both on the real control plane: one with the
+real Helm 2 and Tiller, one with the real Helm 3); each test clears the fault it saw, so the
 next run goes one fault further. Each test depends on the previous ones (they run in file order).
 """
 from __future__ import annotations
@@ -27,11 +27,12 @@ FAULTS = [
 ]
 
 
-@pytest.fixture(scope="module", params=["emulator", "real"])
+@pytest.fixture(scope="module", params=["real-helm2", "real"])
 def chain(request, tmp_path_factory):
-    """The chain's sandbox: the emulator with Helm 2, and the real control plane with the real Helm 3."""
+    """The chain's sandbox: the real control plane with the real Helm 2 and Tiller, and with the real Helm 3."""
     base = tmp_path_factory.mktemp(f"faults-{request.param}")
-    args = [a for f in FAULTS for a in ("--fault", f)] + (["--cluster", "real"] if request.param == "real" else [])
+    args = [a for f in FAULTS for a in ("--fault", f)] + ["--cluster", "real"]
+    args += ["--helm", "2"] if request.param == "real-helm2" else []
     with ObservedSandbox(base / "sandbox", *args) as sb:
         # a short step timeout: faults that never resolve fail in seconds, not minutes
         env = sb.env_with("env-fast", timeouts={"step": 12, "http": 3, "poll_max": 0.5})
