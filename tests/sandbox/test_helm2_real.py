@@ -315,18 +315,9 @@ def test_a_leftover_hook_job_fails_the_upgrade_and_leaves_the_release_pending(no
 @pytest.fixture(scope="module")
 def tiller_sa(helm2_bin, control_plane, tmp_path_factory):
     """Tiller as the ServiceAccount kube-system/tiller with only deploy/rbac/helm2-tiller.yaml's Roles."""
-    from c7n_upgrade.sandbox.controlplane import Tiller
+    from c7n_upgrade.sandbox.controlplane.helm2 import start_tiller  # what `up --cluster real --helm 2` runs
     rbac = ROOT / "deploy" / "rbac" / "helm2-tiller.yaml"
-    for args in (("create", "serviceaccount", "tiller", "-n", "kube-system"), ("apply", "-f", str(rbac))):
-        result = control_plane.kubectl(*args)
-        assert result.returncode == 0, result.stderr
-    token = control_plane.kubectl("create", "token", "tiller", "-n", "kube-system").stdout.strip()
-    directory = tmp_path_factory.mktemp("tiller-sa")
-    config = yaml.safe_load(control_plane.kubeconfig.read_text())
-    config["users"].append({"name": "tiller", "user": {"token": token}})
-    config["contexts"].append({"name": "tiller", "context": {"cluster": "sandbox", "user": "tiller"}})
-    (directory / "source").write_text(yaml.safe_dump(config))
-    server = Tiller(directory / "tiller", helm2_bin, directory / "source", context="tiller").start()
+    server = start_tiller(control_plane, helm2_bin, tmp_path_factory.mktemp("tiller-sa") / "tiller", rbac=rbac)
     yield server
     server.stop()
     # the next module on this control plane may test RBAC without these rules
@@ -420,7 +411,7 @@ def test_the_helm_wrapper_logs_real_helm2_and_its_helm_fail_fault_fails_install_
     from c7n_upgrade.sandbox.helmwrap import write_wrapper
     sandbox = tmp_path / "sandbox"
     sandbox.mkdir()
-    wrapper = write_wrapper(sandbox, tiller.bin / "helm")
+    wrapper = write_wrapper(sandbox, tiller.bin / "helm", dialect=2)  # no --post-renderer: the chart rendered
     old, new = (next(c for c in CATALOGUE if c.name == "config-server" and c.version.startswith(v))
                 for v in ("0.8", "0.9"))
     for c in (old, new):
