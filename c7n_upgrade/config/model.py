@@ -179,6 +179,7 @@ class BackupConfig(_Strict):
 class SandboxOptions(_Strict):
     """Defaults for a fresh sandbox (only meaningful when ``sandbox: true``)."""
 
+    cluster: Literal["emulator", "real"] = "emulator"  # the real control plane runs Helm 3 only
     helm: Literal[2, 3] = 2
     faults: list[str] = Field(default_factory=list)  # RELEASE=KIND[:ARG]
     release_names: dict[str, str] = Field(default_factory=dict)  # DEFAULT: ACTUAL

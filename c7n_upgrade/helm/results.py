@@ -1,6 +1,8 @@
 """What a helm command left behind (argv, exit code, output) and the errors the driver raises."""
 from __future__ import annotations
 
+import re
+
 import shlex
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
@@ -18,11 +20,16 @@ class CommandResult:
 
 
 def error_line(result: CommandResult) -> str:
-    """The ``Error: ...`` line helm printed, or the last non-empty line of its output."""
+    """The ``Error: ...`` line helm printed (with the list that follows a real Helm 3's "N error(s)
+    occurred:"), or the last non-empty line of its output."""
     for stream in (result.stderr, result.stdout):
-        for line in (stream or "").splitlines():
+        lines = (stream or "").splitlines()
+        for i, line in enumerate(lines):
             if line.startswith("Error:"):
-                return line.strip()
+                if not re.search(r"\d+ errors? occurred:$", line.rstrip()):
+                    return line.strip()
+                items = [ln.strip() for ln in lines[i + 1:] if ln.strip().startswith("* ")]
+                return " ".join([line.strip(), *items])
     for stream in (result.stderr, result.stdout):
         lines = [ln.strip() for ln in (stream or "").splitlines() if ln.strip()]
         if lines:

@@ -1,9 +1,11 @@
 """`python -m c7n_upgrade.sandbox up|fault|xwiki-manual` (the sandbox-alone contract).
 
-  up --dir D [--helm 2|3] [--helm-binary PATH] [--fault RELEASE=KIND[:ARG]]... [--release-name DEFAULT=ACTUAL]...
+  up --dir D [--cluster emulator|real] [--helm 2|3] [--helm-binary PATH] [--fault RELEASE=KIND[:ARG]]... [--release-name DEFAULT=ACTUAL]...
      [--kube-minor N] [--no-xwiki-operator] [--plan NAME|PATH] [--preinstall-target GLOB]...
       start a simulated Choerodon 0.8 cluster; D/env.yaml appears once every 0.8 service is up;
       runs until SIGINT/SIGTERM, then stops everything it started.
+      --cluster real: on the real control plane, the node and the real Helm 3 (default: emulator);
+      --helm-binary names the real helm to wrap (default: scripts/install-test-tool.sh helm).
       --helm-binary: env.yaml names this real Helm 3 as helm.binary (releases stored for helm 3).
       --plan: a plan name in plans/ or a plan YAML path; env.yaml names the same plan (a path as
       an absolute path). --preinstall-target (bench only, see bench/README.md): install the
@@ -53,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the sandbox and run until SIGINT/SIGTERM")
     up.add_argument("--dir", required=True, type=Path, help="the sandbox directory D")
+    up.add_argument("--cluster", choices=("emulator", "real"), default="emulator",
+                    help="what plays Kubernetes: the emulator (default) or the real control plane (Helm 3 only)")
     up.add_argument("--helm", type=int, choices=(2, 3), default=None,
                     help="helm dialect (default 2; 3 with --helm-binary)")
     up.add_argument("--helm-binary", metavar="PATH",
@@ -103,12 +107,15 @@ def cmd_up(args) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        dialect = args.helm or (3 if args.helm_binary else 2)
-        sandbox = SimulatedCluster(args.dir, helm_dialect=dialect, helm_binary=args.helm_binary, faults=args.fault,
-                                   release_names=dict(args.release_name), plan=args.plan, kube_minor=args.kube_minor,
-                                   xwiki_operator=not args.no_xwiki_operator,
-                                   progress=lambda line: print(line, flush=True),
-                                   preinstall_target=args.preinstall_target)
+        common = dict(helm_binary=args.helm_binary, faults=args.fault, release_names=dict(args.release_name),
+                      plan=args.plan, xwiki_operator=not args.no_xwiki_operator,
+                      progress=lambda line: print(line, flush=True), preinstall_target=args.preinstall_target)
+        if args.cluster == "real":
+            from .realcluster import RealCluster
+            sandbox = RealCluster(args.dir, helm_dialect=args.helm or 3, **common)
+        else:
+            dialect = args.helm or (3 if args.helm_binary else 2)
+            sandbox = SimulatedCluster(args.dir, helm_dialect=dialect, kube_minor=args.kube_minor, **common)
     except SandboxError as exc:
         state["starting"] = False
         print(f"sandbox: error: {exc}", file=sys.stderr, flush=True)
@@ -126,6 +133,9 @@ def cmd_up(args) -> int:
         return 1
     except Exception as exc:
         state["starting"] = False
+        if stop.is_set():  # the signal surfaced inside a library that wrapped it (e.g. the API client)
+            print("sandbox: interrupted while starting; stopped", flush=True)
+            return 0
         print(f"sandbox: error: {type(exc).__name__}: {exc} (see {args.dir / 'logs' / 'sandbox.log'})",
               file=sys.stderr, flush=True)
         return 1

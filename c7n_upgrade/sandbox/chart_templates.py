@@ -15,6 +15,9 @@ HOOK_ANNOTATION = "pre-install,pre-upgrade"  # as the 0.8/0.9 charts had; no del
 IMAGE_REGISTRY = "registry.cn-hangzhou.aliyuncs.com/choerodon"
 DBTOOL_IMAGE = f"{IMAGE_REGISTRY}/dbtool:0.5.2"
 HOOK_VALUES = {"init-db": "preInitDB", "init-config": "preConfig"}   # hook -> its preJob section
+# the readiness probe's timing: short, so that a rollout on the real control plane takes seconds
+# (the sandbox's services answer at once; docs/decisions.md)
+PROBE_TIMING = {"initialDelaySeconds": 1, "periodSeconds": 1, "failureThreshold": 3}
 
 HELPERS = """\
 {{/* The labels every object of a Choerodon service carries. */}}
@@ -87,10 +90,7 @@ _PROBE = """\
           httpGet:
             path: /health
             port: {port}
-          initialDelaySeconds: 5
-          periodSeconds: 3
-          failureThreshold: 3
-"""
+""" + "".join(f"          {key}: {value}\n" for key, value in PROBE_TIMING.items())
 
 _SERVICE = """\
 apiVersion: v1

@@ -19,7 +19,8 @@ from typing import Any, Optional, Sequence
 
 import yaml
 
-from .chart_templates import DBTOOL_IMAGE, HOOK_ANNOTATION, HOOK_VALUES, IMAGE_REGISTRY, hook_template, templates
+from .chart_templates import (DBTOOL_IMAGE, HOOK_ANNOTATION, HOOK_VALUES, IMAGE_REGISTRY, PROBE_TIMING, hook_template,
+                              templates)
 
 try:  # the C dumper/loader is much faster; fall back silently
     from yaml import CSafeDumper as _Dumper, CSafeLoader as _Loader
@@ -273,8 +274,7 @@ def render(release: str, chart_name: str, chart_version: str, values: dict, name
         "resources": copy.deepcopy(values.get("resources") or {}),
     }
     if health_port:
-        container["readinessProbe"] = {"httpGet": {"path": "/health", "port": health_port},
-                                       "initialDelaySeconds": 5, "periodSeconds": 3, "failureThreshold": 3}
+        container["readinessProbe"] = {"httpGet": {"path": "/health", "port": health_port}, **PROBE_TIMING}
     metrics = values.get("metrics") or {}
     deployment = {
         "apiVersion": "apps/v1", "kind": "Deployment",

@@ -17,11 +17,12 @@ Each invocation of D/bin/helm:
 - appends one line to D/helm-calls.jsonl (helm/calllog.py: the caller's argv, secrets masked);
 - re-reads D/faults.json (faults.py) and, for an upgrade/install of a faulted release (its actual
   name, its chart's name or the plan's release name for that chart) that is not a dry run:
-    helm-fail      helm runs with `--set resources.requests.memory=-1Gi`: the API server rejects the
-                   Deployment, helm exits 1 (`UPGRADE FAILED: cannot patch ...`) and records a FAILED
+    helm-fail      helm runs with a post-renderer (helmwrap_render.py; not a --set, which would stay
+                   in the release's values) setting the Deployment's memory request to -1Gi: the
+                   API server rejects the Deployment, helm exits 1 (`UPGRADE FAILED: cannot patch ...`) and records a FAILED
                    revision; the Deployment keeps its old template;
     helm-hang:S    the call waits S seconds before helm runs (a signal ends the wait);
-    unschedulable  helm runs with requests and limits of memory larger than the node (`1Ti`): the new
+    unschedulable  the post-renderer sets memory requests and limits larger than the node (`1Ti`): the new
                    pods stay Pending, PodScheduled=False Unschedulable, "Insufficient memory";
     leftover-jobs  nothing here: the charts' hook Jobs have no hook-delete-policy, so real Helm 3 leaves
                    them Complete after the install and replaces them itself at the next hook run
@@ -166,11 +167,17 @@ def fault_args(fault: Optional["Fault"]) -> list[str]:
     if fault is None:
         return []
     if fault.kind == "helm-fail":
-        return ["--set", f"resources.requests.memory={REJECTED_MEMORY}"]
+        return _post_render(f"requests.memory={REJECTED_MEMORY}")
     if fault.kind == "unschedulable":
-        return ["--set", f"resources.requests.memory={NO_MEMORY_VALUE}",
-                "--set", f"resources.limits.memory={NO_MEMORY_VALUE}"]
+        return _post_render(f"requests.memory={NO_MEMORY_VALUE}", f"limits.memory={NO_MEMORY_VALUE}")
     return []
+
+
+def _post_render(*settings: str) -> list[str]:
+    """Flags running helmwrap_render.py as helm's post-renderer: the resources change the manifest only,
+    not the release's values."""
+    args = ["-m", "c7n_upgrade.sandbox.helmwrap_render", *settings]
+    return ["--post-renderer", sys.executable, *(a for arg in args for a in ("--post-renderer-args", arg))]
 
 
 class _Signalled(Exception):

@@ -70,7 +70,9 @@ class SandboxProcess:
                 [sys.executable, "-m", "c7n_upgrade.sandbox", "up", "--dir", str(self.dir), *self.args],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(ROOT), env=env,
                 start_new_session=True)
-        self.log(f"sandbox: starting a simulated Choerodon 0.8 cluster in {self.dir}")
+        on_real = "--cluster" in self.args and self.args[self.args.index("--cluster") + 1:][:1] == ["real"]
+        self.log(f"sandbox: starting a simulated Choerodon 0.8 cluster in {self.dir}"
+                 + (" (on the real control plane)" if on_real else ""))
         deadline = time.monotonic() + timeout
         while not self.env_file.exists():
             if self.proc.poll() is not None:

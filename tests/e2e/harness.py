@@ -118,12 +118,24 @@ class ObservedSandbox(SandboxProcess):
                         "--no-hooks"], capture_output=True, check=True, timeout=60)
 
     def api(self, path: str, method: str = "GET", body=None) -> tuple[int, object]:
-        """One call to the sandbox's API server: (status, its JSON body)."""
-        url = yaml.safe_load((self.dir / "kubeconfig").read_text())["clusters"][0]["cluster"]["server"] + path
+        """One call to the sandbox's API server as its kubeconfig's first user (the real control plane's
+        wants its token, over TLS checked against its CA): (status, its JSON body)."""
+        import base64
+        import ssl
+
+        config = yaml.safe_load((self.dir / "kubeconfig").read_text())
+        cluster, user = config["clusters"][0]["cluster"], (config.get("users") or [{}])[0].get("user") or {}
+        headers = {"Content-Type": "application/json"}
+        if user.get("token"):
+            headers["Authorization"] = f"Bearer {user['token']}"
+        context = None
+        if cluster.get("certificate-authority-data"):
+            context = ssl.create_default_context(
+                cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(cluster["server"] + path, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
+            with urllib.request.urlopen(req, timeout=10, context=context) as resp:
                 return resp.status, json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")
@@ -290,8 +302,8 @@ class RunningSuite:
 
 
 def released(argv: list[str]) -> str:
-    """The release a helm write (upgrade, install) changes."""
-    return argv[1] if argv[0] == "upgrade" else argv[argv.index("--name") + 1]
+    """The release a helm write (upgrade, install) changes: Helm 2 names an install's with --name."""
+    return argv[argv.index("--name") + 1] if argv[0] == "install" and "--name" in argv else argv[1]
 
 
 def assert_blocked_after(run: "Run", step_no: int) -> None:

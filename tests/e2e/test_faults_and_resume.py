@@ -1,7 +1,8 @@
 """Every sandbox fault kind, mid-plan: the run stops at that step, blocks the later ones, makes no
 later helm write or SQL; clearing the fault and re-running resumes where it stopped.
 
-One sandbox carries all the faults, at increasing steps; each test clears the fault it saw, so the
+One sandbox carries all the faults, at increasing steps (one on the emulator, one on the real control
+plane); each test clears the fault it saw, so the
 next run goes one fault further. Each test depends on the previous ones (they run in file order).
 """
 from __future__ import annotations
@@ -26,10 +27,11 @@ FAULTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def chain(tmp_path_factory):
-    base = tmp_path_factory.mktemp("faults")
-    args = [a for f in FAULTS for a in ("--fault", f)]
+@pytest.fixture(scope="module", params=["emulator", "real"])
+def chain(request, tmp_path_factory):
+    """The chain's sandbox: the emulator with Helm 2, and the real control plane with the real Helm 3."""
+    base = tmp_path_factory.mktemp(f"faults-{request.param}")
+    args = [a for f in FAULTS for a in ("--fault", f)] + (["--cluster", "real"] if request.param == "real" else [])
     with ObservedSandbox(base / "sandbox", *args) as sb:
         # a short step timeout: faults that never resolve fail in seconds, not minutes
         env = sb.env_with("env-fast", timeouts={"step": 12, "http": 3, "poll_max": 0.5})
@@ -42,7 +44,7 @@ def _run(chain):
     return run_suite(base, "suites/", "--env", str(env), "--allow-upgrade-in-ci", runs=base / "runs")
 
 
-FIRST_RUN: list = []  # the chain's first run, whose backup was taken before anything changed
+FIRST_RUN: dict = {}  # sandbox dir -> the chain's first run, whose backup was taken before anything changed
 
 
 def test_helm_fail_stops_at_step_2(chain):
@@ -54,14 +56,19 @@ def test_helm_fail_stops_at_step_2(chain):
     assert "helm failed for config-server" in run.output
     # helm's answer ended the step: its revision is failed (Tiller's record), and no rollout was waited for
     assert "Outcome: FAILED at step 2 (config-server)" in run.flat_output()
-    _, records = sb.api("/api/v1/namespaces/kube-system/configmaps?labelSelector=NAME%3Dconfig-server")
-    assert sorted(c["metadata"]["labels"]["STATUS"] for c in records["items"]) == ["DEPLOYED", "FAILED"]
+    if sb.env_data()["helm"].get("dialect") == 3:  # a real Helm 3: its Secrets in the namespace
+        _, records = sb.api(f"/api/v1/namespaces/{PLAN.namespace}/secrets"
+                            "?labelSelector=owner%3Dhelm,name%3Dconfig-server")
+        assert sorted(c["metadata"]["labels"]["status"] for c in records["items"]) == ["deployed", "failed"]
+    else:
+        _, records = sb.api("/api/v1/namespaces/kube-system/configmaps?labelSelector=NAME%3Dconfig-server")
+        assert sorted(c["metadata"]["labels"]["STATUS"] for c in records["items"]) == ["DEPLOYED", "FAILED"]
     assert "[02/16] config-server:" not in run.output
     assert_blocked_after(run, 2)
     assert [released(a) for a in sb.writes()] == ["register-server", "config-server"]
     assert "notify_service" not in sb.databases()
     assert f"database backup (before the first write): {run.run_dir / 'db-backup'}" in run.flat_output()
-    FIRST_RUN.append(run)
+    FIRST_RUN[sb.dir] = run
     sb.fault("--clear", "config-server")
 
 
@@ -84,7 +91,7 @@ def test_never_up_stops_at_step_4_after_clearing_leftover_jobs(chain):
     # a resumed run dumps again, after step 1 had migrated its databases: the summary says so, and points
     # back to the first run's dump, the one from before anything changed
     flat = run.flat_output()
-    first = FIRST_RUN[0]
+    first = FIRST_RUN[sb.dir]
     assert (f"database backup of this resumed run, taken after step 1: the databases of the steps done so far may "
             f"already be migrated: {run.run_dir / 'db-backup'}") in flat
     assert re.search(rf"database backup from before the upgrade began \(run {first.run_dir.name}, "

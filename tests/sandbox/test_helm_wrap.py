@@ -112,6 +112,9 @@ def test_helm_fail_leaves_a_failed_revision_and_the_old_deployment(world):
     line = calls(world)[-2]  # the history call came after it
     assert line == {**line, "argv": ["upgrade", "config-server", chart(world, "config-server", "0.9.0"), "-n", NS],
                     "exit": 1}
+    # the fault is in no revision's values: a resumed run reuses `helm get values` (the failed revision's)
+    values = json.loads(helm(world, "get", "values", "config-server", "-o", "json").stdout or "null")
+    assert "resources" not in (values or {}), values
     faults.clear_fault(world.dir, "config-server")
     assert helm(world, "upgrade", "config-server", chart(world, "config-server", "0.9.0")).returncode == 0
     assert history(world, "config-server")[-1]["status"] == "deployed"

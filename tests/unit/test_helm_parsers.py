@@ -200,6 +200,14 @@ def test_error_line_from_golden_upgrade_failure():
     assert 'Error: UPGRADE FAILED: "funny-bunny" has no deployed releases' in str(err)
 
 
+def test_error_line_keeps_the_list_a_real_helm_3_prints_after_n_errors_occurred():
+    stderr = ("Error: UPGRADE FAILED: pre-upgrade hooks failed: 1 error occurred:\n"
+              "\t* job manager-service-init-db failed: BackoffLimitExceeded\n\n\n")
+    result = CommandResult(["helm", "upgrade", "manager-service", "c7n/manager-service"], 1, "", stderr)
+    assert error_line(result) == ("Error: UPGRADE FAILED: pre-upgrade hooks failed: 1 error occurred: "
+                                  "* job manager-service-init-db failed: BackoffLimitExceeded")
+
+
 def test_error_line_from_golden_usage_error():
     result = CommandResult(["helm", "get", "values"], 1, "", golden("get-values-args.txt"))
     assert error_line(result) == 'Error: "helm get values" requires 1 argument'

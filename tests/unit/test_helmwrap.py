@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import json
+import sys
+
+import yaml
 
 from c7n_upgrade.config import dotenv_line
 from c7n_upgrade.sandbox import faults
 from c7n_upgrade.sandbox.helm.calllog import log_call, masked_argv
 from c7n_upgrade.sandbox.helmwrap import chart_name, fault_args, fault_of, parse_deploy
+from c7n_upgrade.sandbox.helmwrap_render import render
 
 
 def test_parse_deploy_finds_release_and_chart_past_valued_flags():
@@ -46,10 +50,22 @@ def test_fault_of_matches_release_chart_or_plan_name_and_skips_dry_runs(tmp_path
 
 
 def test_fault_args():
-    assert fault_args(faults.validate("helm-fail", None)) == ["--set", "resources.requests.memory=-1Gi"]
+    render = ["--post-renderer", sys.executable, "--post-renderer-args", "-m", "--post-renderer-args",
+              "c7n_upgrade.sandbox.helmwrap_render"]
+    assert fault_args(faults.validate("helm-fail", None)) == [*render, "--post-renderer-args", "requests.memory=-1Gi"]
     assert fault_args(faults.validate("unschedulable", None)) == [
-        "--set", "resources.requests.memory=1Ti", "--set", "resources.limits.memory=1Ti"]
+        *render, "--post-renderer-args", "requests.memory=1Ti", "--post-renderer-args", "limits.memory=1Ti"]
     assert fault_args(faults.validate("helm-hang", "3")) == [] and fault_args(None) == []
+
+
+def test_the_post_renderer_sets_memory_on_deployments_only():
+    manifest = ("apiVersion: v1\nkind: Service\nmetadata: {name: s}\n---\n"
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n"
+                "spec: {template: {spec: {containers: [{name: app, resources: {}}]}}}\n")
+    docs = list(yaml.safe_load_all(render(manifest, ["requests.memory=-1Gi", "limits.memory=1Ti"])))
+    assert docs[0] == {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}}
+    assert docs[1]["spec"]["template"]["spec"]["containers"][0]["resources"] == {
+        "requests": {"memory": "-1Gi"}, "limits": {"memory": "1Ti"}}
 
 
 def test_masked_argv_masks_secret_keys_and_the_sandbox_secrets(tmp_path):

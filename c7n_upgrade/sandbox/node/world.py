@@ -337,7 +337,15 @@ class NodeWorld:
             raise
 
     def log(self, pod, line: str) -> None:
-        pod.write_log(line)
+        """A line in the pod's service log; `pod` may be a view of the API's pod (ready_pods): then the
+        line goes to the log of that pod's running service container."""
+        writer = getattr(pod, "write_log", None)
+        if writer is None:
+            worker = self.node.workers.get(pod.uid)
+            running = [c.process for c in (worker.containers if worker else ())]
+            writer = next((p.write_log for p in running if hasattr(p, "write_log")), None)
+        if writer is not None:
+            writer(line)
 
     # ---- for the Services (runtime.services.ServiceProxy's `kubelet`) ---------------------------
     def ready_pods_matching(self, namespace: str, selector: dict) -> list[PodView]:

@@ -12,6 +12,18 @@ from .pods import Kubelet
 log = logging.getLogger("c7n_upgrade.sandbox.runtime")
 
 
+def steps_at_target(plan, after_step: int, pods: list[tuple[str, str]]) -> bool:
+    """Whether every step up to `after_step` (but the XWiki ones) runs its target version: each of its
+    chart's pods, given as (service, version), is on it, and there is at least one."""
+    for step in plan.steps:
+        if step.number > after_step or "xwiki" in step.operations:
+            continue
+        mine = [version for service, version in pods if service == step.chart]
+        if not mine or not all(version == step.version for version in mine):
+            return False
+    return True
+
+
 class XWikiOperator:
     def __init__(self, kubelet: Kubelet, plan, namespace: str, apply: Callable[[], Any], *, after_step: int = 10):
         self.kubelet, self.plan, self.namespace, self.apply = kubelet, plan, namespace, apply
@@ -27,12 +39,9 @@ class XWikiOperator:
         if now - self._last_check < 1.0:
             return
         self._last_check = now
-        before = [s for s in self.plan.steps if s.number <= self.after_step and "xwiki" not in s.operations]
-        pods = [p for p in self.kubelet.live_pods() if p.namespace == self.namespace]
-        for step in before:
-            mine = [p for p in pods if p.service == step.chart]
-            if not mine or not all(p.version == step.version for p in mine):
-                return
+        pods = [(p.service, p.version) for p in self.kubelet.live_pods() if p.namespace == self.namespace]
+        if not steps_at_target(self.plan, self.after_step, pods):
+            return
         self.done = True
         log.info("runtime: steps 1-%d are at their target versions; the simulated operator "
                  "applies the XWiki manual steps", self.after_step)

@@ -1,0 +1,57 @@
+"""`--sandbox-cluster emulator|real` (and `sandbox_options.cluster`): which `up` arguments each choice
+makes, and the refusal of Helm 2 on the real control plane, in the plugin and in the launcher."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from c7n_upgrade.config.model import SandboxOptions
+from c7n_upgrade.sandbox.base import SandboxError
+from c7n_upgrade.sandbox.realcluster import RealCluster
+from fixtures.plugin import _sandbox_cluster_args
+
+
+def _opt(cluster=None, helm=None, binary=None):
+    return SimpleNamespace(sandbox_cluster=cluster, sandbox_helm=helm, sandbox_helm_binary=binary,
+                           sandbox_kube_minor="15")
+
+
+def test_the_emulator_stays_the_default_with_its_helm_dialect():
+    assert SandboxOptions().cluster == "emulator"
+    assert _sandbox_cluster_args(_opt(), SandboxOptions()) == ["--kube-minor", "15", "--helm", "2"]
+
+
+def test_real_from_the_option_or_the_env_file_runs_helm_3_whatever_the_env_files_dialect():
+    assert _sandbox_cluster_args(_opt("real"), SandboxOptions(helm=2)) == ["--cluster", "real", "--helm", "3"]
+    assert _sandbox_cluster_args(_opt(), SandboxOptions(cluster="real")) == ["--cluster", "real", "--helm", "3"]
+    # the option wins over the env file
+    assert _sandbox_cluster_args(_opt("emulator"), SandboxOptions(cluster="real"))[0] == "--kube-minor"
+
+
+def test_real_passes_a_given_helm_binary_on(tmp_path):
+    helm = tmp_path / "helm"
+    helm.write_text("#!/bin/sh\n")
+    helm.chmod(0o755)
+    assert _sandbox_cluster_args(_opt("real", binary=str(helm)), SandboxOptions()) == \
+        ["--cluster", "real", "--helm", "3", "--helm-binary", str(helm.resolve())]
+
+
+def test_helm_2_on_the_real_control_plane_is_refused_with_what_to_use_instead(tmp_path):
+    with pytest.raises(pytest.UsageError, match="real Helm 3 only: --sandbox-helm 2 needs --sandbox-cluster emulator"):
+        _sandbox_cluster_args(_opt("real", helm="2"), SandboxOptions())
+    with pytest.raises(SandboxError, match=r"--helm 2 is not available on it .*--cluster emulator --helm 2"):
+        RealCluster(tmp_path, helm_dialect=2)
+
+
+def test_an_env_file_stating_cluster_real_with_helm_2_is_refused_but_the_default_files_helm_2_is_not():
+    with pytest.raises(pytest.UsageError, match="cluster: real runs the real Helm 3 only: set helm: 3"):
+        _sandbox_cluster_args(_opt(), SandboxOptions(cluster="real", helm=2))
+    # envs/sandbox.yaml states helm: 2 for the emulator; --sandbox-cluster real overrides both
+    assert _sandbox_cluster_args(_opt("real"), SandboxOptions(cluster="emulator", helm=2))[:2] == ["--cluster", "real"]
+    assert _sandbox_cluster_args(_opt(), SandboxOptions(cluster="real", helm=3))[:2] == ["--cluster", "real"]
+
+
+def test_an_unknown_cluster_in_the_env_file_is_refused():
+    with pytest.raises(ValueError, match="cluster"):
+        SandboxOptions(cluster="kind")
