@@ -43,11 +43,11 @@ def recognisable(secret: str) -> set[str]:
     return {f for f in forms if len(f) >= 4}
 
 
-@pytest.fixture(scope="module", params=["emulator", "real"])
+@pytest.fixture(scope="module", params=["real-helm2", "real"])
 def hostile(request, tmp_path_factory):
-    """On the emulator, and on the real control plane (the node, the real Helm 3 behind its wrapper)."""
+    """On the real control plane (the node), with the real Helm 2 and Tiller, and with the real Helm 3."""
     base = tmp_path_factory.mktemp(f"hostile-{request.param}")
-    cluster = ["--cluster", "real"] if request.param == "real" else []
+    cluster = ["--cluster", "real"] + (["--helm", "2"] if request.param == "real-helm2" else [])
     with ObservedSandbox(base / f"sb-{os.getpid()}-hostile", *cluster, environ=HOSTILE) as sb:
         assert sb.secrets() == HOSTILE  # the sandbox used them
         envs = base / "helm-envs"
@@ -82,8 +82,12 @@ def _backup_dir(run) -> Path:
 
 
 def test_no_secret_in_any_output_in_any_form(hostile):
-    _sb, run, _base, _env, _envs = hostile
+    sb, run, _base, _env, _envs = hostile
     texts = {"terminal": run.output, "junit": run.junit.read_text(encoding="utf-8")}
+    tiller = sb.dir / "tiller" / "tiller.log"  # Helm 2: Tiller logs each release it renders and applies
+    assert tiller.exists() == (sb.env_data()["helm"]["dialect"] == 2)
+    if tiller.exists():
+        texts["Tiller's log"] = tiller.read_text(encoding="utf-8", errors="replace")
     texts |= {p.name: p.read_text(encoding="utf-8", errors="replace") for p in run.alluredir.iterdir() if p.is_file()}
     texts |= {f"run dir {p.relative_to(run.run_dir)}": p.read_text(encoding="utf-8", errors="replace")
               for p in run.run_dir.rglob("*") if p.is_file() and not PRIVATE & set(p.parts)}  # not the backups
