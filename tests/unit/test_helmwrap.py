@@ -81,3 +81,22 @@ def test_masked_argv_masks_secret_keys_and_the_sandbox_secrets(tmp_path):
     log_call(tmp_path, argv, 1)
     text = (tmp_path / "helm-calls.jsonl").read_text()
     assert "pw1" not in text and "pw2" not in text and secret not in text and json.dumps(secret)[1:-1] not in text
+
+
+def test_masked_argv_reads_values_as_helm_does(tmp_path):
+    """Lists, escapes, --set-literal and --set-json: no part of a secret-named value stays."""
+    hostile = {
+        "--set": ["db.password={aa11,bb22}", "a=x\\\\,db.password=aa11", "db.password=aa11\\,bb22",
+                  "env.DB_PASS=aa11,env.MYSQL_PWD=bb22,apiKey=cc33,x={1,2},y=3"],
+        "--set-literal": ["db.password=aa11,bb22"],
+        "--set-json": ['db={"password":"aa11","user":"u"}', 'db.token="aa11"'],
+        "--set-string": ["a=1,db.secret=aa11"],
+    }
+    for flag, values in hostile.items():
+        for value in values:
+            for argv in (["upgrade", "r", "c", flag, value], ["upgrade", "r", "c", f"{flag}={value}"]):
+                text = " ".join(masked_argv(tmp_path, argv))
+                assert not any(s in text for s in ("aa11", "bb22", "cc33")), (argv, text)
+    assert masked_argv(tmp_path, ["upgrade", "r", "c", "--set", "env.DB_PASS=aa11,x={1,2},y=3"])[-1] == \
+        "env.DB_PASS=******,x={1,2},y=3"
+    assert masked_argv(tmp_path, ["upgrade", "r", "c", "--set-json", 'db={"user":"u"}'])[-1] == 'db={"user":"u"}'

@@ -19,17 +19,44 @@ CALLS_FILE = "helm-calls.jsonl"
 MASK = "******"
 _SET_FLAGS = ("--set", "--set-string", "--set-json", "--set-literal", "--set-file")
 _SECRET_FLAGS = ("--password", "--kube-token")
-_SECRET_KEY = re.compile(r"passw|secret|token|credential", re.IGNORECASE)
-_PAIRS = re.compile(r"(?<!\\),")
+_SECRET_KEY = re.compile(r"passw|(?<![a-z])pass(?![a-z])|pwd|secret|token|credential|(api|private|access)[-_]?key", re.IGNORECASE)
+
+
+def _value_end(value: str, start: int, stops: str) -> int:
+    """Where the text from `start` stops at an unescaped character of `stops` (or the end)."""
+    i = start
+    while i < len(value) and value[i] not in stops:
+        i += 2 if value[i] == "\\" else 1
+    return min(i, len(value))
 
 
 def _mask_pairs(value: str) -> str:
-    """`a=1,db.password=x` -> `a=1,db.password=******`."""
-    out = []
-    for pair in _PAIRS.split(value):
-        key, eq, _ = pair.partition("=")
-        out.append(f"{key}={MASK}" if eq and _SECRET_KEY.search(key) else pair)
+    """`a=1,db.password=x` -> `a=1,db.password=******`, read as helm's strvals reads --set: a `\\`
+    escapes the next character, a value starting with `{` is a list up to its `}` (commas inside)."""
+    out, i = [], 0
+    while i <= len(value):
+        eq = _value_end(value, i, "=,")
+        if eq >= len(value) or value[eq] == ",":
+            out.append(value[i:eq])
+            i = eq + 1
+            continue
+        key = value[i:eq]
+        end = _value_end(value, eq + 2, "}") + 1 if value[eq + 1:eq + 2] == "{" else eq + 1
+        end = _value_end(value, end, ",")
+        out.append(f"{key}={MASK}" if _SECRET_KEY.search(key) else value[i:end])
+        i = end + 1
     return ",".join(out)
+
+
+def _mask_value(flag: str, value: str) -> str:
+    if flag in _SECRET_FLAGS:
+        return MASK
+    key, eq, _ = value.partition("=")
+    if flag == "--set-literal":   # one pair, the value taken literally (commas and all)
+        return f"{key}={MASK}" if eq and _SECRET_KEY.search(key) else value
+    if flag == "--set-json":      # JSON values: a secret-named key anywhere masks them all
+        return f"{key}={MASK}" if eq and _SECRET_KEY.search(value) else value
+    return _mask_pairs(value)
 
 
 def ensure_site() -> None:
@@ -49,7 +76,7 @@ def masked_argv(directory: Path, argv: list[str]) -> list[str]:
             at = i if eq else i + 1
             if at < len(out):
                 raw = value if eq else out[at]
-                raw = MASK if name in _SECRET_FLAGS else _mask_pairs(raw)
+                raw = _mask_value(name, raw)
                 out[at] = f"{name}={raw}" if eq else raw
             i = at
         i += 1
