@@ -1,8 +1,10 @@
 """The helm wrapper's pure parts: which call a fault acts on, the flags it adds, the masked argv."""
 from __future__ import annotations
 
+import base64
 import json
 import sys
+from urllib.parse import quote
 
 import yaml
 
@@ -100,3 +102,23 @@ def test_masked_argv_reads_values_as_helm_does(tmp_path):
     assert masked_argv(tmp_path, ["upgrade", "r", "c", "--set", "env.DB_PASS=aa11,x={1,2},y=3"])[-1] == \
         "env.DB_PASS=******,x={1,2},y=3"
     assert masked_argv(tmp_path, ["upgrade", "r", "c", "--set-json", 'db={"user":"u"}'])[-1] == 'db={"user":"u"}'
+
+
+def test_masked_argv_masks_the_sandbox_secrets_in_any_argument(tmp_path):
+    secret = "Sup3r/S3cret+val"
+    (tmp_path / "secrets.env").write_text(dotenv_line("C7N_ADMIN_PASSWORD", secret))
+    (tmp_path / "secrets.env").chmod(0o600)
+    calls = [["repo", "add", "c7n", f"https://admin:{secret}@charts.example/"],
+             ["repo", "add", "c7n", f"https://admin:{quote(secret, safe='')}@charts.example/"],
+             ["install", "c7n/x", "--name", secret], ["upgrade", "r", "c", "--description", secret],
+             ["get", "values", base64.b64encode(secret.encode()).decode()]]
+    for argv in calls:
+        text = json.dumps(masked_argv(tmp_path, argv))
+        assert "******" in text and argv[-1] not in text and secret not in text, (argv, text)
+    assert masked_argv(tmp_path, ["status", "r"]) == ["status", "r"]
+
+
+def test_masked_argv_shows_no_value_when_the_secrets_file_cannot_be_read(tmp_path):
+    (tmp_path / "secrets.env").write_text("not a dotenv line\n")
+    assert masked_argv(tmp_path, ["upgrade", "r", "c", "--description", "x"]) == ["upgrade", "******", "******",
+                                                                                  "******", "******"]

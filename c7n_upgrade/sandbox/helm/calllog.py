@@ -3,8 +3,8 @@ excludes the program name (a contract: the e2e tests and benchmarks read it).
 
 The argv is the caller's, with secrets masked (`******`): the value of a `--set*` pair or a
 `--password`/`--kube-token` flag whose key names a password, secret or token, and any form of the
-sandbox's own secrets (D/secrets.env). The secrets file is read only when the argv has such a flag
-(reading it costs about 0.2 s; the suite passes values in files)."""
+sandbox's own secrets (D/secrets.env) in any argument (a repository URL's credentials, a release
+name, a --description), read on every call without the config package (c7n_upgrade/dotenv.py)."""
 from __future__ import annotations
 
 import json
@@ -68,11 +68,10 @@ def ensure_site() -> None:
 
 def masked_argv(directory: Path, argv: list[str]) -> list[str]:
     """The argv to log: secret-named values masked, then every form of the sandbox's secrets."""
-    out, risky, i = list(argv), False, 0
+    out, i = list(argv), 0
     while i < len(out):
         name, eq, value = out[i].partition("=")
         if name in _SET_FLAGS + _SECRET_FLAGS:
-            risky = True
             at = i if eq else i + 1
             if at < len(out):
                 raw = value if eq else out[at]
@@ -80,15 +79,18 @@ def masked_argv(directory: Path, argv: list[str]) -> list[str]:
                 out[at] = f"{name}={raw}" if eq else raw
             i = at
         i += 1
-    secrets_file = Path(directory) / "secrets.env"
-    if risky and secrets_file.exists():
-        ensure_site()
-        from c7n_upgrade.config import read_secrets_file
-        from c7n_upgrade.redact import Redactor
+    from c7n_upgrade.dotenv import parse_dotenv
+    try:
+        values = parse_dotenv((Path(directory) / "secrets.env").read_text(encoding="utf-8")).values()
+    except FileNotFoundError:
+        return out
+    except (OSError, ValueError):   # unreadable: its secrets cannot be told apart, so no value is shown
+        return out[:1] + [MASK] * len(out[1:])
+    ensure_site()
+    from c7n_upgrade.redact import Redactor
 
-        redactor = Redactor([v for v in read_secrets_file(secrets_file).values() if v])
-        out = [redactor.redact(arg) for arg in out]
-    return out
+    redactor = Redactor([v for v in values if v])
+    return [redactor.redact(arg) for arg in out]
 
 
 def log_call(directory: Path, argv: list[str], code: int) -> None:
