@@ -64,6 +64,7 @@ class ServiceProxies:
         ip, selector = spec.get("clusterIP"), spec.get("selector") or {}
         ports = [p for p in spec.get("ports") or [] if (p.get("protocol") or "TCP") == "TCP"]
         if not ip or ip == "None" or not ip.startswith("127.") or not selector:
+            self._remove(meta["uid"])   # a selector removed: no longer proxied, as kube-proxy does
             return
         if not self.world.privileged and any(int(p["port"]) < 1024 for p in ports):
             self._unprivileged(meta, spec.get("ports") or [])
