@@ -46,3 +46,9 @@ def test_a_service_that_loses_its_selector_is_no_longer_proxied(proxies):
     proxies._event("MODIFIED", _svc(None))
     assert _running() == []
 
+
+def test_a_service_seen_while_the_node_stops_leaves_no_listener(proxies):
+    proxies.node._stop.set()     # Node.stop() sets this, then calls proxies.stop(), while the watch
+    proxies.stop()               # thread may still be handling an event
+    proxies._event("ADDED", _svc({"app": "api"}))
+    assert _running() == [] and proxies._proxies == {}

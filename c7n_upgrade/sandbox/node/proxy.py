@@ -87,7 +87,11 @@ class ServiceProxies:
                 self.node.log(f"node: service {meta['namespace']}/{meta['name']}: cannot listen on "
                               f"{ip}:{p['port']}: {exc.strerror}")
         with self._lock:
-            self._proxies[meta["uid"]] = (signature, started)
+            stopping = self.node._stop.is_set()   # stop() ran meanwhile (or runs now): keep none
+            if not stopping:
+                self._proxies[meta["uid"]] = (signature, started)
+        for proxy in started if stopping else ():
+            proxy.stop()
 
     def _unprivileged(self, meta: dict, ports: list) -> None:
         moved = []
