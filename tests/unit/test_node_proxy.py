@@ -1,5 +1,5 @@
 """The node's kube-proxy (sandbox/node/proxy.py) keeping its listeners in step with the Services,
-with the listener replaced by a recorder (no sockets here)."""
+with the listener replaced by a recorder (no sockets here), and a pod worker stopped before it started."""
 from __future__ import annotations
 
 import threading
@@ -52,3 +52,15 @@ def test_a_service_seen_while_the_node_stops_leaves_no_listener(proxies):
     proxies.stop()               # thread may still be handling an event
     proxies._event("ADDED", _svc({"app": "api"}))
     assert _running() == [] and proxies._proxies == {}
+
+
+def test_a_pod_worker_stopped_before_its_thread_started_stops(tmp_path):
+    """Node.stop() can reach a worker _sync registered but has not started yet: no RuntimeError
+    (which cut Node.stop() short, leaving the kube-proxy and the kubelet API listening)."""
+    from c7n_upgrade.sandbox.node.pod import PodWorker
+    pod = {"metadata": {"name": "p", "namespace": "ns", "uid": "u"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    worker = PodWorker(SimpleNamespace(dir=tmp_path), pod, "127.77.0.9")
+    worker.stop()
+    worker.start()          # then started by _sync: its loop sees the stop and ends
+    worker.thread.join(5)
+    assert not worker.thread.is_alive()
