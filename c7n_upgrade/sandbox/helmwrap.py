@@ -88,10 +88,11 @@ def write_wrapper(sandbox_dir, real_helm, python: str = sys.executable) -> Path:
 
 def parse_deploy(argv: list[str]) -> Optional[tuple[str, str, str, bool]]:
     """(command, release, chart, dry_run) of `helm upgrade|install ...`, or None for any other call.
-    Helm 2 names an install's release with `--name` (`install CHART --name R`)."""
+    Helm 2 names an install's release with `--name` or `-n` (`install CHART --name R`)."""
     positional: list[str] = []
     dry_run = False
     named: Optional[str] = None
+    short_n: Optional[str] = None    # helm 3's -n NAMESPACE, helm 2's -n NAME (install)
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -106,6 +107,7 @@ def parse_deploy(argv: list[str]) -> Optional[tuple[str, str, str, bool]]:
                 named = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
                 i += 0 if eq else 1
             elif name in _VALUED and not eq:
+                short_n = argv[i + 1] if name == "-n" and i + 1 < len(argv) else short_n
                 i += 1
         else:
             positional.append(arg)
@@ -117,6 +119,8 @@ def parse_deploy(argv: list[str]) -> Optional[tuple[str, str, str, bool]]:
         rest = [named, *rest]
     elif positional[0] == "install" and ("--generate-name" in argv or "-g" in argv):
         rest = ["", *rest]
+    elif positional[0] == "install" and len(rest) == 1 and short_n is not None:
+        rest = [short_n, *rest]      # helm 2's `install CHART -n R` (helm 3 refuses one positional)
     if len(rest) < 2:
         return None
     return positional[0], rest[0], rest[1], dry_run

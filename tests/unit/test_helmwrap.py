@@ -30,6 +30,9 @@ def test_parse_deploy_reads_helm_2s_install_form():
     assert parse_deploy(["--host", "127.0.0.1:4", "install", "--name=cs", "./cs.tgz"]) == ("install", "cs", "./cs.tgz", False)
     assert parse_deploy(["upgrade", "cs", "c7n/config-server", "--tiller-namespace", "kube-system"])[1:3] == (
         "cs", "c7n/config-server")
+    assert parse_deploy(["install", "c7n/config-server", "-n", "cs", "--namespace", "ns"]) == (
+        "install", "cs", "c7n/config-server", False)
+    assert parse_deploy(["install", "-n", "ns", "cs", "c7n/config-server"])[1:3] == ("cs", "c7n/config-server")
 
 
 def test_chart_name_from_every_reference_form():
