@@ -13,7 +13,7 @@ Each invocation of D/bin/helm:
   stderr are the caller's own file descriptors (streamed, nothing buffered or rewritten); the exit
   status is helm's; SIGTERM, SIGINT and SIGHUP are forwarded to helm, which is waited for (no orphan;
   one the caller ignores stays ignored, by helm too), and a helm killed by a signal makes the wrapper
-  die by the same signal;
+  die by the same signal; a wrapper killed by SIGKILL leaves helm a SIGTERM (PR_SET_PDEATHSIG);
 - appends one line to D/helm-calls.jsonl (helm/calllog.py: the caller's argv, secrets masked);
 - re-reads D/faults.json (faults.py) and, for an upgrade/install of a faulted release (its actual
   name, its chart's name or the plan's release name for that chart) that is not a dry run:
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 DIR_VAR, HELM_VAR = "C7N_SANDBOX_DIR", "C7N_REAL_HELM"
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+PR_SET_PDEATHSIG = 1
 NO_MEMORY_VALUE = "1Ti"        # more than the node's capacity (node/kubelet.py: about 250 GiB)
 REJECTED_MEMORY = "-1Gi"       # a request the API server refuses: "must be greater than or equal to 0"
 DEPLOYS = ("upgrade", "install")
@@ -184,6 +185,16 @@ def _post_render(*settings: str) -> list[str]:
     return ["--post-renderer", sys.executable, *(a for arg in args for a in ("--post-renderer-args", arg))]
 
 
+def _term_with_parent():
+    """helm gets SIGTERM if the wrapper dies unwaited (SIGKILL): it cancels, as on a forwarded one."""
+    try:
+        import ctypes
+        prctl = ctypes.CDLL(None, use_errno=True).prctl   # resolved before the fork
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+
+
 class _Signalled(Exception):
     def __init__(self, signum: int):
         super().__init__(signum)
@@ -212,7 +223,7 @@ def run_helm(real_helm: str, argv: list[str], env: dict, delay: float) -> tuple[
         except _Signalled as stop:
             return 128 + stop.signum, stop.signum
         try:
-            child = subprocess.Popen([real_helm, *argv], env=env)
+            child = subprocess.Popen([real_helm, *argv], env=env, preexec_fn=_term_with_parent())
         except OSError as exc:
             sys.stderr.write(f"Error: cannot run {real_helm}: {exc.strerror}\n")
             return 127, None
