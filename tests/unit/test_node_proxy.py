@@ -1,5 +1,6 @@
 """The node's kube-proxy (sandbox/node/proxy.py) keeping its listeners in step with the Services,
-with the listener replaced by a recorder (no sockets here), and a pod worker stopped before it started."""
+with the listener replaced by a recorder (no sockets here), a pod worker stopped before it started, and
+the node refusing any address beyond loopback."""
 from __future__ import annotations
 
 import threading
@@ -64,3 +65,12 @@ def test_a_pod_worker_stopped_before_its_thread_started_stops(tmp_path):
     worker.start()          # then started by _sync: its loop sees the stop and ends
     worker.thread.join(5)
     assert not worker.thread.is_alive()
+
+
+@pytest.mark.parametrize("where", [{"address": "0.0.0.0"}, {"address": "10.0.0.5"}, {"pod_cidr": "10.244.0.0/16"},
+                                   {"pod_cidr": "0.0.0.0/0"}])
+def test_the_node_listens_only_on_loopback(tmp_path, where):
+    from c7n_upgrade.sandbox.node.kubelet import Node, NodeError
+    with pytest.raises(NodeError, match="must be loopback"):
+        Node(tmp_path / "kubeconfig", tmp_path, choerodon={"privileged_ports": False}, **where)
+    Node(tmp_path / "kubeconfig", tmp_path, choerodon={"privileged_ports": False})   # the defaults are

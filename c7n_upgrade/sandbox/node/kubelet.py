@@ -70,6 +70,9 @@ def _bindable(ip: str, ports: set, world) -> bool:
     return True
 
 
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+
+
 class NodeError(Exception):
     """The node could not register or did not become Ready in time."""
 
@@ -79,6 +82,9 @@ class Node:
                  crash_backoff: float = 10.0, max_backoff: float = 300.0, pod_cidr: str = "127.77.0.0/16",
                  address: str = "127.0.0.1", log=lambda line: None, serve: bool = True, choerodon=None,
                  services: bool = True):
+        if not (ipaddress.ip_address(address).is_loopback and ipaddress.ip_network(pod_cidr).subnet_of(LOOPBACK)):
+            raise NodeError(f"node {name}: its address ({address}) and pod CIDR ({pod_cidr}) must be loopback "
+                            f"({LOOPBACK}): nothing of the sandbox listens beyond this machine")
         self.kubeconfig, self.dir, self.name, self.context = Path(kubeconfig), Path(directory), name, context
         self.crash_base, self.max_backoff = crash_backoff, max_backoff
         self.address = address
