@@ -125,3 +125,10 @@ def test_masked_argv_shows_no_value_when_the_secrets_file_cannot_be_read(tmp_pat
     (tmp_path / "secrets.env").write_text("not a dotenv line\n")
     assert masked_argv(tmp_path, ["upgrade", "r", "c", "--description", "x"]) == ["upgrade", "******", "******",
                                                                                   "******", "******"]
+
+
+def test_masked_argv_masks_registry_logins_short_password(tmp_path):
+    for argv in (["registry", "login", "r.io", "-u", "me", "-p", "aa11"], ["registry", "login", "r.io", "-paa11"],
+                 ["registry", "login", "r.io", "-p=aa11"]):
+        masked = masked_argv(tmp_path, argv)
+        assert "aa11" not in " ".join(masked) and masked[:3] == argv[:3] and "******" in masked[-1], masked

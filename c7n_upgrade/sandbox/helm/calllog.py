@@ -18,7 +18,7 @@ from pathlib import Path
 CALLS_FILE = "helm-calls.jsonl"
 MASK = "******"
 _SET_FLAGS = ("--set", "--set-string", "--set-json", "--set-literal", "--set-file")
-_SECRET_FLAGS = ("--password", "--kube-token")
+_SECRET_FLAGS = ("--password", "-p", "--kube-token")   # -p: `helm registry login`'s --password
 _SECRET_KEY = re.compile(r"passw|(?<![a-z])pass(?![a-z])|pwd|secret|token|credential|(api|private|access)[-_]?key", re.IGNORECASE)
 
 
@@ -71,7 +71,9 @@ def masked_argv(directory: Path, argv: list[str]) -> list[str]:
     out, i = list(argv), 0
     while i < len(out):
         name, eq, value = out[i].partition("=")
-        if name in _SET_FLAGS + _SECRET_FLAGS:
+        if name.startswith("-p") and len(name) > 2 and not name.startswith("--"):   # -pVALUE
+            out[i] = f"-p{MASK}"
+        elif name in _SET_FLAGS + _SECRET_FLAGS:
             at = i if eq else i + 1
             if at < len(out):
                 raw = value if eq else out[at]
