@@ -91,7 +91,7 @@ def test_masked_argv_masks_secret_keys_and_the_sandbox_secrets(tmp_path):
 def test_masked_argv_reads_values_as_helm_does(tmp_path):
     """Lists, escapes, --set-literal and --set-json: no part of a secret-named value stays."""
     hostile = {
-        "--set": ["db.password={aa11,bb22}", "a=x\\\\,db.password=aa11", "db.password=aa11\\,bb22",
+        "--set": ["db.password={aa11,bb22}", "db.password={aa11,bb22", "a={x,db.password=aa11", "a=x\\\\,db.password=aa11", "db.password=aa11\\,bb22",
                   "env.DB_PASS=aa11,env.MYSQL_PWD=bb22,apiKey=cc33,x={1,2},y=3"],
         "--set-literal": ["db.password=aa11,bb22"],
         "--set-json": ['db={"password":"aa11","user":"u"}', 'db.token="aa11"'],

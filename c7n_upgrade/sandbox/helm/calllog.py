@@ -40,10 +40,12 @@ def _mask_pairs(value: str) -> str:
             out.append(value[i:eq])
             i = eq + 1
             continue
-        key = value[i:eq]
-        end = _value_end(value, eq + 2, "}") + 1 if value[eq + 1:eq + 2] == "{" else eq + 1
-        end = _value_end(value, end, ",")
-        out.append(f"{key}={MASK}" if _SECRET_KEY.search(key) else value[i:end])
+        key, secret = value[i:eq], _SECRET_KEY.search(value[i:eq])
+        close = _value_end(value, eq + 2, "}") if value[eq + 1:eq + 2] == "{" else None
+        # a list never closed: helm refuses the call; a secret's masked to the end, another's read as a scalar
+        start = close + 1 if close is not None and (close < len(value) or secret) else eq + 1
+        end = _value_end(value, start, ",")
+        out.append(f"{key}={MASK}" if secret else value[i:end])
         i = end + 1
     return ",".join(out)
 
