@@ -26,7 +26,7 @@ from c7n_upgrade.dotenv import dotenv_line  # noqa: E402
 from c7n_upgrade.plan import load_plan  # noqa: E402
 from c7n_upgrade.sandbox import charts  # noqa: E402
 from c7n_upgrade.sandbox.helmwrap import write_wrapper  # noqa: E402
-from c7n_upgrade.sandbox.launcher import SECRET_VARIABLES  # noqa: E402
+from c7n_upgrade.sandbox.base import SECRET_VARIABLES  # noqa: E402
 
 
 def _time(argv: list[str], env: dict) -> float:
