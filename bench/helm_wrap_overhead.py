@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import statistics
 import subprocess
 import sys
@@ -21,9 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import child_env, real_helm  # noqa: E402
+from c7n_upgrade.dotenv import dotenv_line  # noqa: E402
 from c7n_upgrade.plan import load_plan  # noqa: E402
 from c7n_upgrade.sandbox import charts  # noqa: E402
 from c7n_upgrade.sandbox.helmwrap import write_wrapper  # noqa: E402
+from c7n_upgrade.sandbox.base import SECRET_VARIABLES  # noqa: E402
 
 
 def _time(argv: list[str], env: dict) -> float:
@@ -41,6 +44,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="c7n-bench-helmwrap-") as tmp:
         d = Path(tmp)
         wrapper = str(write_wrapper(d, helm))
+        # as `up` leaves it: the wrapper masks these secrets' forms in every call's argv
+        (d / "secrets.env").write_text("".join(dotenv_line(name, secrets.token_urlsafe(18)) for name in SECRET_VARIABLES))
+        (d / "secrets.env").chmod(0o600)
         chart = next(c for c in charts.catalogue(load_plan("0.8-to-0.9")) if c.name == "config-server")
         tgz = d / chart.filename
         tgz.write_bytes(charts.chart_tgz(chart))

@@ -10,6 +10,7 @@ from typing import Any, Collection, Optional
 import yaml
 from pydantic import ValidationError
 
+from ..dotenv import DotenvError, dotenv_line, dotenv_value, parse_dotenv  # noqa: F401 (re-exported)
 from .explain import describe_input, dotted_key, explain, fail
 from .model import REQUIRED_FOR_CLUSTER, SECRET_KEYS, ConfigError, Env, display
 
@@ -122,54 +123,12 @@ def read_secrets_file(path: Path) -> dict[str, str]:
             f"secrets file {path}: mode {stat.S_IMODE(st.st_mode):04o} lets group/others access it;"
             f" run: chmod 600 {path}"
         )
-    out: dict[str, str] = {}
     if st.st_size > MAX_ENV_BYTES:
         raise ConfigError(f"secrets file {path}: {st.st_size} bytes; it may have at most {MAX_ENV_BYTES}")
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[len("export "):].lstrip()
-        key, sep, value = line.partition("=")
-        key = key.strip()
-        if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
-            # never echo the line: it may hold a secret
-            raise ConfigError(f"secrets file {path}: line {lineno}: expected NAME=value")
-        try:
-            out[key] = dotenv_value(value)
-        except ValueError as exc:
-            raise ConfigError(f"secrets file {path}: line {lineno}: {exc}") from None
-    return out
-
-
-_DOTENV_ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "r": "\r", "t": "\t", "$": "$"}
-
-
-def dotenv_value(raw: str) -> str:
-    """The value of a dotenv ``NAME=value`` line: ``'literal'``, ``"with \\n \\" \\\\ escapes"``
-    (as python-dotenv reads them), or bare text without its surrounding spaces."""
-    raw = raw.strip()
-    if len(raw) >= 2 and raw[0] == raw[-1] == "'":
-        return raw[1:-1]
-    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-        out, chars = [], iter(raw[1:-1])
-        for ch in chars:
-            if ch == "\\":
-                nxt = next(chars, "")
-                if nxt not in _DOTENV_ESCAPES:
-                    raise ValueError("unknown escape in a double-quoted value (use \\\\ for a backslash)")
-                out.append(_DOTENV_ESCAPES[nxt])
-            else:
-                out.append(ch)
-        return "".join(out)
-    return raw
-
-
-def dotenv_line(name: str, value: str) -> str:
-    """``NAME="value"`` with the escapes `dotenv_value` reads back: any text survives the round trip."""
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
-    return f'{name}="{escaped}"\n'
+    try:
+        return parse_dotenv(path.read_text(encoding="utf-8"))
+    except DotenvError as exc:
+        raise ConfigError(f"secrets file {path}: {exc}") from None
 
 
 def _walk_strings(data: Any, path: tuple = ()):

@@ -13,7 +13,7 @@ Each invocation of D/bin/helm:
   stderr are the caller's own file descriptors (streamed, nothing buffered or rewritten); the exit
   status is helm's; SIGTERM, SIGINT and SIGHUP are forwarded to helm, which is waited for (no orphan;
   one the caller ignores stays ignored, by helm too), and a helm killed by a signal makes the wrapper
-  die by the same signal;
+  die by the same signal; a wrapper killed by SIGKILL leaves helm a SIGTERM (PR_SET_PDEATHSIG);
 - appends one line to D/helm-calls.jsonl (helm/calllog.py: the caller's argv, secrets masked);
 - re-reads D/faults.json (faults.py) and, for an upgrade/install of a faulted release (its actual
   name, its chart's name or the plan's release name for that chart) that is not a dry run:
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
 DIR_VAR, HELM_VAR, DIALECT_VAR = "C7N_SANDBOX_DIR", "C7N_REAL_HELM", "C7N_HELM_DIALECT"
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+PR_SET_PDEATHSIG = 1
 NO_MEMORY_VALUE = "1Ti"        # more than the node's capacity (node/kubelet.py: about 250 GiB)
 REJECTED_MEMORY = "-1Gi"       # a request the API server refuses: "must be greater than or equal to 0"
 DEPLOYS = ("upgrade", "install")
@@ -94,10 +95,11 @@ def write_wrapper(sandbox_dir, real_helm, python: str = sys.executable, env: Opt
 
 def parse_deploy(argv: list[str]) -> Optional[tuple[str, str, str, bool]]:
     """(command, release, chart, dry_run) of `helm upgrade|install ...`, or None for any other call.
-    Helm 2 names an install's release with `--name` (`install CHART --name R`)."""
+    Helm 2 names an install's release with `--name` or `-n` (`install CHART --name R`)."""
     positional: list[str] = []
     dry_run = False
     named: Optional[str] = None
+    short_n: Optional[str] = None    # helm 3's -n NAMESPACE, helm 2's -n NAME (install)
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -112,6 +114,7 @@ def parse_deploy(argv: list[str]) -> Optional[tuple[str, str, str, bool]]:
                 named = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
                 i += 0 if eq else 1
             elif name in _VALUED and not eq:
+                short_n = argv[i + 1] if name == "-n" and i + 1 < len(argv) else short_n
                 i += 1
         else:
             positional.append(arg)
@@ -123,6 +126,8 @@ def parse_deploy(argv: list[str]) -> Optional[tuple[str, str, str, bool]]:
         rest = [named, *rest]
     elif positional[0] == "install" and ("--generate-name" in argv or "-g" in argv):
         rest = ["", *rest]
+    elif positional[0] == "install" and len(rest) == 1 and short_n is not None:
+        rest = [short_n, *rest]      # helm 2's `install CHART -n R` (helm 3 refuses one positional)
     if len(rest) < 2:
         return None
     return positional[0], rest[0], rest[1], dry_run
@@ -192,6 +197,16 @@ def _post_render(*settings: str) -> list[str]:
     return ["--post-renderer", sys.executable, *(a for arg in args for a in ("--post-renderer-args", arg))]
 
 
+def _term_with_parent():
+    """helm gets SIGTERM if the wrapper dies unwaited (SIGKILL): it cancels, as on a forwarded one."""
+    try:
+        import ctypes
+        prctl = ctypes.CDLL(None, use_errno=True).prctl   # resolved before the fork
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+
+
 class _Signalled(Exception):
     def __init__(self, signum: int):
         super().__init__(signum)
@@ -220,7 +235,7 @@ def run_helm(real_helm: str, argv: list[str], env: dict, delay: float) -> tuple[
         except _Signalled as stop:
             return 128 + stop.signum, stop.signum
         try:
-            child = subprocess.Popen([real_helm, *argv], env=env)
+            child = subprocess.Popen([real_helm, *argv], env=env, preexec_fn=_term_with_parent())
         except OSError as exc:
             sys.stderr.write(f"Error: cannot run {real_helm}: {exc.strerror}\n")
             return 127, None

@@ -227,3 +227,27 @@ def test_no_secret_from_set_in_helm_calls(world):
     assert HOSTILE not in text and json.dumps(HOSTILE)[1:-1] not in text and "hunter2-other" not in text
     argv = calls(world)[-1]["argv"]
     assert "env.open.PLAIN=kept" in argv[-3] and argv[-3].startswith("env.open.SPRING_DATASOURCE_PASSWORD=******")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_a_killed_wrapper_leaves_no_helm_behind(tmp_path):
+    """SIGKILL cannot be forwarded: helm gets SIGTERM from the kernel when the wrapper dies."""
+    fake = tmp_path / "fake-helm"
+    fake.write_text(f'#!/bin/sh\necho $$ > {tmp_path}/pid\nexec sleep 300\n')
+    fake.chmod(0o755)
+    proc = subprocess.Popen([str(write_wrapper(tmp_path / "d", fake)), "version"])
+    pid = int(_wait("the fake helm started", lambda: (tmp_path / "pid").exists() and (tmp_path / "pid").read_text()))
+    try:
+        _wait("the fake helm exec'd sleep", lambda: Path(f"/proc/{pid}/exe").resolve().name == "sleep")
+        proc.kill()
+        proc.wait(10)
+        _wait("helm ended after its wrapper was killed", lambda: _gone(pid), timeout=10)
+    finally:
+        if not _gone(pid):
+            os.kill(pid, signal.SIGKILL)

@@ -264,3 +264,27 @@ def test_kubectl_attach_feeds_stdin_and_shows_output(control_plane, core, node, 
     _wait(f"{name} Succeeded once its stdin closed", lambda: _status(core, name)["phase"] == "Succeeded")
     again = _kubectl(control_plane, tmp_path, which, "attach", name)
     assert again.returncode != 0 and "completed pod" in again.stderr, again
+
+
+def test_an_exec_ends_with_its_pod(control_plane, node, core, tmp_path):
+    """An exec'd process lives in the container's PID namespace on a real node: deleting the pod ends it
+    (here it had outlived the pod, and the node, until pytest exited)."""
+    name = _running(core, _name("execd"), _container("box", ["sh", "-c", "exec sleep 600"]))
+    pid_file = tmp_path / "exec.pid"
+    proc = subprocess.Popen([_kubectl_binary("1.32"), f"--kubeconfig={control_plane.kubeconfig}", "-n", NS, "exec",
+                             name, "--", "sh", "-c", f"echo $$ > {pid_file}; exec sleep 600"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, HOME=str(tmp_path)))
+    try:
+        pid = int(_wait("the exec'd process", lambda: pid_file.exists() and pid_file.read_text().strip()))
+        core.delete_namespaced_pod(name, NS, grace_period_seconds=0, _preload_content=False)
+        _wait("the exec'd process ended with its pod", lambda: _ended(pid), timeout=30)
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def _ended(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True

@@ -1,8 +1,10 @@
 """The helm wrapper's pure parts: which call a fault acts on, the flags it adds, the masked argv."""
 from __future__ import annotations
 
+import base64
 import json
 import sys
+from urllib.parse import quote
 
 import yaml
 
@@ -28,6 +30,9 @@ def test_parse_deploy_reads_helm_2s_install_form():
     assert parse_deploy(["--host", "127.0.0.1:4", "install", "--name=cs", "./cs.tgz"]) == ("install", "cs", "./cs.tgz", False)
     assert parse_deploy(["upgrade", "cs", "c7n/config-server", "--tiller-namespace", "kube-system"])[1:3] == (
         "cs", "c7n/config-server")
+    assert parse_deploy(["install", "c7n/config-server", "-n", "cs", "--namespace", "ns"]) == (
+        "install", "cs", "c7n/config-server", False)
+    assert parse_deploy(["install", "-n", "ns", "cs", "c7n/config-server"])[1:3] == ("cs", "c7n/config-server")
 
 
 def test_chart_name_from_every_reference_form():
@@ -81,3 +86,49 @@ def test_masked_argv_masks_secret_keys_and_the_sandbox_secrets(tmp_path):
     log_call(tmp_path, argv, 1)
     text = (tmp_path / "helm-calls.jsonl").read_text()
     assert "pw1" not in text and "pw2" not in text and secret not in text and json.dumps(secret)[1:-1] not in text
+
+
+def test_masked_argv_reads_values_as_helm_does(tmp_path):
+    """Lists, escapes, --set-literal and --set-json: no part of a secret-named value stays."""
+    hostile = {
+        "--set": ["db.password={aa11,bb22}", "db.password={aa11,bb22", "a={x,db.password=aa11", "a=x\\\\,db.password=aa11", "db.password=aa11\\,bb22",
+                  "env.DB_PASS=aa11,env.MYSQL_PWD=bb22,apiKey=cc33,x={1,2},y=3"],
+        "--set-literal": ["db.password=aa11,bb22"],
+        "--set-json": ['db={"password":"aa11","user":"u"}', 'db.token="aa11"'],
+        "--set-string": ["a=1,db.secret=aa11"],
+    }
+    for flag, values in hostile.items():
+        for value in values:
+            for argv in (["upgrade", "r", "c", flag, value], ["upgrade", "r", "c", f"{flag}={value}"]):
+                text = " ".join(masked_argv(tmp_path, argv))
+                assert not any(s in text for s in ("aa11", "bb22", "cc33")), (argv, text)
+    assert masked_argv(tmp_path, ["upgrade", "r", "c", "--set", "env.DB_PASS=aa11,x={1,2},y=3"])[-1] == \
+        "env.DB_PASS=******,x={1,2},y=3"
+    assert masked_argv(tmp_path, ["upgrade", "r", "c", "--set-json", 'db={"user":"u"}'])[-1] == 'db={"user":"u"}'
+
+
+def test_masked_argv_masks_the_sandbox_secrets_in_any_argument(tmp_path):
+    secret = "Sup3r/S3cret+val"
+    (tmp_path / "secrets.env").write_text(dotenv_line("C7N_ADMIN_PASSWORD", secret))
+    (tmp_path / "secrets.env").chmod(0o600)
+    calls = [["repo", "add", "c7n", f"https://admin:{secret}@charts.example/"],
+             ["repo", "add", "c7n", f"https://admin:{quote(secret, safe='')}@charts.example/"],
+             ["install", "c7n/x", "--name", secret], ["upgrade", "r", "c", "--description", secret],
+             ["get", "values", base64.b64encode(secret.encode()).decode()]]
+    for argv in calls:
+        text = json.dumps(masked_argv(tmp_path, argv))
+        assert "******" in text and argv[-1] not in text and secret not in text, (argv, text)
+    assert masked_argv(tmp_path, ["status", "r"]) == ["status", "r"]
+
+
+def test_masked_argv_shows_no_value_when_the_secrets_file_cannot_be_read(tmp_path):
+    (tmp_path / "secrets.env").write_text("not a dotenv line\n")
+    assert masked_argv(tmp_path, ["upgrade", "r", "c", "--description", "x"]) == ["upgrade", "******", "******",
+                                                                                  "******", "******"]
+
+
+def test_masked_argv_masks_registry_logins_short_password(tmp_path):
+    for argv in (["registry", "login", "r.io", "-u", "me", "-p", "aa11"], ["registry", "login", "r.io", "-paa11"],
+                 ["registry", "login", "r.io", "-p=aa11"]):
+        masked = masked_argv(tmp_path, argv)
+        assert "aa11" not in " ".join(masked) and masked[:3] == argv[:3] and "******" in masked[-1], masked

@@ -54,7 +54,11 @@ class Tiller:
                 "--storage", "configmap"]
         self.component = Component("tiller", argv, self.dir / "tiller.log", env=self.env())
         self.component.start()
-        self.ready_s = self.component.wait_ready(lambda: http_ok(f"http://127.0.0.1:{probe}/readiness"), timeout)
+        try:
+            self.ready_s = self.component.wait_ready(lambda: http_ok(f"http://127.0.0.1:{probe}/readiness"), timeout)
+        except ControlPlaneError:
+            self.stop()   # not ready in time: no Tiller left running (a `with` block never gets to __exit__)
+            raise
         init = self.helm("init", "--client-only", "--skip-refresh", "--skip-repos", check=False)
         if init.returncode != 0:
             self.stop()

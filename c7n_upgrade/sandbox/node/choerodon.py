@@ -84,6 +84,8 @@ class ServiceContainer(_Logged):
         self.servers: list = []
         self.created = time.monotonic()
         self._timer: threading.Timer | None = None
+        self._state = threading.Lock()   # kill() against a slow start's timer already firing
+        self._killed = False
 
     def start(self) -> None:
         self.open_log()
@@ -108,12 +110,15 @@ class ServiceContainer(_Logged):
     def _listen(self) -> None:
         ports = [int(p["containerPort"]) for p in self.container.spec.get("ports") or [] if p.get("containerPort")]
         try:
-            for port in ports:
-                server = _Server((self.pod.ip, self.world.bind_port(port)), _PodHandler)
-                server.c7n = (self.world, self.pod, port)
-                self.servers.append(server)
-                threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
-                                 name=f"pod {self.pod.name}:{port}").start()
+            with self._state:
+                if self._killed:
+                    return
+                for port in ports:
+                    server = _Server((self.pod.ip, self.world.bind_port(port)), _PodHandler)
+                    server.c7n = (self.world, self.pod, port)
+                    self.servers.append(server)
+                    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
+                                     name=f"pod {self.pod.name}:{port}").start()
         except OSError as exc:
             self.write_log(f"ERROR [main] o.s.b.d.LoggingFailureAnalysisReporter: Web server failed to start. "
                            f"Port {port} on {self.pod.ip} was already in use ({exc.strerror}).")
@@ -140,6 +145,8 @@ class ServiceContainer(_Logged):
         if self.code is None:
             self.write_log("INFO  [Thread-1] shutting down")
             self.code = 143 if grace > 0 else 137
+        with self._state:
+            self._killed = True
         self._close()
         return self.code
 

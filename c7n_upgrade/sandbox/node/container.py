@@ -3,12 +3,13 @@ restarts with the crash back-off, probes, and the status it reports (containerSt
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from datetime import datetime, timezone
 
 from . import images
 from .probes import Probe
-from .process import Process, expand
+from .process import Process, expand, kill_group
 
 IDLE = ["sleep", "infinity"]  # a Choerodon image with no behaviour (dbtool without a command)
 
@@ -32,6 +33,9 @@ class Container:
         self.reference = spec.get("image", "")
         self.image = images.parse(self.reference)
         self.phase = "pull"     # pull | pull_failed | create | running | crash_backoff | done
+        self.execs: set = set()          # exec'd processes (streams.py): they end with the instance
+        self._execs_lock = threading.Lock()
+        self._execs_open = False
         self.state: dict = {"waiting": {"reason": "ContainerCreating"}}
         self.last_state: dict = {}
         self.restart_count = 0
@@ -136,6 +140,8 @@ class Container:
         env = self.pod.environment(self.spec)
         argv = self._argv(env)
         self.process = self.pod.node.process_for(self, argv, env)
+        with self._execs_lock:
+            self._execs_open = True
         self.started_at = now_iso()
         self.started_mono = time.monotonic()
         try:
@@ -159,7 +165,26 @@ class Container:
         self.started = "Startup" not in self.probes
         self.ready = self.started and "Readiness" not in self.probes and not self.init
 
+    def add_exec(self, proc) -> bool:
+        """Register an exec'd process; False (kill it) when the instance it was for has ended."""
+        with self._execs_lock:
+            if self._execs_open:
+                self.execs.add(proc)
+            return self._execs_open
+
+    def drop_exec(self, proc) -> None:
+        with self._execs_lock:
+            self.execs.discard(proc)
+
+    def end_execs(self) -> None:
+        """The instance ended: its exec'd processes end with it, as in a container's PID namespace."""
+        with self._execs_lock:
+            procs, self.execs, self._execs_open = list(self.execs), set(), False
+        for proc in procs:
+            kill_group(proc)
+
     def _exited(self, code: int, reason: str | None = None, message: str | None = None) -> None:
+        self.end_execs()
         self.exit_code = code
         terminated = {"exitCode": code, "reason": reason or ("Completed" if code == 0 else "Error"),
                       "startedAt": self.started_at, "finishedAt": now_iso(), "containerID": self.container_id}
@@ -204,6 +229,7 @@ class Container:
 
     def stop(self, grace: float) -> None:
         """Kill the running instance (pod deleted, node stopping): it ends terminated."""
+        self.end_execs()
         if self.phase == "running" and self.process:
             self.pod.event("Killing", f"Stopping container {self.name}", "Normal", self)
             code = self.process.kill(grace)

@@ -29,6 +29,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as kube_config
 from kubernetes.client.rest import ApiException
@@ -70,6 +71,9 @@ def _bindable(ip: str, ports: set, world) -> bool:
     return True
 
 
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+
+
 class NodeError(Exception):
     """The node could not register or did not become Ready in time."""
 
@@ -79,6 +83,9 @@ class Node:
                  crash_backoff: float = 10.0, max_backoff: float = 300.0, pod_cidr: str = "127.77.0.0/16",
                  address: str = "127.0.0.1", log=lambda line: None, serve: bool = True, choerodon=None,
                  services: bool = True):
+        if not (ipaddress.ip_address(address).is_loopback and ipaddress.ip_network(pod_cidr).subnet_of(LOOPBACK)):
+            raise NodeError(f"node {name}: its address ({address}) and pod CIDR ({pod_cidr}) must be loopback "
+                            f"({LOOPBACK}): nothing of the sandbox listens beyond this machine")
         self.kubeconfig, self.dir, self.name, self.context = Path(kubeconfig), Path(directory), name, context
         self.crash_base, self.max_backoff = crash_backoff, max_backoff
         self.address = address
@@ -106,17 +113,21 @@ class Node:
         host = self.api.configuration.host
         self._service_env = {"KUBERNETES_SERVICE_HOST": host.split("//")[1].rsplit(":", 1)[0],
                              "KUBERNETES_SERVICE_PORT": host.rsplit(":", 1)[1]}
-        if self.serve:
-            from .server import KubeletServer
-            self.server = KubeletServer(self, self.dir / "pki")
-            self.port = self.server.start()
-        self._register()
-        for target, name in ((self._heartbeat, "node heartbeat"), (self._watch, "node pods")):
-            start_thread(target, name, self._threads)
-        self.world.start(self.api)
-        if self.proxies:
-            self.proxies.start()
-        self._wait_ready(timeout)
+        try:
+            if self.serve:
+                from .server import KubeletServer
+                self.server = KubeletServer(self, self.dir / "pki")
+                self.port = self.server.start()
+            self._register()
+            for target, name in ((self._heartbeat, "node heartbeat"), (self._watch, "node pods")):
+                start_thread(target, name, self._threads)
+            self.world.start(self.api)
+            if self.proxies:
+                self.proxies.start()
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()   # a failed start leaves no listener, heartbeat or pod running
+            raise
         self.log(f"node: {self.name} Ready (kubelet API on {self.address}:{self.port})")
         return self
 
@@ -155,6 +166,9 @@ class Node:
         except ApiException as exc:
             if exc.status != 409:
                 raise NodeError(f"registering node {self.name}: {exc.status} {exc.reason}: {exc.body}") from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise NodeError(f"registering node {self.name}: cannot reach the API server at "
+                            f"{self.api.configuration.host} ({type(exc).__name__})") from None
         self._post_status()
         self._renew_lease()
 

@@ -113,7 +113,8 @@ class PodWorker:
     def stop(self) -> None:
         """The pod is gone from the API server, or the node stops: kill what runs, at once."""
         self._stop.set()
-        if threading.current_thread() is not self.thread:
+        # not yet started: Node.stop() may run between _sync registering a worker and starting it
+        if self.thread.ident is not None and threading.current_thread() is not self.thread:
             self.thread.join(10)
         for container in [*self.init, *self.containers]:
             container.stop(0)

@@ -102,10 +102,15 @@ class Process:
         return self.poll() or 0
 
     def _signal(self, sig: int) -> None:
-        try:
-            os.killpg(self.proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
+        kill_group(self.proc, sig)
+
+
+def kill_group(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+    """`sig` to the process group `proc` leads (started with start_new_session), if it still runs."""
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def run_probe_command(argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -> tuple[int, str]:

@@ -64,6 +64,7 @@ class ServiceProxies:
         ip, selector = spec.get("clusterIP"), spec.get("selector") or {}
         ports = [p for p in spec.get("ports") or [] if (p.get("protocol") or "TCP") == "TCP"]
         if not ip or ip == "None" or not ip.startswith("127.") or not selector:
+            self._remove(meta["uid"])   # a selector removed: no longer proxied, as kube-proxy does
             return
         if not self.world.privileged and any(int(p["port"]) < 1024 for p in ports):
             self._unprivileged(meta, spec.get("ports") or [])
@@ -86,7 +87,11 @@ class ServiceProxies:
                 self.node.log(f"node: service {meta['namespace']}/{meta['name']}: cannot listen on "
                               f"{ip}:{p['port']}: {exc.strerror}")
         with self._lock:
-            self._proxies[meta["uid"]] = (signature, started)
+            stopping = self.node._stop.is_set()   # stop() ran meanwhile (or runs now): keep none
+            if not stopping:
+                self._proxies[meta["uid"]] = (signature, started)
+        for proxy in started if stopping else ():
+            proxy.stop()
 
     def _unprivileged(self, meta: dict, ports: list) -> None:
         moved = []

@@ -13,6 +13,7 @@ import re
 import socketserver
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -27,9 +28,16 @@ FOLLOW_POLL_S = 0.2
 FOLLOW_MAX_S = 3600  # a follow ends at the latest after this long
 
 
+HANDSHAKE_TIMEOUT_S = 10
+
+
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], OSError):   # a failed or silent TLS handshake: just closed
+            super().handle_error(request, client_address)
 
 
 class KubeletServer:
@@ -54,7 +62,9 @@ class KubeletServer:
         self.httpd = _Server((node.address, 0), Handler)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        # the handshake in the request's thread (_Handler.setup), bounded: in accept() one silent
+        # client would stall every other call and stop()
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True, do_handshake_on_connect=False)
         threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
                          name="kubelet API", daemon=True).start()
         return self.httpd.server_address[1]
@@ -71,6 +81,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args) -> None:
         pass
+
+    def setup(self) -> None:
+        self.request.settimeout(HANDSHAKE_TIMEOUT_S)
+        self.request.do_handshake()
+        self.request.settimeout(None)
+        super().setup()
 
     def _text(self, code: int, text: str) -> None:
         body = text.encode()

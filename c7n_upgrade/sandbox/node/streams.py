@@ -1,7 +1,7 @@
 """What the node's kubelet API runs for exec, attach and port-forward (the protocols are ..streaming's).
 
-- exec: the command as a child process of this machine, in the container's environment, its cwd the
-  container's scratch root (a Choerodon image has no filesystem of its own; a generic one runs on this
+- exec: the command as a child process of this machine (killed when the container instance ends, as
+  in its PID namespace), in the container's environment, its cwd the container's scratch root (a Choerodon image has no filesystem of its own; a generic one runs on this
   machine's anyway), stdin/stdout/stderr streamed; a tty is not allocated (stderr joins stdout);
 - attach: the running instance's stdout and stderr from now on (read from its log, as it is written),
   and its stdin when the container asked for one (`stdin: true`; `stdinOnce` closes it after the
@@ -17,7 +17,7 @@ import threading
 from ..streaming import spdy, websocket
 from ..streaming.portforward import CHUNK
 from ..streaming.remotecommand import ExecFailed
-from .process import _die_with_parent
+from .process import _die_with_parent, kill_group
 
 OUTPUT_GRACE = 5.0    # seconds the output of an exited command may take to arrive (a child holding it)
 
@@ -45,12 +45,15 @@ def exec_run(worker, container, command: list[str], tty: bool):
             raise ExecFailed(f"error executing command in container: failed to exec in container: failed to "
                              f"start exec: OCI runtime exec failed: exec failed: unable to start container "
                              f'process: exec: "{command[0]}": {reason}: unknown') from None
+        if not container.add_exec(proc):   # the instance ended meanwhile
+            kill_group(proc)
         pumps = [_thread(_copy_out, proc.stdout, stdout or stderr)] if proc.stdout else []
         if proc.stderr:
             pumps.append(_thread(_copy_out, proc.stderr, stderr))
         if stdin:
             _thread(_copy_in, stdin, proc.stdin, True)
         code = proc.wait()
+        container.drop_exec(proc)
         for pump in pumps:
             pump.join(OUTPUT_GRACE)
         return 128 - code if code < 0 else code
@@ -83,8 +86,8 @@ def attach_run(worker, container):
 
 def dial(worker, port: int) -> socket.socket:
     """A connection to the pod's listener; OSError with the kubelet's message when there is none."""
-    try:
-        conn = socket.create_connection((worker.ip, port), timeout=3)
+    try:   # where the pod listens: a Choerodon image's port below 1024 is 8000 higher without root
+        conn = socket.create_connection((worker.ip, worker.node.world.bind_port(port)), timeout=3)
         conn.settimeout(None)
         return conn
     except OSError as exc:
