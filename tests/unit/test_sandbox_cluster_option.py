@@ -21,13 +21,14 @@ def _opt(cluster=None, helm=None, binary=None):
 
 def test_without_a_stated_cluster_helm_3_runs_on_the_real_control_plane_and_helm_2_on_the_emulator():
     assert SandboxOptions().cluster == "auto"
-    assert _sandbox_cluster_args(_opt(), SandboxOptions()) == ["--kube-minor", "15", "--helm", "2"]
+    assert _sandbox_cluster_args(_opt(), SandboxOptions()) == \
+        ["--cluster", "emulator", "--kube-minor", "15", "--helm", "2"]
     assert _sandbox_cluster_args(_opt(), SandboxOptions(helm=3)) == ["--cluster", "real", "--helm", "3"]
     assert _sandbox_cluster_args(_opt(helm="3"), SandboxOptions(helm=2))[:2] == ["--cluster", "real"]
-    assert _sandbox_cluster_args(_opt(helm="2"), SandboxOptions(helm=3))[0] == "--kube-minor"
+    assert _sandbox_cluster_args(_opt(helm="2"), SandboxOptions(helm=3))[:2] == ["--cluster", "emulator"]
     # a stated cluster wins over the dialect's default
     assert _sandbox_cluster_args(_opt(helm="3"), SandboxOptions(cluster="emulator")) == \
-        ["--kube-minor", "15", "--helm", "3"]
+        ["--cluster", "emulator", "--kube-minor", "15", "--helm", "3"]
 
 
 def test_up_picks_its_cluster_by_the_same_rule():
@@ -41,7 +42,7 @@ def test_real_from_the_option_or_the_env_file_runs_helm_3_whatever_the_env_files
     assert _sandbox_cluster_args(_opt("real"), SandboxOptions(helm=2)) == ["--cluster", "real", "--helm", "3"]
     assert _sandbox_cluster_args(_opt(), SandboxOptions(cluster="real")) == ["--cluster", "real", "--helm", "3"]
     # the option wins over the env file
-    assert _sandbox_cluster_args(_opt("emulator"), SandboxOptions(cluster="real"))[0] == "--kube-minor"
+    assert _sandbox_cluster_args(_opt("emulator"), SandboxOptions(cluster="real"))[:2] == ["--cluster", "emulator"]
 
 
 def test_real_passes_a_given_helm_binary_on(tmp_path):
