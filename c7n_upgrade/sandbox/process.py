@@ -60,7 +60,11 @@ class SandboxProcess:
         self.ready_s: float | None = None
 
     def __enter__(self):
-        self.start()
+        try:
+            self.start()
+        except BaseException:  # e.g. Ctrl-C while it starts: `up` runs in its own session, so stop it here
+            self.stop()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:

@@ -73,3 +73,21 @@ def test_an_env_file_stating_cluster_real_with_helm_2_is_refused_but_the_default
 def test_an_unknown_cluster_in_the_env_file_is_refused():
     with pytest.raises(ValueError, match="cluster"):
         SandboxOptions(cluster="kind")
+
+
+def test_a_sandbox_interrupted_while_it_starts_is_stopped(tmp_path, monkeypatch):
+    """`with SandboxProcess(...)`: Ctrl-C during start() reaches no __exit__, so __enter__ stops `up` itself
+    (it runs in a session of its own: nothing else would)."""
+    from c7n_upgrade.sandbox.process import SandboxProcess
+
+    stopped = []
+
+    def interrupted(self, timeout=180.0):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SandboxProcess, "start", interrupted)
+    monkeypatch.setattr(SandboxProcess, "stop", lambda self: stopped.append(self.dir))
+    with pytest.raises(KeyboardInterrupt):
+        with SandboxProcess(tmp_path / "sb"):
+            pass
+    assert stopped == [tmp_path / "sb"]
