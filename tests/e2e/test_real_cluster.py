@@ -1,8 +1,8 @@
 """The suite on the real control plane (`up --cluster real`, issue 16): the sandbox's Kubernetes is the
 real API server, controller manager and scheduler, its pods run on the node, and its helm is the real
 Helm 3 behind D/bin/helm. One sandbox, in file order: a dry run and the CI guard change nothing, the whole
-upgrade passes, a re-run changes nothing. A second one: never-up stops the run at its step, and once
-the fault is cleared the re-run resumes there."""
+upgrade passes, a re-run changes nothing. The fault chains (never-up and resume among them) run on the
+real control plane too: test_faults_and_resume.py, test_terminal_states.py, test_safety_hostile.py."""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,7 @@ from kubernetes import config as kube_config
 from kubernetes.client.rest import ApiException
 
 from c7n_upgrade.plan import load_plan
-from tests.e2e.harness import assert_blocked_after, module_sandbox, released, run_suite
+from tests.e2e.harness import module_sandbox, released, run_suite
 
 pytestmark = pytest.mark.slow
 PLAN = load_plan("0.8-to-0.9")
@@ -110,27 +110,3 @@ def test_a_rerun_changes_nothing(real):
     assert run.exit_code == 0, run.output[-3000:]
     assert len(sb.writes()) == before
     assert "already at 0.9.0" in run.all_text()
-
-
-@pytest.fixture(scope="module")
-def never_up(tmp_path_factory):
-    with module_sandbox(tmp_path_factory, "real-never-up", "--cluster", "real",
-                        "--fault", "iam-service=never-up") as (sb, base):
-        # a short step timeout: the never-up pod fails its step in seconds, not minutes
-        yield sb, base, sb.env_with("env-fast", timeouts={"step": 20, "http": 3, "poll_max": 0.5})
-
-
-def test_never_up_stops_at_its_step_and_the_cleared_fault_resumes_there(never_up):
-    sb, base, env = never_up
-    run = run_suite(base, "suites/", "--env", str(env), "--allow-upgrade-in-ci")
-    assert run.exit_code == 1
-    assert run.outcomes()["suites/upgrade/test_04_iam_service.py::test_rollout"] == "failed"
-    assert "iam-service not rolled out to 0.9.0" in run.output
-    assert_blocked_after(run, 4)
-    assert [released(a) for a in sb.writes()] == [s.release for s in PLAN.steps[:4]]
-    sb.fault("--clear", "iam-service")
-    resumed = run_suite(base, "suites/", "--env", str(env), "--allow-upgrade-in-ci")
-    assert resumed.exit_code == 0, resumed.output[-3000:]
-    writes = [released(a) for a in sb.writes()]
-    assert writes.count("iam-service") == 1, "the resumed run upgraded iam-service again"
-    assert writes == [s.release for s in PLAN.steps]
