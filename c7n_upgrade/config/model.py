@@ -179,7 +179,8 @@ class BackupConfig(_Strict):
 class SandboxOptions(_Strict):
     """Defaults for a fresh sandbox (only meaningful when ``sandbox: true``)."""
 
-    cluster: Literal["emulator", "real"] = "emulator"  # the real control plane runs Helm 3 only
+    # auto: real for Helm 3, emulator for Helm 2 (sandbox/process.py DEFAULT_CLUSTER); real runs Helm 3 only
+    cluster: Literal["auto", "emulator", "real"] = "auto"
     helm: Literal[2, 3] = 2
     faults: list[str] = Field(default_factory=list)  # RELEASE=KIND[:ARG]
     release_names: dict[str, str] = Field(default_factory=dict)  # DEFAULT: ACTUAL
