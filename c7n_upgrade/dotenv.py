@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 
+from .errors import C7nError
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "r": "\r", "t": "\t", "$": "$"}
 
 
-class DotenvError(ValueError):
+class DotenvError(C7nError, ValueError):
     """A line that is no NAME=value; the message names the line, never its text (it may be a secret)."""
 
 

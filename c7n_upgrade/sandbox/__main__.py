@@ -4,8 +4,9 @@
      [--kube-minor N] [--no-xwiki-operator] [--plan NAME|PATH] [--preinstall-target GLOB]...
       start a simulated Choerodon 0.8 cluster; D/env.yaml appears once every 0.8 service is up;
       runs until SIGINT/SIGTERM, then stops everything it started.
-      --cluster real: on the real control plane, the node and the real Helm 3, or with --helm 2 the real
-      Helm 2 and a Tiller (default: emulator);
+      --cluster: real (the real control plane, the node and the real Helm 3, or with --helm 2 the real
+      Helm 2 and a Tiller) or emulator; default real for Helm 3 (--helm 3 or --helm-binary), emulator
+      for Helm 2 (the default dialect);
       --helm-binary names the real helm to wrap (default: scripts/install-test-tool.sh helm).
       --helm-binary: env.yaml names this real Helm 3 as helm.binary (releases stored for helm 3).
       --plan: a plan name in plans/ or a plan YAML path; env.yaml names the same plan (a path as
@@ -56,8 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the sandbox and run until SIGINT/SIGTERM")
     up.add_argument("--dir", required=True, type=Path, help="the sandbox directory D")
-    up.add_argument("--cluster", choices=("emulator", "real"), default="emulator",
-                    help="what plays Kubernetes: the emulator (default) or the real control plane (Helm 3, or 2 with --helm 2)")
+    up.add_argument("--cluster", choices=("emulator", "real"), default=None,
+                    help="what plays Kubernetes: the real control plane (Helm 3, or 2 with --helm 2) or the emulator "
+                         "(default: real for Helm 3, emulator for Helm 2)")
     up.add_argument("--helm", type=int, choices=(2, 3), default=None,
                     help="helm dialect (default 2; 3 with --helm-binary)")
     up.add_argument("--helm-binary", metavar="PATH",
@@ -88,6 +90,7 @@ class _Interrupted(BaseException):
 def cmd_up(args) -> int:
     from .launcher import SandboxError, SimulatedCluster
     from .mariadb.install import ensure_mariadb
+    from .process import default_cluster
 
     try:  # as a pytest run does: installed (apt-get, as root) when missing, or what to install is said
         ensure_mariadb(lambda line: print(line, flush=True))
@@ -111,11 +114,11 @@ def cmd_up(args) -> int:
         common = dict(helm_binary=args.helm_binary, faults=args.fault, release_names=dict(args.release_name),
                       plan=args.plan, xwiki_operator=not args.no_xwiki_operator,
                       progress=lambda line: print(line, flush=True), preinstall_target=args.preinstall_target)
-        if args.cluster == "real":
+        dialect = args.helm or (3 if args.helm_binary else 2)
+        if (args.cluster or default_cluster(dialect)) == "real":
             from .realcluster import RealCluster
             sandbox = RealCluster(args.dir, helm_dialect=args.helm or 3, **common)
         else:
-            dialect = args.helm or (3 if args.helm_binary else 2)
             sandbox = SimulatedCluster(args.dir, helm_dialect=dialect, kube_minor=args.kube_minor, **common)
     except SandboxError as exc:
         state["starting"] = False

@@ -21,6 +21,25 @@ class SandboxStartError(Exception):
     pass
 
 
+#: What plays Kubernetes when neither `--cluster` nor the env file says (the one place of this rule): the
+#: real control plane for Helm 3; the emulator for Helm 2 (the real Helm 2 and Tiller run there when named).
+DEFAULT_CLUSTER = {2: "emulator", 3: "real"}
+
+
+def default_cluster(helm_dialect) -> str:
+    return DEFAULT_CLUSTER[int(helm_dialect)]
+
+
+def up_cluster(args) -> str:
+    """The cluster `up ARGS` starts: its --cluster, else the default for its helm dialect (--helm, else
+    3 with --helm-binary, else 2)."""
+    args = list(args)
+
+    def value(flag):
+        return args[args.index(flag) + 1] if flag in args[:-1] else None
+    return value("--cluster") or default_cluster(value("--helm") or (3 if "--helm-binary" in args else 2))
+
+
 def real_helm_environment(directory: Path) -> dict[str, str]:
     """Where a real helm driving sandbox D keeps its config, cache and repositories: inside D, so
     neither the user's own helm config nor another sandbox's `c7n` repo entry gets in the way."""
@@ -41,7 +60,11 @@ class SandboxProcess:
         self.ready_s: float | None = None
 
     def __enter__(self):
-        self.start()
+        try:
+            self.start()
+        except BaseException:  # e.g. Ctrl-C while it starts: `up` runs in its own session, so stop it here
+            self.stop()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
@@ -70,7 +93,7 @@ class SandboxProcess:
                 [sys.executable, "-m", "c7n_upgrade.sandbox", "up", "--dir", str(self.dir), *self.args],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(ROOT), env=env,
                 start_new_session=True)
-        on_real = "--cluster" in self.args and self.args[self.args.index("--cluster") + 1:][:1] == ["real"]
+        on_real = up_cluster(self.args) == "real"
         self.log(f"sandbox: starting a simulated Choerodon 0.8 cluster in {self.dir}"
                  + (" (on the real control plane)" if on_real else ""))
         deadline = time.monotonic() + timeout

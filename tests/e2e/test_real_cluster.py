@@ -101,6 +101,15 @@ def test_the_whole_upgrade_passes(real):
     services = k8s.CoreV1Api(api).list_namespaced_pod(NS, label_selector="choerodon.io/release").items
     images = {c.image for p in services for c in p.status.container_statuses}
     assert images == {f"registry.cn-hangzhou.aliyuncs.com/choerodon/{s.chart}:{s.version}" for s in PLAN.steps}
+    # every write was the real Helm 3's: its release Secrets, and the marks only it puts on what it applies
+    core, apps = k8s.CoreV1Api(api), k8s.AppsV1Api(api)
+    for step in PLAN.steps:
+        secrets = core.list_namespaced_secret(NS, label_selector=f"owner=helm,name={step.release}").items
+        revisions = sorted(int(s.metadata.labels["version"]) for s in secrets)
+        assert revisions == ([1] if step.action == "install" else [1, 2]), step.release
+        deployment = apps.read_namespaced_deployment(step.release, NS)
+        assert deployment.metadata.labels["app.kubernetes.io/managed-by"] == "Helm", step.release
+        assert deployment.metadata.annotations["meta.helm.sh/release-name"] == step.release
 
 
 def test_a_rerun_changes_nothing(real):

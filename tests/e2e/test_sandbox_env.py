@@ -33,6 +33,7 @@ def _calls(sbdir):
 def test_helm3_sandbox_with_renamed_releases_upgrades_end_to_end(helm3_run):
     run, sbdir = helm3_run
     assert run.exit_code == 0, run.output[-3000:]
+    assert "(on the real control plane)" in run.output  # Helm 3's default cluster
     writes = [a for a in _calls(sbdir) if a[0] in ("upgrade", "install")]
     assert ["upgrade", "iam", "c7n/iam-service"] == writes[3][:3]
     assert ["upgrade", "c7n-wiki", "c7n/wiki-service"] in [a[:3] for a in writes]
