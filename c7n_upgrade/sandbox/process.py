@@ -40,6 +40,12 @@ def up_cluster(args) -> str:
     return value("--cluster") or default_cluster(value("--helm") or (3 if "--helm-binary" in args else 2))
 
 
+def without_secrets(environ=None) -> dict[str, str]:
+    """This environment minus the suite's and the sandbox's own variables (`C7N_*`, the secrets among
+    them): what a child that needs none of them (Tiller, the bootstrap helm) gets."""
+    return {k: v for k, v in (os.environ if environ is None else environ).items() if not k.startswith("C7N_")}
+
+
 def real_helm_environment(directory: Path) -> dict[str, str]:
     """Where a real helm driving sandbox D keeps its config, cache and repositories: inside D, so
     neither the user's own helm config nor another sandbox's `c7n` repo entry gets in the way."""

@@ -32,7 +32,7 @@ from . import charts, faults as faults_mod, xwiki
 from .base import PROJECT_ROOT, TILLER_NAMESPACE, SandboxBase, SandboxError, atomic_write, write_private
 from .chartrepo import ChartRepoServer
 from .gitlab import ssh_banner_on_free_loopback
-from .process import real_helm_environment
+from .process import real_helm_environment, without_secrets
 
 log = logging.getLogger("c7n_upgrade.sandbox")
 
@@ -170,7 +170,7 @@ class RealCluster(SandboxBase):
     # ------------------------------------------------------------------ the 0.8 installation
     def _helm(self, *args: str, timeout: float = HELM_TIMEOUT_S) -> subprocess.CompletedProcess:
         """The real helm (not D/bin/helm: the 0.8 installation is no call of the run's)."""
-        env = {**os.environ, **real_helm_environment(self.dir), "KUBECACHEDIR": str(self.dir / "helm-home" / "kube"),
+        env = {**without_secrets(), **real_helm_environment(self.dir), "KUBECACHEDIR": str(self.dir / "helm-home" / "kube"),
                **self._helm2_env()}
         argv = [str(self.helm_binary), *args, "--kubeconfig", str(self.kubeconfig), "--kube-context", "sandbox"]
         if self._stopping.is_set():

@@ -52,6 +52,9 @@ def test_the_sandbox_runs_the_real_helm_2_and_its_tiller_as_the_tiller_service_a
     assert host.startswith("127.0.0.1:")
     tiller_config = yaml.safe_load((sb.dir / "tiller" / "kubeconfig").read_text())
     assert tiller_config["current-context"] == "tiller"
+    # Tiller's kubeconfig holds its own token, none of the sandbox's other identities (cluster-admin)
+    for config in (tiller_config, yaml.safe_load((sb.dir / "tiller" / "source.kubeconfig").read_text())):
+        assert [u["name"] for u in config["users"]] == ["tiller"]
     # every 0.8 release is a Helm 2 release Tiller stored: revision 1, DEPLOYED, its 0.8 chart
     steps = [s for s in PLAN.steps if s.from_version]
     assert _tiller_records(sb) == {s.release: [(1, "DEPLOYED")] for s in steps}

@@ -3,12 +3,12 @@ scripts/build-control-plane.sh --helm2) on loopback, storing releases as ConfigM
 and the real helm client talking to it with HELM_HOST (no port-forward, no in-cluster Tiller)."""
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import yaml
 
+from ..process import without_secrets
 from .cluster import RBAC_DIR, TOKEN_DURATION, _write_private
 from .components import Component, ControlPlaneError, free_port, http_ok
 
@@ -39,7 +39,7 @@ class Tiller:
 
     def env(self) -> dict[str, str]:
         """The client's environment: Tiller's address, a HELM_HOME of its own, the kubeconfig."""
-        return {**os.environ, **self.client_env(), "TILLER_NAMESPACE": self.namespace,
+        return {**without_secrets(), **self.client_env(), "TILLER_NAMESPACE": self.namespace,
                 "KUBECONFIG": str(self.dir / "kubeconfig")}
 
     def start(self, timeout: float = 30.0) -> "Tiller":
@@ -56,13 +56,12 @@ class Tiller:
         self.component.start()
         try:
             self.ready_s = self.component.wait_ready(lambda: http_ok(f"http://127.0.0.1:{probe}/readiness"), timeout)
-        except ControlPlaneError:
-            self.stop()   # not ready in time: no Tiller left running (a `with` block never gets to __exit__)
+            init = self.helm("init", "--client-only", "--skip-refresh", "--skip-repos", check=False)
+            if init.returncode != 0:
+                raise ControlPlaneError(f"helm init --client-only failed ({init.returncode}):\n{init.stderr}")
+        except BaseException:  # not ready in time, helm init failed or timed out, a signal: no Tiller left
+            self.stop()        # running (a `with` block never gets to __exit__)
             raise
-        init = self.helm("init", "--client-only", "--skip-refresh", "--skip-repos", check=False)
-        if init.returncode != 0:
-            self.stop()
-            raise ControlPlaneError(f"helm init --client-only failed ({init.returncode}):\n{init.stderr}")
         self.log(f"tiller: ready in {self.ready_s:.1f} s on {self.host} (releases in {self.namespace})")
         return self
 
@@ -106,9 +105,6 @@ def start_tiller(control_plane, bin_dir: Path, directory: Path, log=lambda line:
         raise ControlPlaneError(f"kubectl create token tiller failed: {token.stderr.strip()}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    config = yaml.safe_load(Path(control_plane.kubeconfig).read_text())
-    cluster = config["contexts"][0]["context"]["cluster"]
-    config["users"].append({"name": "tiller", "user": {"token": token.stdout.strip()}})
-    config["contexts"].append({"name": "tiller", "context": {"cluster": cluster, "user": "tiller"}})
-    _write_private(directory / "source.kubeconfig", config)
+    # Tiller's kubeconfig holds its own token only, not the sandbox's other identities
+    control_plane._write_component_kubeconfig(directory / "source.kubeconfig", "tiller", token.stdout.strip())
     return Tiller(directory, bin_dir, directory / "source.kubeconfig", context="tiller", log=log).start()
