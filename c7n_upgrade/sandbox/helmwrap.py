@@ -249,18 +249,35 @@ def run_helm(real_helm: str, argv: list[str], env: dict, delay: float) -> tuple[
             signal.signal(s, handler)
 
 
-def _helm2_rendered(directory: Path, real_helm: str, argv: list[str], fault: "Fault", env: dict):
-    """(scratch dir, the argv to run): Helm 2 has no post-renderer, so the chart is rendered here
-    (helmwrap_chart.py); ([], ...) after saying why when that fails."""
+def _helm2_rendered(directory: Path, real_helm: str, argv: list[str], fault: "Fault", env: dict,
+                    made: list) -> list[str]:
+    """The argv to run: Helm 2 has no post-renderer, so the chart is rendered here (helmwrap_chart.py)
+    in a scratch directory appended to `made` at once (the caller removes it); [] after saying why when
+    that fails."""
     ensure_site()
     from . import helmwrap_chart
     scratch = helmwrap_chart.workdir(directory)
+    made.append(scratch)
     try:
-        return scratch, helmwrap_chart.rendered_chart_argv(real_helm, argv, parse_deploy(argv), fault_settings(fault),
-                                                           env, directory, _VALUED, scratch)
+        return helmwrap_chart.rendered_chart_argv(real_helm, argv, parse_deploy(argv), fault_settings(fault),
+                                                  env, directory, _VALUED, scratch)
     except (helmwrap_chart.RenderError, OSError, StopIteration) as exc:
         sys.stderr.write(f"Error: sandbox fault {fault.kind}: cannot render the chart for Helm 2: {exc}\n")
-        return scratch, []
+        return []
+
+
+def _interruptible(work):
+    """`work()` with the forwarded signals raising _Signalled (their default would skip the call's log
+    line and the scratch directory's removal)."""
+    def stop(signum, _frame):
+        raise _Signalled(signum)
+
+    previous = {s: signal.signal(s, stop) for s in FORWARDED if signal.getsignal(s) != signal.SIG_IGN}
+    try:
+        return work()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def main(argv: list[str]) -> int:
@@ -277,15 +294,20 @@ def main(argv: list[str]) -> int:
         log_call(directory, argv, 1)
         return 1
     delay = fault.deploy_delay() if fault is not None else 0.0
-    scratch = None
+    made: list[Path] = []
+    code, killed_by = 1, None
     try:
         if helm2 and fault_settings(fault):
-            scratch, helm_argv = _helm2_rendered(directory, real_helm, argv, fault, env)
+            try:
+                helm_argv = _interruptible(lambda: _helm2_rendered(directory, real_helm, argv, fault, env, made))
+            except _Signalled as stop:  # subprocess.run has killed the render's helm child
+                helm_argv, code, killed_by = [], 128 + stop.signum, stop.signum
         else:
             helm_argv = [*argv, *fault_args(fault)]
-        code, killed_by = run_helm(real_helm, helm_argv, env, delay) if helm_argv else (1, None)
+        if helm_argv:
+            code, killed_by = run_helm(real_helm, helm_argv, env, delay)
     finally:
-        if scratch is not None:
+        for scratch in made:
             shutil.rmtree(scratch, ignore_errors=True)
     log_call(directory, argv, code)
     if killed_by is not None:

@@ -251,3 +251,29 @@ def test_a_killed_wrapper_leaves_no_helm_behind(tmp_path):
     finally:
         if not _gone(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_signal_while_helm_2s_chart_is_rendered_is_logged_and_leaves_nothing(tmp_path):
+    """Helm 2's helm-fail renders the chart first (helm fetch, helm template): SIGTERM then still logs
+    the call (143), kills that helm child and removes the scratch copy of the chart and its values."""
+    fake = tmp_path / "fake-helm"  # a helm fetch that hangs
+    fake.write_text(f'#!/bin/sh\necho $$ > {tmp_path}/pid\nexec sleep 300\n')
+    fake.chmod(0o755)
+    d = tmp_path / "d"
+    helm = write_wrapper(d, fake, dialect=2)
+    release, fault = faults.parse_fault("config-server=helm-fail")
+    faults.save_faults(d, {release: fault})
+    proc = subprocess.Popen([str(helm), "upgrade", "config-server", "c7n/config-server", "--version", "0.9.0"])
+    pid = int(_wait("the render's helm started", lambda: (tmp_path / "pid").exists() and (tmp_path / "pid").read_text()))
+    try:
+        _wait("the render's helm exec'd sleep", lambda: Path(f"/proc/{pid}/exe").resolve().name == "sleep")
+        assert list(d.glob(".helm2-render-*"))  # the render had begun
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == -signal.SIGTERM
+        _wait("the render's helm ended with the wrapper", lambda: _gone(pid), timeout=10)
+        assert not list(d.glob(".helm2-render-*"))
+        calls = [json.loads(line) for line in (d / "helm-calls.jsonl").read_text().splitlines()]
+        assert [(c["argv"][:2], c["exit"]) for c in calls] == [(["upgrade", "config-server"], 143)]
+    finally:
+        if not _gone(pid):
+            os.kill(pid, signal.SIGKILL)
