@@ -329,7 +329,7 @@ def _pid_gone(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as stat:
             return stat.read().split()[2] == "Z"  # a zombie is dead, waiting for its parent to reap it
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, or going while read (ESRCH)
         return True
 
 

@@ -286,5 +286,5 @@ def test_an_exec_ends_with_its_pod(control_plane, node, core, tmp_path):
 def _ended(pid: int) -> bool:
     try:
         return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, or going while read (ESRCH)
         return True
