@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -304,6 +303,16 @@ class RunningSuite:
 def released(argv: list[str]) -> str:
     """The release a helm write (upgrade, install) changes: Helm 2 names an install's with --name."""
     return argv[argv.index("--name") + 1] if argv[0] == "install" and "--name" in argv else argv[1]
+
+
+def assert_upgraded(run: "Run", steps: int) -> None:
+    """A whole run passed: exit 0, every upgrade and post-upgrade test passed, the outcome says all
+    `steps` steps were done and observed."""
+    assert run.exit_code == 0, run.output[-3000:]
+    for phase in ("suites/upgrade", "suites/post_upgrade"):
+        ran = run.by_test(phase)
+        assert ran and all(v == "passed" for v in ran.values()), {k: v for k, v in ran.items() if v != "passed"}
+    assert f"Outcome: UPGRADED: all {steps} steps done and observed" in run.flat_output()
 
 
 def assert_blocked_after(run: "Run", step_no: int) -> None:
