@@ -67,8 +67,6 @@ def test_the_whole_upgrade_passes_as_c7n_upgrade_and_its_writes_are_that_identit
     before, calls = len(audit(sb)), len(sb.helm_calls())
     run = run_suite(base, "suites/", "--env", str(as_context(sb, "c7n-upgrade")), "--allow-upgrade-in-ci")
     assert_upgraded(run, len(PLAN.steps))
-    writes = [c["argv"] for c in sb.helm_calls()[calls:] if c["argv"][0] in ("upgrade", "install")]
-    assert len(writes) == len(PLAN.steps) and all(contexts(a) == ["c7n-upgrade"] for a in writes), writes
     events = audit(sb)[before:]
     mine = by(events, UPGRADER)
     # the suite's own writes: the lock, taken and given back, and the devops CRD
@@ -91,6 +89,9 @@ def test_the_whole_upgrade_passes_as_c7n_upgrade_and_its_writes_are_that_identit
     assert [w for w in by(events, ADMIN) if w[1] in UPGRADE_WRITES] == []
     refused = [e for e in events if e["user"]["username"] == UPGRADER and e["responseStatus"]["code"] == 403]
     assert refused == [], refused  # nothing it asked was Forbidden
+    # and the client side agrees: every helm write named that context
+    writes = [c["argv"] for c in sb.helm_calls()[calls:] if c["argv"][0] in ("upgrade", "install")]
+    assert len(writes) == len(PLAN.steps) and all(contexts(a) == ["c7n-upgrade"] for a in writes), writes
 
 
 def test_the_post_upgrade_proof_passes_as_c7n_upgrade_check_and_writes_nothing(rbac):
