@@ -25,16 +25,19 @@ class RenderError(Exception):
 
 
 def _chart_index(argv: list[str], chart_ref: str, valued: set[str]) -> int:
-    """Where the chart argument is in argv (a positional, not a flag's value)."""
-    i = 0
+    """Where the chart argument is in argv: the last positional equal to it (not a flag's value), since
+    the chart follows the release (`upgrade X X` names both the same)."""
+    found, i = None, 0
     while i < len(argv):
         arg = argv[i]
-        if arg == chart_ref and (i == 0 or argv[i - 1] not in valued):
-            return i
+        if arg == chart_ref:
+            found = i
         if arg.startswith("-") and "=" not in arg and arg in valued:
             i += 1
         i += 1
-    raise RenderError(f"no chart argument {chart_ref!r} in the call")
+    if found is None:
+        raise RenderError(f"no chart argument {chart_ref!r} in the call")
+    return found
 
 
 def _flag(argv: list[str], *names: str) -> Optional[str]:

@@ -14,6 +14,7 @@ def test_the_chart_argument_is_found_past_flag_values_equal_to_it():
     argv = ["upgrade", "--description", "c7n/x", "x", "c7n/x", "--version", "0.9.0"]
     assert _chart_index(argv, "c7n/x", _VALUED) == 4
     assert _chart_index(["install", "c7n/x", "--name", "x"], "c7n/x", _VALUED) == 1
+    assert _chart_index(["upgrade", "x", "x", "--description", "x"], "x", _VALUED) == 2  # release named as chart
     with pytest.raises(RenderError, match="no chart argument"):
         _chart_index(["upgrade", "x", "--repo", "c7n/x"], "c7n/x", _VALUED)
 

@@ -7,7 +7,10 @@ passing its progress lines on as they come.
 """
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -46,20 +49,31 @@ def ensure_built(progress=print, helm2: bool = False) -> Path:
     progress(f"{what}: building {', '.join(missing(directory, helm2))} (once per machine) into {directory}")
     started = time.monotonic()
     proc = subprocess.Popen(_script(helm2), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, stdin=subprocess.DEVNULL)
+                            text=True, stdin=subprocess.DEVNULL, start_new_session=True)
+    timed_out = threading.Event()
+    timer = threading.Timer(BUILD_TIMEOUT_S, lambda: (timed_out.set(), _kill_group(proc)))  # a silent build too
+    timer.start()
     lines: list[str] = []
     assert proc.stdout is not None
-    for line in proc.stdout:  # the script prints a line at least every 100 packages
-        line = line.rstrip("\n")
-        lines.append(line)
-        progress(line)
-        if time.monotonic() - started > BUILD_TIMEOUT_S:
-            proc.kill()
-            break
-    code = proc.wait(60)
-    if code != 0 or missing(directory, helm2):
+    try:
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            progress(lines[-1])
+        code = proc.wait()
+    finally:
+        timer.cancel()
+        _kill_group(proc)  # Go's compilers too, should the caller be interrupted
+    if timed_out.is_set() or code != 0 or missing(directory, helm2):
+        cause = f"timed out after {BUILD_TIMEOUT_S} s" if timed_out.is_set() else f"exit {code}"
         tail = "\n".join(lines[-30:])
-        raise ControlPlaneError(f"building {what} failed (exit {code}; "
+        raise ControlPlaneError(f"building {what} failed ({cause}; "
                                 f"{BUILD_SCRIPT.relative_to(ROOT)}):\n{tail}")
     progress(f"{what}: built in {time.monotonic() - started:.0f} s")
     return directory
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

@@ -78,9 +78,6 @@ class Tiller:
     def pid(self) -> int | None:
         return self.component.proc.pid if self.component and self.component.proc else None
 
-    def log_tail(self, lines: int = 25) -> str:
-        return self.component.log_tail(lines) if self.component else "(not started)"
-
     def stop(self, timeout: float = 10.0) -> None:
         if self.component:
             self.component.stop(timeout)
