@@ -361,11 +361,10 @@ def test_the_suites_helm_client_reads_and_writes_through_real_helm2(tiller, helm
     """The library's HelmClient (dialect detection, repo, search, install/upgrade argv, list and get values
     parsing), as the suite runs it with Helm 2, against real helm and Tiller and the sandbox's c7n repo."""
     from c7n_upgrade.helm.client import HelmClient
-    from c7n_upgrade.sandbox.apiserver import ApiServer, Store
+    from c7n_upgrade.sandbox.chartrepo import ChartRepoServer
 
-    repo = ApiServer(Store())  # only as a loopback HTTP server for the c7n chart repository
-    url = repo.start() + "/charts/"
-    repo.mount("/charts/", charts.repo_handler(CATALOGUE))
+    repo = ChartRepoServer(charts.repo_handler(CATALOGUE), prefix="/charts/").start()
+    url = repo.url
     try:
         client = HelmClient(str(tiller.bin / "helm"), namespace=NS, environ=tiller.env())
         assert (client.dialect(), client.version_string) == (2, "v2.17.0+ga690bad")
