@@ -4,11 +4,9 @@ A kind is one subclass of :class:`Fault` decorated with :func:`register`. The sa
 
   leaves_hook_jobs()            bootstrap (realcluster.py): install the 0.8 release with its hooks, leaving
                                 their finished Jobs
-  deploy_failure()              the helm wrapper's upgrade/install: the error to fail with, or None
   deploy_delay()                the helm wrapper's upgrade/install: seconds it hangs first
   on_pod_create(start)          the node, a pod started after the bootstrap: its version label, start delay,
                                 how it fails to run (start.failure)
-  fails_hooks()                 the release's hook Jobs' pods fail (on_pod_create makes them exit)
   on_health(pod, body, upgrading)  behaviours/health.py: add DOWN components to the pod's /health body
   refuses_mysql(upgrading)      the node: the MySQL proxy refuses every connection
   platform_failed()             behaviours/gateway.py (api-gateway's fault): every platform call but the
@@ -75,9 +73,6 @@ class Fault:
     def leaves_hook_jobs(self) -> bool:
         return False
 
-    def deploy_failure(self) -> Optional[str]:
-        return None
-
     def deploy_delay(self) -> float:
         return 0.0
 
@@ -91,9 +86,6 @@ class Fault:
         return False
 
     def platform_failed(self) -> bool:
-        return False
-
-    def fails_hooks(self) -> bool:
         return False
 
     def __str__(self) -> str:
@@ -174,10 +166,7 @@ class HelmHang(Fault):
 @register
 class HelmFail(Fault):
     """helm upgrade/install of the release exits 1 and leaves a failed revision."""
-    kind = "helm-fail"
-
-    def deploy_failure(self):
-        return "timed out waiting for the condition"
+    kind = "helm-fail"   # the helm wrapper acts on it (helmwrap.py: a post-renderer that fails)
 
 
 @register
@@ -253,9 +242,6 @@ class CrashLoop(Fault):
 class HookFail(Fault):
     """The release's hook Jobs fail: each pod exits 1 with log lines up to the backoffLimit, helm fails."""
     kind = "hook-fail"
-
-    def fails_hooks(self):
-        return True
 
     def on_pod_create(self, start):
         if not start.service_pod:
