@@ -3,21 +3,26 @@ one declared list pre-flight proves against the API server) are what the code an
 - helm's: where each dialect keeps releases (RELEASE_STORAGE: where real helm keeps them, as the node's
   release_of_record reads them), and the kinds helm applies from the sandbox charts' render() of every
   step of the plan; helm's verbs on them are `rights.APPLY` (helm's behaviour, stated there once).
-(The proof that every public KubeClient method's calls equal the declared kube needs ran against the
-deleted API emulator; it is to be moved onto the real control plane: docs/decisions.md.)
+- the KubeClient's: every public KubeClient method is called against the real control plane and its node,
+  and `kube.rbac_needs()` (what `_request` recorded) must equal the declared kube needs; a new public
+  method fails `test_every_public_kube_method_is_exercised` until it is exercised here.
 """
 from __future__ import annotations
 
 import inspect
+import os
 from pathlib import Path
 
 import pytest
 import yaml
 
-from c7n_upgrade.kube import KubeClient, rights
+from c7n_upgrade.kube import KubeClient, LockHeld, rights
 from c7n_upgrade.kube.rights import Need
 from c7n_upgrade.plan import load_plan
 from c7n_upgrade.sandbox import charts
+from tests.sandbox.conftest import control_plane  # noqa: F401 - the real control plane, a fixture
+from tests.sandbox.test_control_plane import _wait
+from tests.sandbox.test_kube_client import age_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 RBAC = ROOT / "deploy" / "rbac"
@@ -113,7 +118,19 @@ def test_manifests_parse_and_name_the_env_namespace():
     assert {"ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"} <= kinds
 
 
-# ---- the KubeClient's methods ---------------------------------------------------------------
+# ---- the KubeClient's needs, recorded against the real control plane --------------------------
+class Recorder:
+    """Calls KubeClient methods by name and remembers which were called."""
+
+    def __init__(self, kube: KubeClient):
+        self.kube = kube
+        self.called: set[str] = set()
+
+    def __getattr__(self, name):
+        self.called.add(name)
+        return getattr(self.kube, name)
+
+
 def public_api_methods() -> set[str]:
     """Every public method KubeClient has, from whichever of its parts defines it."""
     names = set()
@@ -134,6 +151,113 @@ def test_public_api_methods_sees_every_part():
     """The method list comes from every part of KubeClient, not only the class that joins them."""
     names = public_api_methods()
     assert {"list_pods", "get_job", "get_crd", "acquire_lock", "proxy_get", "namespace_exists"} <= names
+
+
+@pytest.fixture(scope="module")
+def recorded(control_plane, tmp_path_factory):
+    """Every public KubeClient method run against the real control plane (as its admin, in the env's
+    namespace) with a node running a pod; returns (kube, recorder)."""
+    from kubernetes import client as k8s, config as kube_config
+    from c7n_upgrade.sandbox.node import Node
+
+    node = Node(control_plane.kubeconfig, tmp_path_factory.mktemp("node")).start()
+    api = kube_config.new_client_from_config(config_file=str(control_plane.kubeconfig), context="sandbox")
+    core, batch = k8s.CoreV1Api(api), k8s.BatchV1Api(api)
+    labels = {"choerodon.io/release": "iam-service", "choerodon.io/service": "iam-service",
+              "choerodon.io/version": "0.9.0"}
+    core.create_namespaced_pod(NS, {"metadata": {"name": "iam-1", "labels": labels}, "spec": {
+        "terminationGracePeriodSeconds": 0, "containers": [{"name": "iam", "image": "busybox:1.36",
+                                                            "command": ["sh", "-c", "echo log line; sleep 600"],
+                                                            "ports": [{"name": "http", "containerPort": 8030}]}]}})
+    core.create_namespaced_service(NS, {"metadata": {"name": "iam-service"}, "spec": {
+        "selector": labels, "ports": [{"name": "http", "port": 8030}]}})
+    batch.create_namespaced_job(NS, {"metadata": {"name": "iam-service-init-db"}, "spec": {"backoffLimit": 0,
+        "template": {"spec": {"restartPolicy": "Never", "containers": [
+            {"name": "x", "image": "busybox:1.36", "command": ["true"]}]}}}})
+    crd = load_plan("0.8-to-0.9").crd
+    kube = KubeClient(kubeconfig=str(control_plane.kubeconfig), context="sandbox", namespace=NS)
+    try:
+        _wait("iam-1 Ready and the hook Job finished", lambda: any(p.ready for p in kube.pods_of_release("iam-service"))
+              and kube.get_job("iam-service-init-db").finished, timeout=60)
+        kube.calls.clear()
+
+        k = Recorder(kube)
+        k.version_info(); k.server_version()
+        assert k.namespace_exists() is True and k.namespace_uid()  # the uid keys the first backup of an upgrade
+        assert "iam-1" in [p.name for p in k.list_pods()]   # beside the hook Job's pod
+        assert len(k.pods_of_release("iam-service")) == 1
+        assert k.service("iam-service").port("http") == 8030
+        assert k.get_job("iam-service-init-db").finished
+        assert len(k.hook_jobs(["iam-service-init-db", "nope"])) == 1
+        k.recent_events()
+        k.events("involvedObject.kind=Pod,reason=Unhealthy")  # the stability watch's read
+        assert "log line" in k.pod_log_tail("iam-1")
+        assert k.crd_api_versions() == ["v1"]
+        assert k.get_crd(crd.name) is None
+        k.create_crd(crd)
+        assert k.get_crd(crd.name) is not None
+        assert k.get_lock() is None
+        k.acquire_lock(owner="first")
+        kube2 = KubeClient(kubeconfig=str(control_plane.kubeconfig), context="sandbox", namespace=NS)
+        with pytest.raises(LockHeld):
+            kube2.acquire_lock(owner="second")
+        age_lock(core, namespace=NS)  # a frozen holder: the one --break-lock breaks
+        kube2.acquire_lock(owner="second", break_lock=True)  # the --break-lock path: update
+        kube.calls.extend(kube2.calls)  # a second run of the same code: its needs count too
+        k.check_lock(owner="second")  # the holder's check before a write, and its renewal
+        k.renew_lock(owner="second")
+        k.record_helm(owner="second", pid=os.getpid(), command="helm upgrade iam-service c7n/iam-service")
+        assert k.release_lock(owner="second") is True
+        # the real API server refuses to proxy to a loopback pod IP: the calls are made, and answered so
+        assert "address not allowed" in k.proxy_get("iam-1", 8030, "/health", timeout=5)[2].decode(errors="replace")
+        assert k.proxy_service_get("iam-service", 8030, "/health", timeout=5)[0] != 200
+        assert k.delete_job("iam-service-init-db") is not None
+        kube2.close()
+        yield kube, k
+    finally:
+        for delete, args in ((k8s.ApiextensionsV1Api(api).delete_custom_resource_definition, (crd.name,)),
+                             (core.delete_namespaced_service, ("iam-service", NS)),
+                             (core.delete_namespaced_pod, ("iam-1", NS)),
+                             (batch.delete_namespaced_job, ("iam-service-init-db", NS))):
+            try:
+                delete(*args)
+            except Exception:  # noqa: BLE001 - gone already (delete_job), or never made
+                pass
+        kube.close()
+        node.stop()
+        core.delete_node(node.name)
+        api.close()
+
+
+def test_every_public_kube_method_is_exercised(recorded):
+    _kube, k = recorded
+    missing = public_api_methods() - k.called
+    assert not missing, (f"KubeClient methods not exercised by this RBAC test: {sorted(missing)}; "
+                         "call them in `recorded` so their API rights are checked against deploy/rbac")
+
+
+def test_recorded_needs_include_the_writes(recorded):
+    """Guard against a silent recorder: the writes the upgrade makes were seen."""
+    needs = set(recorded[0].rbac_needs())
+    assert {("create", "configmaps"), ("update", "configmaps"), ("delete", "configmaps"),
+            ("delete", "jobs.batch"), ("create", "customresourcedefinitions.apiextensions.k8s.io"),
+            ("get", "pods/proxy"), ("get", "services/proxy"), ("get", "pods/log")} <= needs
+
+
+KUBE_DECLARED = rights.KUBE_READS + rights.KUBE_PROXY + rights.KUBE_WRITES
+
+
+def test_the_declared_kube_needs_are_what_the_kube_client_calls(recorded):
+    """Equal, not merely covered: a call the list lacks, or a need no code has any more, fails."""
+    declared = {(n.verb, n.resource) for n in KUBE_DECLARED}
+    assert declared == set(recorded[0].rbac_needs())
+    assert len(declared) == len(KUBE_DECLARED)  # each need once
+    for need in KUBE_DECLARED:
+        group, plural, _sub, _ = need.attributes()
+        cluster = bool(need.url) or (group, plural) in CLUSTER_SCOPED
+        assert (need.scope == "cluster") == cluster, need
+    assert {n.verb for n in rights.KUBE_READS + rights.KUBE_PROXY} <= READ
+    assert not {n.verb for n in rights.KUBE_WRITES} & READ
 
 
 def test_the_declared_helm_needs_are_what_helm_uses():
