@@ -217,7 +217,7 @@ def synthetic_plan(n: int, directory: Path) -> Path:
 
 
 # ---------------------------------------------------------------------------------- clocks
-_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) \w+ c7n_upgrade\.sandbox\.runtime: pod "
+_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) \w+ c7n_upgrade\.sandbox\.node: pod "
                        r"(?P<ns>[^/\s]+)/(?P<pod>\S+) (?P<what>created|Ready|deleted)(?P<rest>.*)$")
 _CREATED = re.compile(r"version label (?P<version>\S+?), start in (?P<delay>[\d.]+)s")
 

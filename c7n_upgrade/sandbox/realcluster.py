@@ -164,7 +164,7 @@ class RealCluster(SandboxBase):
             "namespace": self.namespace, "sandbox_dir": self.dir, "mysql_admin": self.mysql_admin,
             "mysql_proxy": self.mysql_proxy, "admin_password": self.secrets["C7N_ADMIN_PASSWORD"],
             "oauth_client_id": "client", "oauth_client_secret": self.secrets["C7N_OAUTH_CLIENT_SECRET"],
-            "release_names": self.release_names, "privileged_ports": self.privileged}}
+            "release_names": self.release_names, "privileged_ports": self.privileged, "plan": self.plan_ref}}
 
     def _start_node(self) -> None:
         from .node import Node

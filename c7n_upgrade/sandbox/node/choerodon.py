@@ -11,6 +11,7 @@ from datetime import datetime
 from ..chart_templates import DBTOOL_IMAGE
 from . import images
 from .listeners import PodHandler, PodServer
+from .pod import pods_log
 from .process import cri_record
 from .world import PodView
 
@@ -167,6 +168,8 @@ def process_for(world, container, env: dict):
     if start.failure is not None and start.failure.how == "crash":
         return Exiting(start.failure.output, start.failure.exit_code, log_path)
     if service_image(container):
+        pods_log.info("pod %s/%s created (version label %s, start in %.1fs)", worker.namespace, worker.name,
+                      start.version_label or labels.get("choerodon.io/version", ""), start.start_delay)
         return ServiceContainer(world, container, env, log_path, start.start_delay)
     return None
 

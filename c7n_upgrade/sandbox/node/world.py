@@ -48,6 +48,7 @@ class ChoerodonConfig:
     oauth_client_secret: str = ""
     release_names: dict = field(default_factory=dict)       # {default: actual}
     default_releases: Optional[dict] = None                 # {chart: default release}; None: the plan's
+    plan: str = "0.8-to-0.9"                      # the sandbox's plan (a name or a path): its images, releases
     bootstrapped: bool = False                    # True: every pod from now on belongs to the upgrade
     privileged_ports: Optional[bool] = None       # None: found out (ports < 1024 served 8000 higher without)
 
@@ -239,7 +240,7 @@ class NodeWorld:
     def names_of(self, release: str, chart: str = "") -> list[str]:
         if self._defaults is None:
             from ...plan import load_plan
-            self._defaults = {s.chart: s.release for s in load_plan("0.8-to-0.9").steps}
+            self._defaults = {s.chart: s.release for s in load_plan(self.config.plan).steps}
         return release_aliases(release, chart, self.config.release_names, self._defaults)
 
     def fault_of(self, labels: dict) -> Optional[Fault]:
