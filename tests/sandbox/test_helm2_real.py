@@ -315,7 +315,7 @@ def test_a_leftover_hook_job_fails_the_upgrade_and_leaves_the_release_pending(no
 @pytest.fixture(scope="module")
 def tiller_sa(helm2_bin, control_plane, tmp_path_factory):
     """Tiller as the ServiceAccount kube-system/tiller with only deploy/rbac/helm2-tiller.yaml's Roles."""
-    from c7n_upgrade.sandbox.controlplane.helm2 import start_tiller  # what `up --cluster real --helm 2` runs
+    from c7n_upgrade.sandbox.controlplane.helm2 import start_tiller  # what `up --helm 2` runs
     rbac = ROOT / "deploy" / "rbac" / "helm2-tiller.yaml"
     server = start_tiller(control_plane, helm2_bin, tmp_path_factory.mktemp("tiller-sa") / "tiller", rbac=rbac)
     yield server

@@ -1,6 +1,6 @@
 """What a Choerodon container serves on its pod's loopback IP: an HTTP listener per containerPort that
 answers through :mod:`c7n_upgrade.sandbox.behaviours`, and the rules for its ports (ports below 1024
-move 8000 higher without root). Moved here from the emulator's kubelet (runtime/pods.py)."""
+move 8000 higher without root)."""
 from __future__ import annotations
 
 import json
