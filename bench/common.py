@@ -121,11 +121,10 @@ def _killpg(pid: int) -> None:
 
 class BenchSandbox(SandboxProcess):
     """A sandbox driven by the real Helm 3 (`up --helm 3 --helm-binary`), plus what the benchmarks read:
-    its log, its env as a user writes it (`suite_env`) and copies of it. On the emulator, named: Helm 3's
-    default is now the real control plane, which the benchmarks have not moved to (bench/README.md)."""
+    its log, its env as a user writes it (`suite_env`) and copies of it, on the real control plane."""
 
     def __init__(self, directory: Path, *args: str):
-        super().__init__(directory, "--cluster", "emulator", "--helm", "3", "--helm-binary", real_helm(), *args)
+        super().__init__(directory, "--helm", "3", "--helm-binary", real_helm(), *args)
 
     def start(self, timeout: float = 180.0) -> Path:
         """Start it, then the guide's `helm repo add` with the real helm (a run of only some step modules
@@ -218,7 +217,7 @@ def synthetic_plan(n: int, directory: Path) -> Path:
 
 
 # ---------------------------------------------------------------------------------- clocks
-_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) \w+ c7n_upgrade\.sandbox\.runtime: pod "
+_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) \w+ c7n_upgrade\.sandbox\.node: pod "
                        r"(?P<ns>[^/\s]+)/(?P<pod>\S+) (?P<what>created|Ready|deleted)(?P<rest>.*)$")
 _CREATED = re.compile(r"version label (?P<version>\S+?), start in (?P<delay>[\d.]+)s")
 

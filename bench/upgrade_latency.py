@@ -5,9 +5,9 @@ of random (seeded, known) length, runs `pytest suites/ --env D/env-bench.yaml --
 (helm.dialect: 3 stated) with its output read
 line by line and time-stamped, and then reads three clocks, all wall-clock epoch on this machine:
 
-* the sandbox's own log (D/logs/sandbox.log): when each new pod turned Ready (its readiness loop
-  saw health UP; at most `readiness_interval` = 0.15 s after the pod really answered UP) and when
-  each old pod was deleted. The world is "done" for a release at T_ref = max(new pod Ready, last
+* the sandbox's own log (D/logs/sandbox.log, the node's pod lines): when each new pod's service
+  container started ("created", with its start delay), when the pod turned Ready (the node reported
+  it, its readiness probe having passed) and when each old pod was deleted. The world is "done" for a release at T_ref = max(new pod Ready, last
   old pod deleted): from then on the wait's condition holds.
 * the suite's progress lines (`[05/16] notify-service: 1/1 pods ready, on 0.9.0 1/1, health UP 1/1`),
   printed on every change of state: the first line showing the done state is the wait's *first
@@ -122,7 +122,7 @@ def measure(run, log_file: Path, steps, *, settle: float) -> dict:
 def own_time_per_step(alluredir: Path, steps, pods: dict, started: float, settle: float) -> list[dict]:
     """Per upgrade step: its wall time (first start to last stop of its module's tests, from the Allure
     results), the pods' own start time (the longest `created` -> `Ready` of the release's new pods in the
-    sandbox log: the start delay plus the runtime's readiness look), and the suite's own time = wall -
+    sandbox log: the start delay plus the node's readiness probe), and the suite's own time = wall -
     that - the settle window (waited on purpose)."""
     results = [json.loads(p.read_text()) for p in Path(alluredir).glob("*-result.json")]
     out = []

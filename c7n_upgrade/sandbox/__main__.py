@@ -1,14 +1,13 @@
 """`python -m c7n_upgrade.sandbox up|fault|xwiki-manual` (the sandbox-alone contract).
 
-  up --dir D [--cluster emulator|real] [--helm 2|3] [--helm-binary PATH] [--fault RELEASE=KIND[:ARG]]... [--release-name DEFAULT=ACTUAL]...
-     [--kube-minor N] [--no-xwiki-operator] [--plan NAME|PATH] [--preinstall-target GLOB]...
-      start a simulated Choerodon 0.8 cluster; D/env.yaml appears once every 0.8 service is up;
+  up --dir D [--helm 2|3] [--helm-binary PATH] [--fault RELEASE=KIND[:ARG]]... [--release-name DEFAULT=ACTUAL]...
+     [--no-xwiki-operator] [--plan NAME|PATH] [--preinstall-target GLOB]...
+      start a Choerodon 0.8 installation on a real Kubernetes control plane (the node is the
+      sandbox's kubelet stand-in); D/env.yaml appears once every 0.8 service is up;
       runs until SIGINT/SIGTERM, then stops everything it started.
-      --cluster: real (the real control plane, the node and the real Helm 3, or with --helm 2 the real
-      Helm 2 and a Tiller) or emulator; default real for Helm 3 (--helm 3 or --helm-binary), emulator
-      for Helm 2 (the default dialect);
-      --helm-binary names the real helm to wrap (default: scripts/install-test-tool.sh helm).
-      --helm-binary: env.yaml names this real Helm 3 as helm.binary (releases stored for helm 3).
+      --helm: the real Helm 2 and a Tiller (the default, as in the guide's era) or the real Helm 3;
+      --helm-binary names the real Helm 3 to wrap (implies --helm 3; default:
+      scripts/install-test-tool.sh helm).
       --plan: a plan name in plans/ or a plan YAML path; env.yaml names the same plan (a path as
       an absolute path). --preinstall-target (bench only, see bench/README.md): install the
       releases matching GLOB straight at their target version instead of 0.8.
@@ -53,21 +52,17 @@ def _kinds_help() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m c7n_upgrade.sandbox",
-                                     description="A simulated Choerodon 0.8 cluster on loopback.")
+                                     description="A Choerodon 0.8 installation on a real Kubernetes control plane on loopback.")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the sandbox and run until SIGINT/SIGTERM")
     up.add_argument("--dir", required=True, type=Path, help="the sandbox directory D")
-    up.add_argument("--cluster", choices=("emulator", "real"), default=None,
-                    help="what plays Kubernetes: the real control plane (Helm 3, or 2 with --helm 2) or the emulator "
-                         "(default: real for Helm 3, emulator for Helm 2)")
     up.add_argument("--helm", type=int, choices=(2, 3), default=None,
-                    help="helm dialect (default 2; 3 with --helm-binary)")
+                    help="the real helm: 2 with a Tiller (default) or 3 (the default with --helm-binary)")
     up.add_argument("--helm-binary", metavar="PATH",
-                    help="a real Helm 3 that env.yaml names as helm.binary instead of the sandbox's helm")
+                    help="the real Helm 3 that D/bin/helm wraps (default: scripts/install-test-tool.sh helm)")
     up.add_argument("--fault", action="append", default=[], type=_parse_fault, metavar="RELEASE=KIND[:ARG]",
                     help=_kinds_help())
     up.add_argument("--release-name", action="append", default=[], type=_parse_rename, metavar="DEFAULT=ACTUAL")
-    up.add_argument("--kube-minor", type=int, default=15, help="Kubernetes minor version to report (default 15)")
     up.add_argument("--plan", default="0.8-to-0.9", metavar="NAME|PATH",
                     help="the plan: a name in plans/ or a plan YAML file (default 0.8-to-0.9)")
     up.add_argument("--preinstall-target", action="append", default=[], metavar="GLOB",
@@ -88,9 +83,9 @@ class _Interrupted(BaseException):
 
 
 def cmd_up(args) -> int:
-    from .launcher import SandboxError, SimulatedCluster
+    from .base import SandboxError
     from .mariadb.install import ensure_mariadb
-    from .process import default_cluster
+    from .realcluster import RealCluster
 
     try:  # as a pytest run does: installed (apt-get, as root) when missing, or what to install is said
         ensure_mariadb(lambda line: print(line, flush=True))
@@ -114,12 +109,7 @@ def cmd_up(args) -> int:
         common = dict(helm_binary=args.helm_binary, faults=args.fault, release_names=dict(args.release_name),
                       plan=args.plan, xwiki_operator=not args.no_xwiki_operator,
                       progress=lambda line: print(line, flush=True), preinstall_target=args.preinstall_target)
-        dialect = args.helm or (3 if args.helm_binary else 2)
-        if (args.cluster or default_cluster(dialect)) == "real":
-            from .realcluster import RealCluster
-            sandbox = RealCluster(args.dir, helm_dialect=args.helm or 3, **common)
-        else:
-            sandbox = SimulatedCluster(args.dir, helm_dialect=dialect, kube_minor=args.kube_minor, **common)
+        sandbox = RealCluster(args.dir, helm_dialect=args.helm or (3 if args.helm_binary else 2), **common)
     except SandboxError as exc:
         state["starting"] = False
         print(f"sandbox: error: {exc}", file=sys.stderr, flush=True)

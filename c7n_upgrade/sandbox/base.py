@@ -1,6 +1,6 @@
-"""What both sandboxes share (the emulator's `launcher.SimulatedCluster` and the real control plane's
-`realcluster.RealCluster`): the secrets, MariaDB with the 0.8 state, the 0.8 releases' values, the
-progress and log lines, and the files written last (`D/secrets.env`, then `D/env.yaml`, which means ready).
+"""The parts of the sandbox (`realcluster.RealCluster`) that do not talk to Kubernetes: the secrets,
+MariaDB with the 0.8 state, the 0.8 releases' values, the progress and log lines, and the files written
+last (`D/secrets.env`, then `D/env.yaml`, which means ready). A module of its own to keep each file small.
 """
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
 
 
 class SandboxBase:
-    """The parts of a sandbox that do not depend on what plays Kubernetes."""
+    """RealCluster's parts that do not depend on Kubernetes (subclassed by it alone)."""
 
     def __init__(self, dir, *, helm_dialect: int = 2, helm_binary: Optional[str] = None, faults: Iterable[str] = (),
                  release_names: Optional[dict] = None, plan: str = "0.8-to-0.9", xwiki_operator: bool = True,
@@ -337,12 +337,9 @@ class SandboxBase:
                       f"out of yours, export {exports}")
 
     # ------------------------------------------------------------------ XWiki operator
-    def _gateway_for_xwiki(self) -> str:
-        return self.gateway_url
-
     def apply_xwiki_manual_steps(self) -> list[str]:
         """The operator's manual XWiki steps (properties + extension files), simulated."""
-        done = xwiki.apply_manual_steps(self.xwiki_data, self._gateway_for_xwiki())
+        done = xwiki.apply_manual_steps(self.xwiki_data, self.gateway_url)
         for line in done:
             log.info("XWiki operator: %s", line)
         return done

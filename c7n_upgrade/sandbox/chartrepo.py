@@ -1,5 +1,5 @@
-"""The c7n chart repository on its own loopback HTTP server (the real control plane has no place to
-mount it, as the emulator's API server does): serves a `charts.repo_handler` handler."""
+"""The c7n chart repository on its own loopback HTTP server (the real API server has no place to
+mount it): serves a `charts.repo_handler` handler."""
 from __future__ import annotations
 
 import threading

@@ -1,7 +1,7 @@
 """The sandbox's c7n chart repository: a catalogue built from the plan, index.yaml, .tgz
 archives, and render() which turns a chart + values into Kubernetes objects.
 
-Import-light on purpose (the sandbox helm imports it): PyYAML and the standard library only.
+PyYAML and the standard library only.
 The plan may be a `plan.Plan` model or the plain dict of the plan YAML.
 """
 from __future__ import annotations

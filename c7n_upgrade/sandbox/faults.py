@@ -2,20 +2,18 @@
 
 A kind is one subclass of :class:`Fault` decorated with :func:`register`. The sandbox calls its hooks:
 
-  leaves_hook_jobs()            bootstrap (launcher): install the 0.8 release leaving its finished hook Jobs
-  deploy_failure()              the sandbox helm's upgrade/install: the error to fail with, or None
-  deploy_delay()                the sandbox helm's upgrade/install: seconds it hangs first
-  on_pod_create(start)          runtime, a pod created after the bootstrap: its version label, start delay,
-                                how it fails to run (start.failure, driven by runtime/broken.py)
-  fails_hooks()                 runtime/jobs.py runs the release's hook Jobs' pods (which on_pod_create
-                                makes fail), and the sandbox helm waits for them as helm does
+  leaves_hook_jobs()            bootstrap (realcluster.py): install the 0.8 release with its hooks, leaving
+                                their finished Jobs
+  deploy_delay()                the helm wrapper's upgrade/install: seconds it hangs first
+  on_pod_create(start)          the node, a pod started after the bootstrap: its version label, start delay,
+                                how it fails to run (start.failure)
   on_health(pod, body, upgrading)  behaviours/health.py: add DOWN components to the pod's /health body
-  refuses_mysql(upgrading)      runtime: the MySQL proxy refuses every connection
+  refuses_mysql(upgrading)      the node: the MySQL proxy refuses every connection
   platform_failed()             behaviours/gateway.py (api-gateway's fault): every platform call but the
                                 token answers HTTP 200 `{"failed": true}`
 
 `upgrading` says that a helm upgrade/install of the release has begun since the bootstrap, as the
-runtime sees it in the release storage (see runtime/releases.py).
+node sees it in the release storage (node/world.py, release_of_record).
 
 faults.json: {"<release>": {"kind": "never-up", "arg": null}}; the release key is the default
 release name or the actual one. Writes are atomic (temp file + rename).
@@ -23,6 +21,7 @@ release name or the actual one. Writes are atomic (temp file + rename).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import time
@@ -74,9 +73,6 @@ class Fault:
     def leaves_hook_jobs(self) -> bool:
         return False
 
-    def deploy_failure(self) -> Optional[str]:
-        return None
-
     def deploy_delay(self) -> float:
         return 0.0
 
@@ -90,9 +86,6 @@ class Fault:
         return False
 
     def platform_failed(self) -> bool:
-        return False
-
-    def fails_hooks(self) -> bool:
         return False
 
     def __str__(self) -> str:
@@ -173,10 +166,7 @@ class HelmHang(Fault):
 @register
 class HelmFail(Fault):
     """helm upgrade/install of the release exits 1 and leaves a failed revision."""
-    kind = "helm-fail"
-
-    def deploy_failure(self):
-        return "timed out waiting for the condition"
+    kind = "helm-fail"   # the helm wrapper acts on it (helmwrap.py: a post-renderer that fails)
 
 
 @register
@@ -252,9 +242,6 @@ class CrashLoop(Fault):
 class HookFail(Fault):
     """The release's hook Jobs fail: each pod exits 1 with log lines up to the backoffLimit, helm fails."""
     kind = "hook-fail"
-
-    def fails_hooks(self):
-        return True
 
     def on_pod_create(self, start):
         if not start.service_pod:
@@ -372,3 +359,34 @@ def fault_for(faults: dict[str, Fault], *names: Optional[str]) -> Optional[Fault
         if name and name in faults:
             return faults[name]
     return None
+
+
+class FaultWatch:
+    """The faults in effect: D/faults.json, re-read when it changes; looked up by every name of a release."""
+
+    def __init__(self, sandbox_dir: Optional[Path]):
+        self.sandbox_dir = sandbox_dir
+        self.faults: dict[str, Fault] = {}
+        self._mtime: Optional[int] = None
+
+    def reload(self, force: bool = False) -> None:
+        if self.sandbox_dir is None:
+            return
+        try:
+            mtime = (self.sandbox_dir / FAULTS_FILE).stat().st_mtime_ns
+        except FileNotFoundError:
+            mtime = None
+        if not force and mtime == self._mtime:
+            return
+        self._mtime = mtime
+        try:
+            new = load_faults(self.sandbox_dir)
+        except Exception as exc:
+            logging.getLogger("c7n_upgrade.sandbox").warning("cannot read faults: %s", exc)
+            return
+        if new != self.faults:
+            logging.getLogger("c7n_upgrade.sandbox").info("faults now %s", {k: str(v) for k, v in new.items()})
+        self.faults = new
+
+    def fault_for(self, *names: str) -> Optional[Fault]:
+        return fault_for(self.faults, *names)

@@ -14,7 +14,7 @@ Each invocation of D/bin/helm:
   status is helm's; SIGTERM, SIGINT and SIGHUP are forwarded to helm, which is waited for (no orphan;
   one the caller ignores stays ignored, by helm too), and a helm killed by a signal makes the wrapper
   die by the same signal; a wrapper killed by SIGKILL leaves helm a SIGTERM (PR_SET_PDEATHSIG);
-- appends one line to D/helm-calls.jsonl (helm/calllog.py: the caller's argv, secrets masked);
+- appends one line to D/helm-calls.jsonl (helmwrap_calllog.py: the caller's argv, secrets masked);
 - re-reads D/faults.json (faults.py) and, for an upgrade/install of a faulted release (its actual
   name, its chart's name or the plan's release name for that chart) that is not a dry run:
     helm-fail      helm runs with a post-renderer (helmwrap_render.py; not a --set, which would stay
@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from .helm.calllog import ensure_site, log_call
+from .helmwrap_calllog import ensure_site, log_call
 from .process import real_helm_environment
 
 if TYPE_CHECKING:

@@ -21,25 +21,6 @@ class SandboxStartError(Exception):
     pass
 
 
-#: What plays Kubernetes when neither `--cluster` nor the env file says (the one place of this rule): the
-#: real control plane for Helm 3; the emulator for Helm 2 (the real Helm 2 and Tiller run there when named).
-DEFAULT_CLUSTER = {2: "emulator", 3: "real"}
-
-
-def default_cluster(helm_dialect) -> str:
-    return DEFAULT_CLUSTER[int(helm_dialect)]
-
-
-def up_cluster(args) -> str:
-    """The cluster `up ARGS` starts: its --cluster, else the default for its helm dialect (--helm, else
-    3 with --helm-binary, else 2)."""
-    args = list(args)
-
-    def value(flag):
-        return args[args.index(flag) + 1] if flag in args[:-1] else None
-    return value("--cluster") or default_cluster(value("--helm") or (3 if "--helm-binary" in args else 2))
-
-
 def without_secrets(environ=None) -> dict[str, str]:
     """This environment minus the suite's and the sandbox's own variables (`C7N_*`, the secrets among
     them): what a child that needs none of them (Tiller, the bootstrap helm) gets."""
@@ -99,9 +80,7 @@ class SandboxProcess:
                 [sys.executable, "-m", "c7n_upgrade.sandbox", "up", "--dir", str(self.dir), *self.args],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(ROOT), env=env,
                 start_new_session=True)
-        on_real = up_cluster(self.args) == "real"
-        self.log(f"sandbox: starting a simulated Choerodon 0.8 cluster in {self.dir}"
-                 + (" (on the real control plane)" if on_real else ""))
+        self.log(f"sandbox: starting a Choerodon 0.8 installation on the real control plane in {self.dir}")
         deadline = time.monotonic() + timeout
         while not self.env_file.exists():
             if self.proc.poll() is not None:

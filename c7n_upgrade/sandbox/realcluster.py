@@ -1,4 +1,4 @@
-"""A sandbox on the real Kubernetes control plane (`up --cluster real`, issue 16).
+"""The sandbox: a Choerodon 0.8 installation on the real Kubernetes control plane (issue 16).
 
 ``RealCluster(D).start()`` brings up: the control plane (etcd, kube-apiserver, controller manager,
 scheduler; its kubeconfig becomes ``D/kubeconfig`` with the contexts sandbox, c7n-upgrade and
@@ -32,6 +32,7 @@ from . import charts, faults as faults_mod, xwiki
 from .base import PROJECT_ROOT, TILLER_NAMESPACE, SandboxBase, SandboxError, atomic_write, write_private
 from .chartrepo import ChartRepoServer
 from .gitlab import ssh_banner_on_free_loopback
+from .node.listeners import can_bind_privileged
 from .process import real_helm_environment, without_secrets
 
 log = logging.getLogger("c7n_upgrade.sandbox")
@@ -39,6 +40,7 @@ log = logging.getLogger("c7n_upgrade.sandbox")
 HELM_INSTALLER = PROJECT_ROOT / "scripts" / "install-test-tool.sh"
 INSTALL_WORKERS = 4      # helm installs at once (each is a short-lived Go process)
 HELM_TIMEOUT_S = 120
+MARIADB_START_S = 120    # MariaDB starts beside the control plane; usually ready within seconds
 
 
 def default_helm_binary(progress: Callable[[str], None]) -> str:
@@ -54,7 +56,7 @@ def default_helm_binary(progress: Callable[[str], None]) -> str:
 class RealCluster(SandboxBase):
     """A Choerodon 0.8 installation on the real control plane, the node and the real Helm 3 (or 2)."""
 
-    def __init__(self, dir, *, helm_dialect: int = 3, helm_binary: Optional[str] = None, faults: Iterable[str] = (),
+    def __init__(self, dir, *, helm_dialect: int = 2, helm_binary: Optional[str] = None, faults: Iterable[str] = (),
                  release_names: Optional[dict] = None, plan: str = "0.8-to-0.9", xwiki_operator: bool = True,
                  progress: Callable[[str], None] = print, ready_timeout: float = 120.0,
                  preinstall_target: Iterable[str] = ()):
@@ -66,7 +68,6 @@ class RealCluster(SandboxBase):
         super().__init__(dir, helm_dialect=int(helm_dialect), helm_binary=helm_binary, faults=faults, release_names=release_names,
                          plan=plan, xwiki_operator=xwiki_operator, progress=progress, ready_timeout=ready_timeout,
                          preinstall_target=preinstall_target)
-        from .runtime import can_bind_privileged
         self.privileged = can_bind_privileged()
         self.control_plane = None
         self.node = None
@@ -120,7 +121,9 @@ class RealCluster(SandboxBase):
         except OSError as exc:
             raise SandboxError(f"cannot listen for GitLab SSH: {exc}") from exc
         self._say(f"GitLab SSH listening on {self.ssh.host}:{self.ssh.port}")
-        self._mariadb_started.wait()
+        if not self._mariadb_started.wait(MARIADB_START_S):
+            raise SandboxError(f"MariaDB did not start within {MARIADB_START_S}s "
+                               f"(see {self.dir / 'mysql'} and {self.dir / 'logs' / 'sandbox.log'})")
         if self._mariadb_error is not None:
             raise self._mariadb_error
         self._bootstrap()
@@ -161,7 +164,7 @@ class RealCluster(SandboxBase):
             "namespace": self.namespace, "sandbox_dir": self.dir, "mysql_admin": self.mysql_admin,
             "mysql_proxy": self.mysql_proxy, "admin_password": self.secrets["C7N_ADMIN_PASSWORD"],
             "oauth_client_id": "client", "oauth_client_secret": self.secrets["C7N_OAUTH_CLIENT_SECRET"],
-            "release_names": self.release_names, "privileged_ports": self.privileged}}
+            "release_names": self.release_names, "privileged_ports": self.privileged, "plan": self.plan_ref}}
 
     def _start_node(self) -> None:
         from .node import Node
@@ -283,7 +286,6 @@ class RealCluster(SandboxBase):
     def _xwiki_operator(self, after_step: int = 10) -> None:
         """The simulated operator: the XWiki manual steps, once steps 1-10 run their target versions."""
         from kubernetes import client as k8s
-        from .runtime.xwiki_operator import steps_at_target
 
         api = self._api()
         core = k8s.CoreV1Api(api)
@@ -296,7 +298,7 @@ class RealCluster(SandboxBase):
                 pods = [((p.metadata.labels or {}).get("choerodon.io/service", ""),
                          (p.metadata.labels or {}).get("choerodon.io/version", ""))
                         for p in items if not p.metadata.deletion_timestamp]
-                if steps_at_target(self.plan, after_step, pods):
+                if xwiki.steps_at_target(self.plan, after_step, pods):
                     log.info("steps 1-%d are at their target versions; the simulated operator applies "
                              "the XWiki manual steps", after_step)
                     self.apply_xwiki_manual_steps()
@@ -311,7 +313,7 @@ class RealCluster(SandboxBase):
         """Stop everything this sandbox started, in reverse order. Safe to call twice."""
         self._stopping.set()
         if self._mariadb_keeper is not None:
-            self._mariadb_started.wait(120)  # a MariaDB still starting is stopped once up
+            self._mariadb_started.wait(MARIADB_START_S)  # a MariaDB still starting is stopped once up
         with self._helms_lock:
             helms = list(self._helms)
         for proc in helms:

@@ -266,3 +266,15 @@ def apply_manual_steps(data_dir: Path, gateway_url: str, *, package_dir: Path | 
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
     return done
+
+
+def steps_at_target(plan, after_step: int, pods: list[tuple[str, str]]) -> bool:
+    """Whether every step up to `after_step` (but the XWiki ones) runs its target version: each of its
+    chart's pods, given as (service, version), is on it, and there is at least one."""
+    for step in plan.steps:
+        if step.number > after_step or "xwiki" in step.operations:
+            continue
+        mine = [version for service, version in pods if service == step.chart]
+        if not mine or not all(version == step.version for version in mine):
+            return False
+    return True

@@ -31,8 +31,8 @@ FAULTS = [
 def chain(request, tmp_path_factory):
     """The chain's sandbox: the real control plane with the real Helm 2 and Tiller, and with the real Helm 3."""
     base = tmp_path_factory.mktemp(f"faults-{request.param}")
-    args = [a for f in FAULTS for a in ("--fault", f)] + ["--cluster", "real"]
-    args += ["--helm", "2"] if request.param == "real-helm2" else []
+    args = [a for f in FAULTS for a in ("--fault", f)]
+    args += ["--helm", "2" if request.param == "real-helm2" else "3"]
     with ObservedSandbox(base / "sandbox", *args) as sb:
         # a short step timeout: faults that never resolve fail in seconds, not minutes
         env = sb.env_with("env-fast", timeouts={"step": 12, "http": 3, "poll_max": 0.5})

@@ -23,7 +23,7 @@ NS = PLAN.namespace
 
 @pytest.fixture(scope="module")
 def real(tmp_path_factory):
-    with module_sandbox(tmp_path_factory, "real", "--cluster", "real") as (sb, base):
+    with module_sandbox(tmp_path_factory, "real", "--helm", "3") as (sb, base):
         print(f"real-cluster sandbox ready in {sb.ready_s:.1f} s")
         api = kube_config.new_client_from_config(config_file=str(sb.dir / "kubeconfig"), context="sandbox")
         yield sb, base, api

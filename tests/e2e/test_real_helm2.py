@@ -22,7 +22,7 @@ NS = PLAN.namespace
 
 @pytest.fixture(scope="module")
 def helm2(tmp_path_factory):
-    with module_sandbox(tmp_path_factory, "real-helm2", "--cluster", "real", "--helm", "2") as (sb, base):
+    with module_sandbox(tmp_path_factory, "real-helm2", "--helm", "2") as (sb, base):
         print(f"real-cluster Helm 2 sandbox ready in {sb.ready_s:.1f} s")
         yield sb, base
 

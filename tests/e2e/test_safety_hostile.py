@@ -47,7 +47,7 @@ def recognisable(secret: str) -> set[str]:
 def hostile(request, tmp_path_factory):
     """On the real control plane (the node), with the real Helm 2 and Tiller, and with the real Helm 3."""
     base = tmp_path_factory.mktemp(f"hostile-{request.param}")
-    cluster = ["--cluster", "real"] + (["--helm", "2"] if request.param == "real-helm2" else [])
+    cluster = ["--helm", "2" if request.param == "real-helm2" else "3"]
     with ObservedSandbox(base / f"sb-{os.getpid()}-hostile", *cluster, environ=HOSTILE) as sb:
         assert sb.secrets() == HOSTILE  # the sandbox used them
         envs = base / "helm-envs"

@@ -34,8 +34,8 @@ FAULTS = [
 def chain(request, tmp_path_factory):
     """The chain's sandbox on the real control plane (the node), with the real Helm 2 and with the real Helm 3."""
     base = tmp_path_factory.mktemp(f"terminal-{request.param}")
-    args = [a for f in FAULTS for a in ("--fault", f)] + ["--cluster", "real"]
-    args += ["--helm", "2"] if request.param == "real-helm2" else []
+    args = [a for f in FAULTS for a in ("--fault", f)]
+    args += ["--helm", "2" if request.param == "real-helm2" else "3"]
     with ObservedSandbox(base / "sandbox", *args) as sb:
         env = sb.env_with("env-terminal", timeouts={"step": STEP_TIMEOUT, "http": 3, "poll_max": 0.5,
                                                      "unschedulable": 3})

@@ -1,18 +1,16 @@
 """deploy/rbac/*.yaml grant the rights the run needs, and those needs (`c7n_upgrade.kube.rights`, the
 one declared list pre-flight proves against the API server) are what the code and helm really use:
-- the KubeClient's: every public KubeClient method is called against the sandbox API server and
-  `kube.rbac_needs()` (what `_request` recorded) must equal the declared kube needs; a new public
-  method fails `test_every_public_kube_method_is_exercised` until it is exercised here;
-- helm's: where each dialect keeps releases comes from the sandbox helm's ReleaseStorage (the same
-  places real helm uses), and the kinds helm applies from the sandbox charts' render() of every
+- helm's: where each dialect keeps releases (RELEASE_STORAGE: where real helm keeps them, as the node's
+  release_of_record reads them), and the kinds helm applies from the sandbox charts' render() of every
   step of the plan; helm's verbs on them are `rights.APPLY` (helm's behaviour, stated there once).
+- the KubeClient's: every public KubeClient method is called against the real control plane and its node,
+  and `kube.rbac_needs()` (what `_request` recorded) must equal the declared kube needs; a new public
+  method fails `test_every_public_kube_method_is_exercised` until it is exercised here.
 """
 from __future__ import annotations
 
 import inspect
 import os
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,10 +19,10 @@ import yaml
 from c7n_upgrade.kube import KubeClient, LockHeld, rights
 from c7n_upgrade.kube.rights import Need
 from c7n_upgrade.plan import load_plan
-from tests.sandbox.test_kube_client import age_lock
 from c7n_upgrade.sandbox import charts
-from c7n_upgrade.sandbox.apiserver import ApiServer, Store, write_kubeconfig
-from c7n_upgrade.sandbox.helm.storage import ReleaseStorage
+from tests.sandbox.conftest import control_plane  # noqa: F401 - the real control plane, a fixture
+from tests.sandbox.test_control_plane import _wait
+from tests.sandbox.test_kube_client import age_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 RBAC = ROOT / "deploy" / "rbac"
@@ -32,6 +30,9 @@ NS = yaml.safe_load((ROOT / "envs" / "prod.yaml").read_text(encoding="utf-8"))["
 TILLER_NS = "kube-system"
 READ = set(rights.READ)
 NOT_API = {"close", "rbac_needs"}  # public KubeClient methods that make no API call
+#: where real helm keeps a release: Helm 3 in Secrets of the release's namespace, Helm 2's Tiller in
+#: ConfigMaps of its own namespace (node/world.py's release_of_record reads both)
+RELEASE_STORAGE = {3: ("secrets", NS), 2: ("configmaps", TILLER_NS)}
 
 
 # ---- the manifests ---------------------------------------------------------------------------
@@ -117,7 +118,7 @@ def test_manifests_parse_and_name_the_env_namespace():
     assert {"ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"} <= kinds
 
 
-# ---- the KubeClient's needs, recorded against the sandbox API server --------------------------
+# ---- the KubeClient's needs, recorded against the real control plane --------------------------
 class Recorder:
     """Calls KubeClient methods by name and remembers which were called."""
 
@@ -153,74 +154,79 @@ def test_public_api_methods_sees_every_part():
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
-    """Every public KubeClient method run against a sandbox API server; returns (kube, recorder)."""
-    tmp = tmp_path_factory.mktemp("rbac")
-    store = Store()
-    server = ApiServer(store, log_path=str(tmp / "apiserver.log"), log_provider=lambda ns, name, tail: "log line\n")
-    url = server.start()
-    write_kubeconfig(str(tmp / "kubeconfig"), url, NS)
-    kube = KubeClient(kubeconfig=str(tmp / "kubeconfig"))
+def recorded(control_plane, tmp_path_factory):
+    """Every public KubeClient method run against the real control plane (as its admin, in the env's
+    namespace) with a node running a pod; returns (kube, recorder)."""
+    from kubernetes import client as k8s, config as kube_config
+    from c7n_upgrade.sandbox.node import Node
 
-    # a pod answering HTTP on loopback (for the proxy calls), its Service, a finished hook Job, an event
-    http = ThreadingHTTPServer(("127.0.0.1", 0), type("H", (BaseHTTPRequestHandler,), {
-        "do_GET": lambda self: (self.send_response(200), self.send_header("Content-Length", "2"),
-                                self.end_headers(), self.wfile.write(b"UP")),
-        "log_message": lambda self, *a: None}))
-    http.daemon_threads = True
-    threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    port = http.server_address[1]
+    node = Node(control_plane.kubeconfig, tmp_path_factory.mktemp("node")).start()
+    api = kube_config.new_client_from_config(config_file=str(control_plane.kubeconfig), context="sandbox")
+    core, batch = k8s.CoreV1Api(api), k8s.BatchV1Api(api)
     labels = {"choerodon.io/release": "iam-service", "choerodon.io/service": "iam-service",
               "choerodon.io/version": "0.9.0"}
-    store.create("pods", {"metadata": {"name": "iam-1", "labels": labels},
-                          "spec": {"containers": [{"name": "iam", "image": "x", "ports": [{"containerPort": port}]}]},
-                          "status": {"phase": "Running", "podIP": "127.0.0.1",
-                                     "conditions": [{"type": "Ready", "status": "True"}]}}, NS)
-    store.create("services", {"metadata": {"name": "iam-service"},
-                              "spec": {"clusterIP": "127.0.0.1", "ports": [{"name": "http", "port": port}]}}, NS)
-    store.create("jobs.batch", {"metadata": {"name": "iam-service-init-db"},
-                                "spec": {"template": {"spec": {"containers": [{"name": "x", "image": "x"}]}}}}, NS)
-    store.update_status("jobs.batch", NS, "iam-service-init-db", {"succeeded": 1})
-    store.create("events", {"metadata": {"name": "ev"}, "involvedObject": {"kind": "Pod", "name": "iam-1"},
-                            "reason": "Pulled", "message": "m", "lastTimestamp": "2019-01-01T00:00:00Z"}, NS)
-
-    k = Recorder(kube)
+    core.create_namespaced_pod(NS, {"metadata": {"name": "iam-1", "labels": labels}, "spec": {
+        "terminationGracePeriodSeconds": 0, "containers": [{"name": "iam", "image": "busybox:1.36",
+                                                            "command": ["sh", "-c", "echo log line; sleep 600"],
+                                                            "ports": [{"name": "http", "containerPort": 8030}]}]}})
+    core.create_namespaced_service(NS, {"metadata": {"name": "iam-service"}, "spec": {
+        "selector": labels, "ports": [{"name": "http", "port": 8030}]}})
+    batch.create_namespaced_job(NS, {"metadata": {"name": "iam-service-init-db"}, "spec": {"backoffLimit": 0,
+        "template": {"spec": {"restartPolicy": "Never", "containers": [
+            {"name": "x", "image": "busybox:1.36", "command": ["true"]}]}}}})
     crd = load_plan("0.8-to-0.9").crd
-    k.version_info(); k.server_version()
-    assert k.namespace_exists() is True and k.namespace_uid()  # the uid keys the first backup of an upgrade
-    assert [p.name for p in k.list_pods()] == ["iam-1"]
-    assert len(k.pods_of_release("iam-service")) == 1
-    assert k.service("iam-service").port("http") == port
-    assert k.get_job("iam-service-init-db").finished
-    assert len(k.hook_jobs(["iam-service-init-db", "nope"])) == 1
-    k.recent_events()
-    k.events("involvedObject.kind=Pod,reason=Unhealthy")  # the stability watch's read
-    assert "log line" in k.pod_log_tail("iam-1")
-    assert k.crd_api_versions() == ["v1beta1"]
-    assert k.get_crd(crd.name) is None
-    k.create_crd(crd)
-    assert k.get_crd(crd.name) is not None
-    assert k.get_lock() is None
-    k.acquire_lock(owner="first")
-    kube2 = KubeClient(kubeconfig=str(tmp / "kubeconfig"))
-    with pytest.raises(LockHeld):
-        kube2.acquire_lock(owner="second")
-    age_lock(store)  # a frozen holder: the one --break-lock breaks
-    kube2.acquire_lock(owner="second", break_lock=True)  # the --break-lock path: update
-    kube.calls.extend(kube2.calls)  # a second run of the same code: its needs count too
-    k.check_lock(owner="second")  # the holder's check before a write, and its renewal
-    k.renew_lock(owner="second")
-    k.record_helm(owner="second", pid=os.getpid(), command="helm upgrade iam-service c7n/iam-service")
-    assert k.release_lock(owner="second") is True
-    assert k.proxy_get("iam-1", port, "/health", timeout=5)[0] == 200
-    assert k.proxy_service_get("iam-service", port, "/health", timeout=5)[0] == 200
-    assert k.delete_job("iam-service-init-db") is not None
-    kube2.close()
-    yield kube, k
-    kube.close()
-    http.shutdown()
-    http.server_close()
-    server.stop()
+    kube = KubeClient(kubeconfig=str(control_plane.kubeconfig), context="sandbox", namespace=NS)
+    try:
+        _wait("iam-1 Ready and the hook Job finished", lambda: any(p.ready for p in kube.pods_of_release("iam-service"))
+              and kube.get_job("iam-service-init-db").finished, timeout=60)
+        kube.calls.clear()
+
+        k = Recorder(kube)
+        k.version_info(); k.server_version()
+        assert k.namespace_exists() is True and k.namespace_uid()  # the uid keys the first backup of an upgrade
+        assert "iam-1" in [p.name for p in k.list_pods()]   # beside the hook Job's pod
+        assert len(k.pods_of_release("iam-service")) == 1
+        assert k.service("iam-service").port("http") == 8030
+        assert k.get_job("iam-service-init-db").finished
+        assert len(k.hook_jobs(["iam-service-init-db", "nope"])) == 1
+        k.recent_events()
+        k.events("involvedObject.kind=Pod,reason=Unhealthy")  # the stability watch's read
+        assert "log line" in k.pod_log_tail("iam-1")
+        assert k.crd_api_versions() == ["v1"]
+        assert k.get_crd(crd.name) is None
+        k.create_crd(crd)
+        assert k.get_crd(crd.name) is not None
+        assert k.get_lock() is None
+        k.acquire_lock(owner="first")
+        kube2 = KubeClient(kubeconfig=str(control_plane.kubeconfig), context="sandbox", namespace=NS)
+        with pytest.raises(LockHeld):
+            kube2.acquire_lock(owner="second")
+        age_lock(core, namespace=NS)  # a frozen holder: the one --break-lock breaks
+        kube2.acquire_lock(owner="second", break_lock=True)  # the --break-lock path: update
+        kube.calls.extend(kube2.calls)  # a second run of the same code: its needs count too
+        k.check_lock(owner="second")  # the holder's check before a write, and its renewal
+        k.renew_lock(owner="second")
+        k.record_helm(owner="second", pid=os.getpid(), command="helm upgrade iam-service c7n/iam-service")
+        assert k.release_lock(owner="second") is True
+        # the real API server refuses to proxy to a loopback pod IP: the calls are made, and answered so
+        assert "address not allowed" in k.proxy_get("iam-1", 8030, "/health", timeout=5)[2].decode(errors="replace")
+        assert k.proxy_service_get("iam-service", 8030, "/health", timeout=5)[0] != 200
+        assert k.delete_job("iam-service-init-db") is not None
+        kube2.close()
+        yield kube, k
+    finally:
+        for delete, args in ((k8s.ApiextensionsV1Api(api).delete_custom_resource_definition, (crd.name,)),
+                             (core.delete_namespaced_service, ("iam-service", NS)),
+                             (core.delete_namespaced_pod, ("iam-1", NS)),
+                             (batch.delete_namespaced_job, ("iam-service-init-db", NS))):
+            try:
+                delete(*args)
+            except Exception:  # noqa: BLE001 - gone already (delete_job), or never made
+                pass
+        kube.close()
+        node.stop()
+        core.delete_node(node.name)
+        api.close()
 
 
 def test_every_public_kube_method_is_exercised(recorded):
@@ -257,14 +263,12 @@ def test_the_declared_kube_needs_are_what_the_kube_client_calls(recorded):
 def test_the_declared_helm_needs_are_what_helm_uses():
     """Helm 3 keeps releases in Secrets of the namespace and applies the charts' kinds there, with the run's
     identity; helm 2's client only reaches Tiller, which keeps releases in ITS namespace."""
-    resource, ns, _selector = ReleaseStorage(api=None, dialect=3, tiller_namespace=TILLER_NS)._where(NS)
-    assert (resource, ns) == ("secrets", NS)
+    resource, ns = RELEASE_STORAGE[3]
     charts_kinds = {f"{plural}.{group}" if group else plural for group, plural in _chart_resources()}
     assert set(rights.CHART_RESOURCES) == charts_kinds
     assert set(rights.HELM3_WRITES) == {Need(v, r) for r in (resource, *charts_kinds) for v in rights.APPLY}
     assert set(rights.HELM3_READS) == {Need("get", resource), Need("list", resource)}  # helm list, get values
-    resource, ns, _selector = ReleaseStorage(api=None, dialect=2, tiller_namespace=TILLER_NS)._where(NS)
-    assert (resource, ns) == ("configmaps", TILLER_NS)  # Tiller's storage: never the client's
+    assert RELEASE_STORAGE[2][1] == TILLER_NS  # Tiller's storage: never the client's
     assert {(n.verb, n.resource, n.scope) for n in rights.HELM2_CLIENT} == {
         ("get", "pods", "tiller"), ("list", "pods", "tiller"), ("create", "pods/portforward", "tiller")}
 
@@ -323,7 +327,7 @@ def test_chart_resources_derived():
 
 def test_tiller_may_keep_releases_and_apply_the_charts():
     """Helm 2: Tiller's own rights (helm2-tiller.yaml), which no review by the run's identity can see."""
-    resource, ns, _selector = ReleaseStorage(api=None, dialect=2, tiller_namespace=TILLER_NS)._where(NS)
+    resource, ns = RELEASE_STORAGE[2]
     docs = _docs("helm2-tiller.yaml")
     for sa in ("c7n-upgrade", "c7n-upgrade-check"):
         assert not Grants(docs, (NS, sa)).allows("get", "", "configmaps", TILLER_NS)  # the client never reads storage

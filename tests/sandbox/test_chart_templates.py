@@ -1,5 +1,5 @@
 """The Go templates in the sandbox's chart archives render, with a real Helm 3 (`helm template`), the
-objects the sandbox's own helm renders in Python (charts.render), for every chart version of the
+objects charts.render describes in Python (the chart layout tests/ops/test_rbac.py reads), for every chart version of the
 plan and for the values real installations carry."""
 from __future__ import annotations
 
@@ -11,12 +11,21 @@ import yaml
 from c7n_upgrade.helm import dotted_to_nested
 from c7n_upgrade.plan import load_plan
 from c7n_upgrade.sandbox import charts
-from c7n_upgrade.sandbox.runtime.workload import semantic   # empty maps, lists and nulls equal absent fields
 from tests.real_tools import real_tool
 
 PLAN = load_plan("0.8-to-0.9")
 NS = "choerodon-devops-prod"
 CATALOGUE = charts.catalogue(PLAN)
+
+
+def semantic(value):
+    """A value as a typed Kubernetes object compares: empty maps, lists and nulls equal absent fields."""
+    if isinstance(value, dict):
+        kept = {k: semantic(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in (None, {}, [])}
+    if isinstance(value, list):
+        return [semantic(v) for v in value]
+    return value
 
 
 def user_values(chart: charts.Chart) -> dict:

@@ -315,7 +315,7 @@ def test_a_leftover_hook_job_fails_the_upgrade_and_leaves_the_release_pending(no
 @pytest.fixture(scope="module")
 def tiller_sa(helm2_bin, control_plane, tmp_path_factory):
     """Tiller as the ServiceAccount kube-system/tiller with only deploy/rbac/helm2-tiller.yaml's Roles."""
-    from c7n_upgrade.sandbox.controlplane.helm2 import start_tiller  # what `up --cluster real --helm 2` runs
+    from c7n_upgrade.sandbox.controlplane.helm2 import start_tiller  # what `up --helm 2` runs
     rbac = ROOT / "deploy" / "rbac" / "helm2-tiller.yaml"
     server = start_tiller(control_plane, helm2_bin, tmp_path_factory.mktemp("tiller-sa") / "tiller", rbac=rbac)
     yield server
@@ -361,11 +361,10 @@ def test_the_suites_helm_client_reads_and_writes_through_real_helm2(tiller, helm
     """The library's HelmClient (dialect detection, repo, search, install/upgrade argv, list and get values
     parsing), as the suite runs it with Helm 2, against real helm and Tiller and the sandbox's c7n repo."""
     from c7n_upgrade.helm.client import HelmClient
-    from c7n_upgrade.sandbox.apiserver import ApiServer, Store
+    from c7n_upgrade.sandbox.chartrepo import ChartRepoServer
 
-    repo = ApiServer(Store())  # only as a loopback HTTP server for the c7n chart repository
-    url = repo.start() + "/charts/"
-    repo.mount("/charts/", charts.repo_handler(CATALOGUE))
+    repo = ChartRepoServer(charts.repo_handler(CATALOGUE), prefix="/charts/").start()
+    url = repo.url
     try:
         client = HelmClient(str(tiller.bin / "helm"), namespace=NS, environ=tiller.env())
         assert (client.dialect(), client.version_string) == (2, "v2.17.0+ga690bad")

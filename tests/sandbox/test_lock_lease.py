@@ -1,6 +1,6 @@
 """The upgrade lock is a lease: renewed by its holder, checked before every write; a broken lock
 stops the old holder before its next write; a stale lock is described with the command to break it.
-Against the sandbox's in-process API server (no cluster, no MariaDB)."""
+Against the real control plane of the session (no node, no MariaDB)."""
 from __future__ import annotations
 
 import os
@@ -13,27 +13,49 @@ import pytest
 
 from c7n_upgrade.kube import KubeClient, LockHeld, LockLease, LockLost
 from c7n_upgrade.kube.lock import LOCK_PREFIX
-from c7n_upgrade.sandbox.apiserver import ApiServer, Store, write_kubeconfig
 
 NS = "choerodon-devops-prod"
 
 
+class ConfigMaps:
+    """The lock's ConfigMap read and written as the tests' other party (the cluster admin)."""
+
+    def __init__(self, kubeconfig):
+        from kubernetes import client as k8s, config as kube_config
+        self.api = kube_config.new_client_from_config(config_file=str(kubeconfig), context="sandbox")
+        self.core = k8s.CoreV1Api(self.api)
+
+    def get(self, resource, namespace, name):
+        assert resource == "configmaps"
+        return self.api.sanitize_for_serialization(self.core.read_namespaced_config_map(name, namespace))
+
+    def replace(self, resource, obj, namespace):
+        self.core.replace_namespaced_config_map(obj["metadata"]["name"], namespace, obj)
+
+    def delete(self, resource, namespace, name):
+        from kubernetes.client.rest import ApiException
+        try:
+            self.core.delete_namespaced_config_map(name, namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+
 @pytest.fixture
-def api(tmp_path):
-    store = Store(namespaces=(NS,))
-    server = ApiServer(store, log_path=str(tmp_path / "apiserver.log"))
-    url = server.start()
-    write_kubeconfig(str(tmp_path / "kubeconfig"), url, NS)
+def api(control_plane):
+    store = ConfigMaps(control_plane.kubeconfig)
+    store.delete("configmaps", NS, "c7n-upgrade-lock")   # each test starts with no lock
     clients = []
 
     def client():
-        clients.append(KubeClient(kubeconfig=str(tmp_path / "kubeconfig")))
+        clients.append(KubeClient(kubeconfig=str(control_plane.kubeconfig)))
         return clients[-1]
 
     yield store, client
     for c in clients:
         c.close()
-    server.stop()
+    store.delete("configmaps", NS, "c7n-upgrade-lock")
+    store.api.close()
 
 
 def annotations(store):

@@ -1,4 +1,4 @@
-"""The c7n chart repository of the real-control-plane sandbox (`up --cluster real`) on its own loopback
+"""The c7n chart repository of the real-control-plane sandbox (`up`) on its own loopback
 server, as the real Helm 3 sees it through D/bin/helm (helmwrap.py, tested in test_helm_wrap.py)."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`python -m c7n_upgrade.sandbox up --cluster real`: ready with the 0.8 installation on the real control
+"""`python -m c7n_upgrade.sandbox up`: ready with the 0.8 installation on the real control
 plane, and stopped by SIGTERM when running or SIGINT while starting, leaving no process behind; with the
 real Helm 3, and with the real Helm 2 (`--helm 2`), whose Tiller goes with it."""
 from __future__ import annotations
@@ -55,11 +55,11 @@ def _gone(directory: Path, *also: str, timeout: float = 10.0) -> list[str]:
 @HELMS
 def test_ready_with_every_0_8_release_then_sigterm_leaves_no_process(tmp_path, helm):
     directory = tmp_path / "sb"
-    sandbox = SandboxProcess(directory, "--cluster", "real", "--helm", helm)
+    sandbox = SandboxProcess(directory, "--helm", helm)
     tiller: tuple[str, ...] = ()
     try:
         sandbox.start()
-        print(f"up --cluster real --helm {helm}: ready in {sandbox.ready_s:.1f} s")
+        print(f"up --helm {helm}: ready in {sandbox.ready_s:.1f} s")
         tiller = _tiller(directory)
         assert bool(tiller) == (helm == "2")
         assert yaml.safe_load((directory / "env.yaml").read_text())["helm"]["dialect"] == int(helm)
@@ -87,8 +87,8 @@ def test_sigint_while_installing_stops_what_was_started(tmp_path, helm):
     directory.mkdir()
     log = directory / "up.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "c7n_upgrade.sandbox", "up", "--dir", str(directory), "--cluster",
-                                 "real", "--helm", helm], stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        proc = subprocess.Popen([sys.executable, "-m", "c7n_upgrade.sandbox", "up", "--dir", str(directory),
+                                 "--helm", helm], stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                                 cwd=Path(__file__).resolve().parents[2],
                                 env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
     try:

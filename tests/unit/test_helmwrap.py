@@ -10,7 +10,7 @@ import yaml
 
 from c7n_upgrade.config import dotenv_line
 from c7n_upgrade.sandbox import faults
-from c7n_upgrade.sandbox.helm.calllog import log_call, masked_argv
+from c7n_upgrade.sandbox.helmwrap_calllog import log_call, masked_argv
 from c7n_upgrade.sandbox.helmwrap import chart_name, fault_args, fault_of, parse_deploy
 from c7n_upgrade.sandbox.helmwrap_render import render
 

@@ -1,7 +1,9 @@
 """The sandbox node's registry (issue 16): which image references it "pulls", how it normalizes them,
 and the pull errors it reports for the rest."""
 import pytest
+import yaml
 
+from c7n_upgrade.plan import PLANS_DIR
 from c7n_upgrade.sandbox.node import images
 from c7n_upgrade.sandbox.node.container import duration
 from c7n_upgrade.sandbox.node.process import expand
@@ -21,6 +23,20 @@ def test_known_images_normalize_as_the_kubelet_reports_them(reference, name):
     image = images.parse(reference)
     assert image.name == name and images.known(image)
     assert image.image_id.startswith(name.rsplit(":", 1)[0] + "@sha256:") and len(image.image_id.split(":")[-1]) == 64
+
+
+def test_the_images_of_the_sandboxs_own_plan_are_known(tmp_path):
+    """`up --plan FILE` (the benchmarks' synthetic plans): that plan's charts can be pulled."""
+    data = yaml.safe_load((PLANS_DIR / "0.8-to-0.9.yaml").read_text(encoding="utf-8"))
+    data["name"] = "with-synth"
+    data["steps"].append({"number": len(data["steps"]) + 1, "release": "synth-017", "chart": "synth-017",
+                          "action": "upgrade", "from_version": "0.8.0", "version": "0.9.0", "service_port": 7100,
+                          "health_port": 7101, "check": "health", "section": "synthetic"})
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    synth = images.parse("registry.cn-hangzhou.aliyuncs.com/choerodon/synth-017:0.8.0")
+    assert images.known(synth, str(plan)) and not images.known(synth)
+    assert images.known(images.parse("registry.cn-hangzhou.aliyuncs.com/choerodon/manager-service:0.9.0"), str(plan))
 
 
 @pytest.mark.parametrize("reference, flavour", [

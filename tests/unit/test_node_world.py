@@ -102,5 +102,16 @@ def test_hook_fail_acts_on_the_hook_jobs_pod_through_its_jobs_labels(world, tmp_
     assert failure.how == "crash" and failure.exit_code == 1 and "sandbox fault hook-fail" in failure.output[-1]
 
 
+def test_a_fault_by_the_default_name_applies_to_the_renamed_release(tmp_path):
+    node = SimpleNamespace(_stop=threading.Event(), log=lambda line: None)
+    renamed = NodeWorld(node, ChoerodonConfig.of({"sandbox_dir": tmp_path, "privileged_ports": False,
+                                                  "release_names": {"iam-service": "iam"}}))
+    faults.set_fault(tmp_path, "iam-service", "never-up")
+    renamed.faults.reload(force=True)
+    pod = _pod("iam", "iam-service")
+    assert renamed.fault_of(pod["metadata"]["labels"]).kind == "never-up"
+    assert renamed.fault_of(_pod("config-server", "config-server")["metadata"]["labels"]) is None
+
+
 def test_without_root_low_ports_are_served_8000_higher(world):
     assert (world.bind_port(80), world.bind_port(8080)) == (8080, 8080)

@@ -3,14 +3,14 @@ the api-gateway's platform API and the front-end page.
 
 One module per application: health.py (every Spring Boot service), register.py, gateway.py,
 front.py; common.py holds what they share. Everything here is a pure function of a ``world`` (the
-:class:`~c7n_upgrade.sandbox.runtime.Runtime`) and a ``pod`` (a
-:class:`~c7n_upgrade.sandbox.runtime.PodInfo`). The runtime calls :func:`health` in-process from its
-readiness loop and :func:`serve` (below) from the pod's HTTP listeners.
+node's :class:`~c7n_upgrade.sandbox.node.world.NodeWorld`) and a ``pod`` (its
+:class:`~c7n_upgrade.sandbox.node.world.PodView`). The node's listeners (node/listeners.py) call
+:func:`serve` (below); a readiness probe reaches :func:`health` over HTTP.
 
 The world provides::
 
     world.store, world.namespace
-    world.ready_pods(chart, namespace=None) -> list[PodInfo]     Ready pods of a chart
+    world.ready_pods(chart, namespace=None) -> list[PodView]     Ready pods of a chart
     world.pod_fault(pod) -> Fault | None                          fault in effect for this pod
     world.upgrading(pod) -> bool                                  a helm upgrade/install of its release has begun
     world.mysql_admin -> dict | None                              {host, port, user, password}

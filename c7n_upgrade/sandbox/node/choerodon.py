@@ -9,15 +9,16 @@ import time
 from datetime import datetime
 
 from ..chart_templates import DBTOOL_IMAGE
-from ..runtime.pods import _PodHandler, _PodServer
 from . import images
+from .listeners import PodHandler, PodServer
+from .pod import pods_log
 from .process import cri_record
 from .world import PodView
 
-RUN_S = 0.5   # how long a crashing container runs before it exits (runtime/broken.py's)
+RUN_S = 0.5   # how long a crashing container runs before it exits
 
 
-class _Server(_PodServer):
+class _Server(PodServer):
     allow_reuse_address = True   # a restarted container binds again while its last connections linger
 
 
@@ -32,7 +33,7 @@ class _Logged:
         self._log = open(self.log_path, "ab", buffering=0)
 
     def write_log(self, line: str) -> None:
-        """A service's log line, stamped as the emulator's are."""
+        """A service's log line, with a Spring Boot-like time stamp."""
         stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
         with self._lock:
             self._log.write(cri_record("stdout", f"{stamp} {line}\n".encode()))
@@ -114,7 +115,7 @@ class ServiceContainer(_Logged):
                 if self._killed:
                     return
                 for port in ports:
-                    server = _Server((self.pod.ip, self.world.bind_port(port)), _PodHandler)
+                    server = _Server((self.pod.ip, self.world.bind_port(port)), PodHandler)
                     server.c7n = (self.world, self.pod, port)
                     self.servers.append(server)
                     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
@@ -167,6 +168,8 @@ def process_for(world, container, env: dict):
     if start.failure is not None and start.failure.how == "crash":
         return Exiting(start.failure.output, start.failure.exit_code, log_path)
     if service_image(container):
+        pods_log.info("pod %s/%s created (version label %s, start in %.1fs)", worker.namespace, worker.name,
+                      start.version_label or labels.get("choerodon.io/version", ""), start.start_delay)
         return ServiceContainer(world, container, env, log_path, start.start_delay)
     return None
 

@@ -1,7 +1,7 @@
 """The sandbox's registry: which images the node can "pull", and how it names them.
 
 Known: busybox in its usual spellings (`busybox`, `busybox:1.36`, `library/busybox`,
-`docker.io/library/busybox:latest`, …) and the Choerodon images of the plan
+`docker.io/library/busybox:latest`, …) and the Choerodon images of the sandbox's plan
 (`registry.cn-hangzhou.aliyuncs.com/choerodon/<chart>:<from_version|version>`, and the hook Jobs'
 dbtool). Any other image fails to pull with the error a containerd kubelet reports for it.
 """
@@ -55,10 +55,10 @@ def parse(reference: str) -> Image:
     return Image(domain, path, tag)
 
 
-@lru_cache(maxsize=1)
-def _choerodon_images() -> frozenset[str]:
+@lru_cache(maxsize=8)
+def _choerodon_images(plan_ref: str = "0.8-to-0.9") -> frozenset[str]:
     from ...plan import load_plan
-    plan = load_plan("0.8-to-0.9")
+    plan = load_plan(plan_ref)
     names = {DBTOOL_IMAGE}
     for step in plan.steps:
         for version in (step.from_version, step.version):
@@ -67,10 +67,11 @@ def _choerodon_images() -> frozenset[str]:
     return frozenset(names)
 
 
-def known(image: Image) -> bool:
+def known(image: Image, plan_ref: str = "0.8-to-0.9") -> bool:
+    """busybox, or a Choerodon image of the sandbox's plan (a name in plans/ or a plan file's path)."""
     if image.domain == DOCKER_HUB and image.path == "library/busybox":
         return bool(BUSYBOX_TAG.match(image.tag))
-    return f"{image.domain}/{image.path}:{image.tag}" in _choerodon_images()
+    return f"{image.domain}/{image.path}:{image.tag}" in _choerodon_images(plan_ref)
 
 
 def pull_error(reference: str, image: Image) -> str:

@@ -12,7 +12,7 @@ node plays kube-proxy for Services with a selector (proxy.py). Constructor argum
   choerodon                world.ChoerodonConfig or a dict of its fields: namespace, sandbox_dir
                            (faults.json), mysql_admin, mysql_proxy, admin_password, oauth_client_id,
                            oauth_client_secret, release_names, default_releases, bootstrapped,
-                           privileged_ports
+                           privileged_ports, plan (its Choerodon images are the ones known)
   services                 play kube-proxy (clusterIP:port -> a Ready pod), default True
 node.mark_bootstrapped(): the 0.8 installation is done, faults act on the pods started from now on.
 """
@@ -320,7 +320,8 @@ class Node:
                        stdin=bool(container.spec.get("stdin")))
 
     def can_pull(self, container) -> bool:
-        return images.known(container.image) and not choerodon.pull_refused(self.world, container)
+        return images.known(container.image, self.world.config.plan) and not choerodon.pull_refused(self.world,
+                                                                                                   container)
 
     def service_env(self) -> dict[str, str]:
         return dict(self._service_env)

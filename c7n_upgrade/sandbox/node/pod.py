@@ -3,6 +3,7 @@ conditions as the kubelet computes them, its status written to the API server, i
 from __future__ import annotations
 
 import base64
+import logging
 import threading
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from .container import Container, now_iso
 from .process import HOST_PATH, expand
 
 TICK_S = 0.2
+pods_log = logging.getLogger("c7n_upgrade.sandbox.node")   # sandbox.log's pod lines: bench/common.py reads them
 MAX_GRACE_S = 30.0
 
 
@@ -34,6 +36,7 @@ class PodWorker:
         self.transitions: dict[str, tuple[str, str]] = {}
         self.phase = "Pending"
         self._last_status: dict | None = None
+        self._was_ready = False
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"pod {self.namespace}/{self.name}", daemon=True)
 
@@ -223,6 +226,10 @@ class PodWorker:
         try:
             self.node.patch_pod_status(self.namespace, self.name, self.uid, status)
             self._last_status = status
+            ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or [])
+            if ready and not self._was_ready:
+                pods_log.info("pod %s/%s Ready", self.namespace, self.name)
+            self._was_ready = ready
         except ApiException as exc:
             if exc.status in (404, 409, 422):  # gone, or another pod of that name now
                 self._stop.set()
@@ -242,3 +249,4 @@ class PodWorker:
             self.phase = "Succeeded" if clean else "Failed"
         self._write_status()
         self.node.delete_pod(self.namespace, self.name, self.uid)
+        pods_log.info("pod %s/%s deleted", self.namespace, self.name)

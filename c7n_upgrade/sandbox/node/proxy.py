@@ -1,20 +1,81 @@
 """The node as kube-proxy: for each Service with a selector and a loopback clusterIP (the control
 plane's service range is 127.96.0.0/16), a TCP listener at clusterIP:port forwarding to a Ready pod
-whose labels match, at its targetPort (runtime/services.py's ServiceProxy; Endpoints cannot hold
-loopback pod IPs, so the node picks the pods itself). Without root a port below 1024 is moved 8000
-higher in the Service (the emulator's rule: front's 80 is served on 8080)."""
+whose labels match, at its targetPort (round robin; no Ready pod: the connection is refused).
+Endpoints cannot hold loopback pod IPs, so the node picks the pods itself. Without root a port below
+1024 is moved 8000 higher in the Service (front's 80 is served on 8080)."""
 from __future__ import annotations
 
+import itertools
+import socket
 import threading
+from typing import Optional
 
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
-from ..runtime.pods import UNPRIVILEGED_OFFSET
-from ..runtime.services import ServiceProxy
+from ..tcp import accept_loop, close_hard, splice
+from .listeners import UNPRIVILEGED_OFFSET
 from .watch import start_thread, watch
 
 MERGE = "application/merge-patch+json"
+
+
+class ServiceProxy:
+    """clusterIP:port -> a Ready pod's targetPort, at the TCP level (as kube-proxy does); `pods` gives
+    ready_pods_matching, bind_port and resolve_target_port (node/world.py's NodeWorld)."""
+
+    def __init__(self, pods, namespace: str, name: str, ip: str, port: int, target, selector: dict):
+        self.pods = pods
+        self.namespace, self.name = namespace, name
+        self.ip, self.port, self.target, self.selector = ip, port, target, selector
+        self._sock: Optional[socket.socket] = None
+        self._thread: Optional[threading.Thread] = None
+        self._conns: set = set()
+        self._lock = threading.Lock()
+        self._rr = itertools.count()
+
+    def start(self) -> None:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((self.ip, self.port))
+        s.listen(64)
+        self._sock = s
+        self._thread = threading.Thread(target=accept_loop, args=(s, self._pump), name=f"svc-{self.name}-{self.port}",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        s, self._sock = self._sock, None
+        if s is not None:
+            close_hard(s)
+        with self._lock:
+            conns, self._conns = self._conns, set()
+        for c in conns:
+            close_hard(c)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(2)
+
+    def _backend(self) -> Optional[tuple[str, int]]:
+        pods = self.pods.ready_pods_matching(self.namespace, self.selector)
+        if not pods:
+            return None
+        pod = pods[next(self._rr) % len(pods)]
+        return pod.ip, self.pods.bind_port(self.pods.resolve_target_port(pod, self.target))
+
+    def _pump(self, client: socket.socket) -> None:
+        backend = self._backend()
+        if backend is None:  # no endpoints: reject, as kube-proxy does
+            client.close()
+            return
+        try:
+            upstream = socket.create_connection(backend, timeout=3)
+            upstream.settimeout(None)
+        except OSError:
+            client.close()
+            return
+        with self._lock:
+            self._conns.update((client, upstream))
+        splice(client, upstream, self._lock, self._conns)
 
 
 class ServiceProxies:

@@ -15,15 +15,25 @@ from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
 from ..behaviours.common import LABEL_METRICS, LABEL_SERVICE, LABEL_VERSION
-from ..faults import Fault, PodStart, release_aliases
-from ..runtime.faultwatch import FaultWatch
-from ..runtime.pods import Kubelet, can_bind_privileged, running_version
-from ..runtime.releases import release_of_record
+from ..faults import Fault, FaultWatch, PodStart, release_aliases
+from .listeners import bind_port, can_bind_privileged, resolve_target_port, running_version
 from .watch import start_thread, watch
 
 LABEL_RELEASE = "choerodon.io/release"
 FAULT_TICK_S = 0.2
 MERGE = "application/merge-patch+json"
+
+
+def release_of_record(resource: str, obj: dict) -> Optional[str]:
+    """The release name when `obj` is a helm release record (Helm 3: Secret sh.helm.release.v1.NAME.vN,
+    labels owner=helm, name=NAME; Helm 2: ConfigMap NAME.vN in Tiller's namespace, labels OWNER=TILLER,
+    NAME=NAME), else None. Any helm stores a new record before it changes the release's objects."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    if resource == "secrets" and obj.get("type") == "helm.sh/release.v1" and labels.get("owner") == "helm":
+        return labels.get("name")
+    if resource == "configmaps" and labels.get("OWNER") == "TILLER":
+        return labels.get("NAME")
+    return None
 
 
 @dataclass
@@ -38,6 +48,7 @@ class ChoerodonConfig:
     oauth_client_secret: str = ""
     release_names: dict = field(default_factory=dict)       # {default: actual}
     default_releases: Optional[dict] = None                 # {chart: default release}; None: the plan's
+    plan: str = "0.8-to-0.9"                      # the sandbox's plan (a name or a path): its images, releases
     bootstrapped: bool = False                    # True: every pod from now on belongs to the upgrade
     privileged_ports: Optional[bool] = None       # None: found out (ports < 1024 served 8000 higher without)
 
@@ -49,7 +60,7 @@ class ChoerodonConfig:
 
 
 class PodView:
-    """A pod as the behaviours see it (runtime.PodInfo's fields), read from `source()` each time."""
+    """A pod as the behaviours see it, read from `source()` each time."""
 
     def __init__(self, source: Callable[[], dict], env: Optional[dict] = None, ip: str = "",
                  after_bootstrap: bool = False, started_at: Optional[float] = None):
@@ -229,7 +240,7 @@ class NodeWorld:
     def names_of(self, release: str, chart: str = "") -> list[str]:
         if self._defaults is None:
             from ...plan import load_plan
-            self._defaults = {s.chart: s.release for s in load_plan("0.8-to-0.9").steps}
+            self._defaults = {s.chart: s.release for s in load_plan(self.config.plan).steps}
         return release_aliases(release, chart, self.config.release_names, self._defaults)
 
     def fault_of(self, labels: dict) -> Optional[Fault]:
@@ -259,7 +270,7 @@ class NodeWorld:
         return worker.job_labels
 
     def pod_start(self, worker) -> PodStart:
-        """What the release's fault changes about this pod's (next) start: runtime's PodStart."""
+        """What the release's fault changes about this pod's (next) start (faults.PodStart)."""
         labels = worker.pod["metadata"].get("labels") or {}
         owners = worker.pod["metadata"].get("ownerReferences") or [{}]
         start = PodStart(labels.get(LABEL_VERSION, ""), None, 0.0, owner_kind=owners[0].get("kind", ""))
@@ -295,7 +306,7 @@ class NodeWorld:
         return labels.get(LABEL_VERSION)
 
     def relabel(self, worker, version: str) -> None:
-        """wrong-version: the pod carries the old version label (as the emulator's pods do)."""
+        """wrong-version: the pod carries the old version label."""
         try:
             self.core.patch_namespaced_pod(worker.name, worker.namespace,
                                            {"metadata": {"labels": {LABEL_VERSION: version}}}, _content_type=MERGE,
@@ -347,10 +358,13 @@ class NodeWorld:
         if writer is not None:
             writer(line)
 
-    # ---- for the Services (runtime.services.ServiceProxy's `kubelet`) ---------------------------
+    # ---- for the Services (proxy.ServiceProxy's `pods`) -------------------------------------------
     def ready_pods_matching(self, namespace: str, selector: dict) -> list[PodView]:
         return [p for p in self._views() if p.ready and p.namespace == namespace
                 and all(p.labels.get(k) == v for k, v in (selector or {}).items())]
 
-    bind_port = Kubelet.bind_port      # ports below 1024 move up by 8000 without root
-    resolve_target_port = staticmethod(Kubelet.resolve_target_port)
+    def bind_port(self, port: int) -> int:
+        """Ports below 1024 move up by 8000 without root."""
+        return bind_port(port, self.privileged)
+
+    resolve_target_port = staticmethod(resolve_target_port)

@@ -7,7 +7,7 @@
 
 What runs is `run(stdin, stdout, stderr) -> exit code`: stdin() gives the client's next bytes (b"" at
 its end) or is None; stdout(bytes)/stderr(bytes) send, or are None. It may stream (the kubelet's
-processes) or answer at once (the emulator's pods). The exit code ends the call as a Status.
+processes) or answer at once. The exit code ends the call as a Status.
 """
 from __future__ import annotations
 
