@@ -28,7 +28,7 @@ TILLER = "system:serviceaccount:kube-system:tiller"
 ADMIN = "c7n-sandbox-admin"  # the `sandbox` context (controlplane/cluster.py)
 #: what the upgrade writes (helm or the suite); the node (as the admin) writes pods, nodes, services' ports
 UPGRADE_WRITES = {"deployments", "secrets", "configmaps", "jobs", "customresourcedefinitions"}
-PARAMS = {"real": ("--cluster", "real"), "real-helm2": ("--cluster", "real", "--helm", "2")}
+PARAMS = {"real": ("--helm", "3"), "real-helm2": ("--helm", "2")}
 
 
 @pytest.fixture(scope="module", params=list(PARAMS))
