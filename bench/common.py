@@ -24,7 +24,7 @@ from typing import Optional
 
 import yaml
 
-from c7n_upgrade.sandbox.process import SandboxProcess
+from c7n_sandbox.process import SandboxProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_PLAN = ROOT / "plans" / "0.8-to-0.9.yaml"

@@ -1,4 +1,4 @@
-"""What D/bin/helm's wrapper (c7n_upgrade/sandbox/helmwrap.py) adds to a helm call.
+"""What D/bin/helm's wrapper (c7n_sandbox/helmwrap.py) adds to a helm call.
 
 Alternately runs the real Helm 3 directly and through the wrapper (`helm version --short` and
 `helm template` of a sandbox chart: no cluster needed), `--runs` times each after one warm-up, and
@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT))
 from bench.common import child_env, real_helm  # noqa: E402
 from c7n_upgrade.dotenv import dotenv_line  # noqa: E402
 from c7n_upgrade.plan import load_plan  # noqa: E402
-from c7n_upgrade.sandbox import charts  # noqa: E402
-from c7n_upgrade.sandbox.helmwrap import write_wrapper  # noqa: E402
-from c7n_upgrade.sandbox.base import SECRET_VARIABLES  # noqa: E402
+from c7n_sandbox import charts  # noqa: E402
+from c7n_sandbox.helmwrap import write_wrapper  # noqa: E402
+from c7n_sandbox.base import SECRET_VARIABLES  # noqa: E402
 
 
 def _time(argv: list[str], env: dict) -> float:

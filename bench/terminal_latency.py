@@ -76,7 +76,7 @@ def first_verdict_after(lines: list, since: float, step: int):
 
 def absent_reason(kind: str) -> str | None:
     """Why `kind` cannot be measured in this tree, or None when the sandbox has that fault."""
-    from c7n_upgrade.sandbox.faults import KINDS
+    from c7n_sandbox.faults import KINDS
 
     if kind in KINDS:
         return None

@@ -167,9 +167,9 @@ SUMMARY = {
                      "finished steps are observed again and pass as already upgraded, and it resumes at step {n}."),
         "n_failed_sandbox": ("this run's sandbox was started for it and is stopped now, so the same command would "
                              "start a fresh 0.8 sandbox, not resume{fault}. To rehearse fix-and-resume, keep one "
-                             "running: `./run python -m c7n_upgrade.sandbox up --dir D [--fault R=KIND]`, run "
+                             "running: `./run python -m c7n_sandbox up --dir D [--fault R=KIND]`, run "
                              "`./run pytest suites/ --env D/env.yaml`, fix the cause (a fault: `./run python -m "
-                             "c7n_upgrade.sandbox fault --dir D --clear R`) and re-run that command."),
+                             "c7n_sandbox fault --dir D --clear R`) and re-run that command."),
         "n_fault": " (step {n} failed on the fault you injected: {fault})",
         "n_interrupted": ("the run was interrupted during step {n} ({release}), {where}. Inspect the release "
                           "first with the two commands below; if helm shows it pending-upgrade or pending-install, "
@@ -203,7 +203,7 @@ SUMMARY = {
                        "was changed."),
         "n_mariadb": ("install the MariaDB server package as it says (as root: `apt-get install -y mariadb-server`; the "
                       "service need not run), then re-run. Nothing was changed."),
-        "n_sandbox_start": ("the sandbox's log is above; start one alone to watch it (`./run python -m c7n_upgrade.sandbox "
+        "n_sandbox_start": ("the sandbox's log is above; start one alone to watch it (`./run python -m c7n_sandbox "
                             "up --dir /tmp/c7n`), then re-run. Nothing was changed."),
         "n_plan": "correct the plan ({plan}; plans/0.8-to-0.9.yaml is the guide's) or the env's `plan:` key, then re-run.",
         "n_unreachable": ("check that the cluster is up and reachable from this machine (VPN, bastion, proxy) and "
@@ -293,9 +293,9 @@ SUMMARY = {
         "n_failed": ("修复步骤 {n}（{release}）：原因见上文，本次运行的报告中有该步骤的附件（pod、事件、日志、健康检查返回）。"
                      "然后重新运行同一命令：已完成的步骤会重新观察并通过（已是目标版本），从步骤 {n} 继续。"),
         "n_failed_sandbox": ("本次运行的沙箱是为它启动的，现已停止，重新运行同一命令会启动新的 0.8 沙箱，而不是继续{fault}。"
-                             "要演练修复后继续，请保持一个沙箱运行：`./run python -m c7n_upgrade.sandbox up --dir D "
+                             "要演练修复后继续，请保持一个沙箱运行：`./run python -m c7n_sandbox up --dir D "
                              "[--fault R=KIND]`，运行 `./run pytest suites/ --env D/env.yaml`，修复原因（故障：`./run python "
-                             "-m c7n_upgrade.sandbox fault --dir D --clear R`）后重新运行该命令。"),
+                             "-m c7n_sandbox fault --dir D --clear R`）后重新运行该命令。"),
         "n_fault": "（步骤 {n} 因你注入的故障 {fault} 失败）",
         "n_interrupted": ("运行在步骤 {n}（{release}）{where}被中断。请先用下面两条命令检查该 release；"
                           "若其状态为 pending-upgrade 或 pending-install，请回滚到最后一个 deployed 版本"
@@ -322,7 +322,7 @@ SUMMARY = {
         "n_env_name": ("使用上面列出的某个 env，或给出 env 文件的路径：复制模板 `cp envs/prod.yaml envs/NAME.yaml`，填写后"
                        "（docs/real-cluster.md 第 2 节）用 --env NAME 运行。未做任何更改。"),
         "n_mariadb": "按提示安装 MariaDB 服务器软件包（root：`apt-get install -y mariadb-server`；无需启动服务），然后重新运行。未做任何更改。",
-        "n_sandbox_start": ("沙箱日志见上文；可单独启动一个沙箱观察（`./run python -m c7n_upgrade.sandbox up --dir /tmp/c7n`），"
+        "n_sandbox_start": ("沙箱日志见上文；可单独启动一个沙箱观察（`./run python -m c7n_sandbox up --dir /tmp/c7n`），"
                             "然后重新运行。未做任何更改。"),
         "n_plan": "修正升级计划（{plan}；plans/0.8-to-0.9.yaml 为指南的计划）或 env 的 `plan:` 键，然后重新运行。",
         "n_unreachable": ("确认集群已启动且本机可访问（VPN、跳板机、代理），且 {source} 中的 kube.kubeconfig / kube.context "

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up: .venv with the pinned dependencies of pyproject.toml. (MariaDB server binaries are
-# installed only when a sandbox is about to start: c7n_upgrade/sandbox/mariadb/install.py runs
+# installed only when a sandbox is about to start: c7n_upgrade/throwaway_mariadb/install.py runs
 # scripts/ensure-mariadb.sh.)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

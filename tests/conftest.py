@@ -31,7 +31,7 @@ def pytest_collection_finish(session):
     if dirs & SANDBOX_USERS:
         import pytest
 
-        from c7n_upgrade.sandbox.mariadb.install import ensure_mariadb
+        from c7n_upgrade.throwaway_mariadb.install import ensure_mariadb
 
         try:
             ensure_mariadb(print)

@@ -30,7 +30,7 @@ def test_the_restore_check_has_room(mysql_admin, settings, reporter):
     the server, which must have the databases' size free where it says how much it has."""
     if settings.backup.skip_reason:
         return
-    from c7n_upgrade.sandbox.mariadb.install import restore_check_missing
+    from c7n_upgrade.throwaway_mariadb.install import restore_check_missing
 
     size = operations.databases_size(mysql_admin)
     if settings.backup.restore_check != "server":

@@ -119,7 +119,7 @@ def test_own_time_per_step(figures):
 
 def test_terminal_state_slot_measures_or_says_why_not(figures):
     """Each state of issue 18 is measured where this tree's sandbox has its fault, else absent with why."""
-    from c7n_upgrade.sandbox.faults import KINDS
+    from c7n_sandbox.faults import KINDS
 
     t = figures["terminal_state_to_verdict"]
     assert set(t["states"]) == {"image-missing", "crash-loop", "hook-fail", "unschedulable"}

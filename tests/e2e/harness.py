@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from c7n_upgrade.sandbox.process import SandboxProcess
+from c7n_sandbox.process import SandboxProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +35,7 @@ class ObservedSandbox(SandboxProcess):
     """A sandbox started with `up`, plus what the tests look at: helm calls, secrets, env, MySQL."""
 
     def fault(self, *args: str) -> None:
-        subprocess.run([sys.executable, "-m", "c7n_upgrade.sandbox", "fault", "--dir", str(self.dir), *args],
+        subprocess.run([sys.executable, "-m", "c7n_sandbox", "fault", "--dir", str(self.dir), *args],
                        cwd=ROOT, env=_env(), check=True, capture_output=True, timeout=30)
 
     def helm_calls(self) -> list[dict]:

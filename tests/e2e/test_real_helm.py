@@ -122,7 +122,7 @@ def test_real_helm_upgrade_wait_rolls_the_pods_and_rollback_restores_them(tmp_pa
 def test_up_refuses_a_helm_binary_it_cannot_use_before_starting_anything(tmp_path, helm_binary, args, error):
     directory = tmp_path / "sandbox"
     args = [str(helm_binary) if a == "HELM" else a for a in args]
-    result = subprocess.run([sys.executable, "-m", "c7n_upgrade.sandbox", "up", "--dir", str(directory), *args],
+    result = subprocess.run([sys.executable, "-m", "c7n_sandbox", "up", "--dir", str(directory), *args],
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert error in result.stderr

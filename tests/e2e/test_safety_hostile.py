@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from c7n_upgrade.sandbox.charts import IMAGE_REGISTRY
+from c7n_sandbox.charts import IMAGE_REGISTRY
 from tests.e2e.harness import PRIVATE, ObservedSandbox, run_suite
 from tests.sandbox.kubectl_output import wait_for
 

@@ -110,7 +110,7 @@ def test_a_failed_run_of_a_fresh_sandbox_does_not_promise_a_resume(tmp_path):
     assert "Outcome: FAILED at step 1 (register-server)" in flat
     assert ("Next: this run's sandbox was started for it and is stopped now, so the same command would start a "
             "fresh 0.8 sandbox, not resume (step 1 failed on the fault you injected: register-server=helm-fail).") in flat
-    assert "`./run python -m c7n_upgrade.sandbox up --dir D [--fault R=KIND]`" in flat
+    assert "`./run python -m c7n_sandbox up --dir D [--fault R=KIND]`" in flat
     assert "re-run the same command" not in flat
 
 

@@ -19,7 +19,7 @@ import yaml
 from c7n_upgrade.kube import KubeClient, LockHeld, rights
 from c7n_upgrade.kube.rights import Need
 from c7n_upgrade.plan import load_plan
-from c7n_upgrade.sandbox import charts
+from c7n_sandbox import charts
 from tests.sandbox.conftest import control_plane  # noqa: F401 - the real control plane, a fixture
 from tests.sandbox.test_control_plane import _wait
 from tests.sandbox.test_kube_client import age_lock
@@ -158,7 +158,7 @@ def recorded(control_plane, tmp_path_factory):
     """Every public KubeClient method run against the real control plane (as its admin, in the env's
     namespace) with a node running a pod; returns (kube, recorder)."""
     from kubernetes import client as k8s, config as kube_config
-    from c7n_upgrade.sandbox.node import Node
+    from c7n_sandbox.node import Node
 
     node = Node(control_plane.kubeconfig, tmp_path_factory.mktemp("node")).start()
     api = kube_config.new_client_from_config(config_file=str(control_plane.kubeconfig), context="sandbox")

@@ -10,7 +10,7 @@ def control_plane(request, tmp_path_factory):
     """One real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager,
     kube-scheduler; no node) for the session, its binaries built first when this machine has none
     (progress on the terminal). A build or start failure fails the tests that use it, with its cause."""
-    from c7n_upgrade.sandbox.controlplane import ControlPlane, ControlPlaneError, ensure_built
+    from c7n_sandbox.controlplane import ControlPlane, ControlPlaneError, ensure_built
 
     progress = _terminal(request)
     try:
@@ -36,7 +36,7 @@ def _terminal(request):
 def helm2_bin(request):
     """The directory of the real Helm 2 `helm` and `tiller` (v2.17.0), built first when this machine
     has none (progress on the terminal)."""
-    from c7n_upgrade.sandbox.controlplane import ControlPlaneError, ensure_built
+    from c7n_sandbox.controlplane import ControlPlaneError, ensure_built
 
     try:
         return ensure_built(_terminal(request), helm2=True)
@@ -48,7 +48,7 @@ def helm2_bin(request):
 def tiller(request, helm2_bin, control_plane, tmp_path_factory):
     """Real Tiller v2.17.0 on loopback against the control plane; .helm(*args) runs the real Helm 2
     client against it."""
-    from c7n_upgrade.sandbox.controlplane import ControlPlaneError, Tiller
+    from c7n_sandbox.controlplane import ControlPlaneError, Tiller
 
     try:
         server = Tiller(tmp_path_factory.mktemp("tiller"), helm2_bin, control_plane.kubeconfig,

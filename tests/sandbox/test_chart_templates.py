@@ -10,7 +10,7 @@ import yaml
 
 from c7n_upgrade.helm import dotted_to_nested
 from c7n_upgrade.plan import load_plan
-from c7n_upgrade.sandbox import charts
+from c7n_sandbox import charts
 from tests.real_tools import real_tool
 
 PLAN = load_plan("0.8-to-0.9")

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from c7n_upgrade.plan import load_plan
-from c7n_upgrade.sandbox import charts
-from c7n_upgrade.sandbox.chartrepo import ChartRepoServer
+from c7n_sandbox import charts
+from c7n_sandbox.chartrepo import ChartRepoServer
 
 PLAN = load_plan("0.8-to-0.9")
 

@@ -17,7 +17,7 @@ from kubernetes import client as k8s
 from kubernetes import config as kube_config
 from kubernetes.client.rest import ApiException
 
-from c7n_upgrade.sandbox.controlplane import NAMESPACE
+from c7n_sandbox.controlplane import NAMESPACE
 
 pytestmark = pytest.mark.sandbox
 
@@ -202,7 +202,7 @@ def test_a_deployment_gets_a_replicaset_and_pods_that_no_node_runs(control_plane
 def test_a_component_that_dies_is_named_with_its_log(tmp_path):
     """No control plane needed: an `etcd` that exits at once stops start() at once (not at the
     timeout), with the component, its exit code and its last log lines."""
-    from c7n_upgrade.sandbox.controlplane import ControlPlane, ControlPlaneError
+    from c7n_sandbox.controlplane import ControlPlane, ControlPlaneError
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -223,7 +223,7 @@ def test_a_port_taken_before_etcd_binds_it_starts_again(control_plane, tmp_path,
     start() begins again on other ports instead of failing."""
     import socket
 
-    from c7n_upgrade.sandbox.controlplane import ControlPlane, cluster
+    from c7n_sandbox.controlplane import ControlPlane, cluster
 
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from c7n_upgrade.sandbox.controlplane import ControlPlaneError, binaries
+from c7n_sandbox.controlplane import ControlPlaneError, binaries
 
 pytestmark = pytest.mark.sandbox
 

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from c7n_upgrade.sandbox import faults
+from c7n_sandbox import faults
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,7 +41,7 @@ def test_every_registered_kind_is_documented_and_every_documented_kind_registere
 
 
 def test_the_fault_commands_help_names_every_kind(capsys):
-    from c7n_upgrade.sandbox.__main__ import build_parser
+    from c7n_sandbox.__main__ import build_parser
 
     with pytest.raises(SystemExit):
         build_parser().parse_args(["fault", "--help"])

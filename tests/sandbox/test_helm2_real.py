@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from c7n_upgrade.sandbox import charts
+from c7n_sandbox import charts
 from tests.sandbox.test_chart_templates import CATALOGUE, by_object, sandbox_render, user_values
 from tests.sandbox.test_chart_templates import NS as CHART_NS
 from tests.sandbox.test_control_plane import _wait
@@ -96,7 +96,7 @@ def helm(tiller, control_plane):
 
 @pytest.fixture(scope="module")
 def node(control_plane, tmp_path_factory):
-    from c7n_upgrade.sandbox.node import Node
+    from c7n_sandbox.node import Node
     node = Node(control_plane.kubeconfig, tmp_path_factory.mktemp("node"), log=print).start()
     yield node
     node.stop()
@@ -315,7 +315,7 @@ def test_a_leftover_hook_job_fails_the_upgrade_and_leaves_the_release_pending(no
 @pytest.fixture(scope="module")
 def tiller_sa(helm2_bin, control_plane, tmp_path_factory):
     """Tiller as the ServiceAccount kube-system/tiller with only deploy/rbac/helm2-tiller.yaml's Roles."""
-    from c7n_upgrade.sandbox.controlplane.helm2 import start_tiller  # what `up --helm 2` runs
+    from c7n_sandbox.controlplane.helm2 import start_tiller  # what `up --helm 2` runs
     rbac = ROOT / "deploy" / "rbac" / "helm2-tiller.yaml"
     server = start_tiller(control_plane, helm2_bin, tmp_path_factory.mktemp("tiller-sa") / "tiller", rbac=rbac)
     yield server
@@ -361,7 +361,7 @@ def test_the_suites_helm_client_reads_and_writes_through_real_helm2(tiller, helm
     """The library's HelmClient (dialect detection, repo, search, install/upgrade argv, list and get values
     parsing), as the suite runs it with Helm 2, against real helm and Tiller and the sandbox's c7n repo."""
     from c7n_upgrade.helm.client import HelmClient
-    from c7n_upgrade.sandbox.chartrepo import ChartRepoServer
+    from c7n_sandbox.chartrepo import ChartRepoServer
 
     repo = ChartRepoServer(charts.repo_handler(CATALOGUE), prefix="/charts/").start()
     url = repo.url
@@ -390,7 +390,7 @@ def test_the_suites_helm_client_reads_and_writes_through_real_helm2(tiller, helm
 def test_the_build_goes_to_the_helm_version_cache_and_says_when_go_is_missing(tmp_path, monkeypatch):
     import shutil
 
-    from c7n_upgrade.sandbox.controlplane import ControlPlaneError, bin_dir, ensure_built
+    from c7n_sandbox.controlplane import ControlPlaneError, bin_dir, ensure_built
     version = re.search(r"^\s*k8s\.io/helm\s+(v[\d.]+)\+incompatible", (ROOT / "controlplane" / "helm2" / "go.mod")
                         .read_text(), re.M).group(1)
     tools = tmp_path / "path"  # the shell tools the script uses, and no go
@@ -406,8 +406,8 @@ def test_the_build_goes_to_the_helm_version_cache_and_says_when_go_is_missing(tm
 
 def test_the_helm_wrapper_logs_real_helm2_and_its_helm_fail_fault_fails_install_and_upgrade(
         tiller, helm, control_plane, tmp_path):
-    from c7n_upgrade.sandbox import faults
-    from c7n_upgrade.sandbox.helmwrap import write_wrapper
+    from c7n_sandbox import faults
+    from c7n_sandbox.helmwrap import write_wrapper
     sandbox = tmp_path / "sandbox"
     sandbox.mkdir()
     wrapper = write_wrapper(sandbox, tiller.bin / "helm", dialect=2)  # no --post-renderer: the chart rendered

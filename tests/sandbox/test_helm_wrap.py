@@ -1,5 +1,5 @@
 """D/bin/helm on the real control plane (issue 16): the real Helm 3 through the thin wrapper
-(c7n_upgrade/sandbox/helmwrap.py), its helm-calls.jsonl lines, and the helm-level faults as the real
+(c7n_sandbox/helmwrap.py), its helm-calls.jsonl lines, and the helm-level faults as the real
 helm, API server and scheduler produce them."""
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import yaml
 
 from c7n_upgrade.config import dotenv_line
 from c7n_upgrade.plan import load_plan
-from c7n_upgrade.sandbox import charts, faults
-from c7n_upgrade.sandbox.helmwrap import write_wrapper
+from c7n_sandbox import charts, faults
+from c7n_sandbox.helmwrap import write_wrapper
 from tests.real_tools import real_tool
 from tests.sandbox.test_control_plane import _wait
 
@@ -29,7 +29,7 @@ HOSTILE = "p@ss w'o\"rd;$x%41"
 @pytest.fixture(scope="module")
 def world(control_plane, tmp_path_factory):
     """A sandbox dir with D/bin/helm wrapping the real Helm 3, a namespace, a node, the chart archives."""
-    from c7n_upgrade.sandbox.node import Node
+    from c7n_sandbox.node import Node
 
     base = tmp_path_factory.mktemp("helm-wrap")
     d = base / "sandbox"

@@ -28,7 +28,7 @@ HOLD = "c7n.test/hold"   # a finalizer: a deleted pod stays, being deleted
 @pytest.fixture(scope="module")
 def cluster(control_plane, tmp_path_factory):
     """The node, a namespace of the module's, an admin client (.core, .batch) and KubeClients (.kube())."""
-    from c7n_upgrade.sandbox.node import Node
+    from c7n_sandbox.node import Node
 
     node = Node(control_plane.kubeconfig, tmp_path_factory.mktemp("node"), log=print).start()
     api = kube_config.new_client_from_config(config_file=str(control_plane.kubeconfig), context="sandbox")

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from c7n_upgrade.sandbox.node.server import KubeletServer
+from c7n_sandbox.node.server import KubeletServer
 
 pytestmark = pytest.mark.sandbox
 
@@ -42,7 +42,7 @@ def test_a_silent_connection_does_not_stall_the_kubelet_api(kubelet_api):
 
 
 def test_a_node_that_cannot_register_stops_its_kubelet_api(tmp_path):
-    from c7n_upgrade.sandbox.node.kubelet import Node, NodeError
+    from c7n_sandbox.node.kubelet import Node, NodeError
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "current-context": "sandbox",

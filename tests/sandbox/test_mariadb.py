@@ -14,7 +14,7 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from c7n_upgrade.sandbox.mariadb import (
+from c7n_sandbox.mariadb import (
     DATABASES_08,
     MISSING_MESSAGE,
     MariaDB,
@@ -92,7 +92,7 @@ def test_find_binaries_without_path(monkeypatch):
 
 
 def test_find_binaries_missing(monkeypatch):
-    import c7n_upgrade.sandbox.mariadb.server as m
+    import c7n_upgrade.throwaway_mariadb.server as m
 
     monkeypatch.setattr(m, "_which", lambda name: None)
     with pytest.raises(MariaDBMissing, match=r"apt-get install -y mariadb-server"):
@@ -263,7 +263,7 @@ def test_dies_with_parent(tmp_path):
         f"""
         import sys, time
         sys.path.insert(0, {str(ROOT)!r})
-        from c7n_upgrade.sandbox.mariadb import MariaDB
+        from c7n_sandbox.mariadb import MariaDB
         db = MariaDB(__import__('pathlib').Path({str(tmp_path / 'orphan')!r}), 'pw-orphan')
         db.start()
         print(db.pid, db.port, flush=True)

@@ -18,7 +18,7 @@ from c7n_upgrade.mysql import (
     user_can_login,
     validate_identifier,
 )
-from c7n_upgrade.sandbox.mariadb import MariaDB, MariaDBMissing, TcpProxy, ensure_binaries, seed_08_state
+from c7n_sandbox.mariadb import MariaDB, MariaDBMissing, TcpProxy, ensure_binaries, seed_08_state
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def node(control_plane, tmp_path_factory):
     """One node for the module, with the kubelet's own back-off (10 s, doubling)."""
-    from c7n_upgrade.sandbox.node import Node
+    from c7n_sandbox.node import Node
     started = time.monotonic()
     node = Node(control_plane.kubeconfig, tmp_path_factory.mktemp("node"), log=print).start()
     node.ready_s = time.monotonic() - started
@@ -337,7 +337,7 @@ def test_containers_die_with_a_killed_node(control_plane, core, node, tmp_path):
     """PR_SET_PDEATHSIG: when the node's process is killed (SIGKILL, no clean-up), its containers'
     processes are killed by the kernel. A second node in its own process runs the pod."""
     second = "sandbox-node-killed"
-    script = ("import sys, time\nfrom c7n_upgrade.sandbox.node import Node\n"
+    script = ("import sys, time\nfrom c7n_sandbox.node import Node\n"
               "Node(sys.argv[1], sys.argv[2], name=sys.argv[3]).start()\nprint('ready', flush=True)\ntime.sleep(120)\n")
     proc = subprocess.Popen([sys.executable, "-c", script, str(control_plane.kubeconfig), str(tmp_path / "node"), second],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from c7n_upgrade.sandbox import charts, faults
+from c7n_sandbox import charts, faults
 from tests.sandbox.test_control_plane import _wait
 
 pytestmark = pytest.mark.sandbox
@@ -89,8 +89,8 @@ def _http(url: str) -> tuple[int, dict]:
 
 @pytest.fixture(scope="module")
 def env(control_plane, tmp_path_factory):
-    from c7n_upgrade.sandbox.mariadb import MariaDB, MariaDBMissing, TcpProxy, ensure_binaries
-    from c7n_upgrade.sandbox.node import Node
+    from c7n_sandbox.mariadb import MariaDB, MariaDBMissing, TcpProxy, ensure_binaries
+    from c7n_sandbox.node import Node
     from tests.real_tools import real_tool
     directory = tmp_path_factory.mktemp("c7n-node")
     helm = real_tool("helm")

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from c7n_upgrade.sandbox.node.choerodon import ServiceContainer
+from c7n_sandbox.node.choerodon import ServiceContainer
 
 pytestmark = pytest.mark.sandbox
 
@@ -36,7 +36,7 @@ def test_a_slow_start_that_fires_as_the_container_is_killed_leaves_no_listener(t
 def test_port_forward_reaches_a_port_below_1024_where_the_node_serves_it(tmp_path):
     """Without root the node serves a Choerodon image's port 80 on 8080 (world.bind_port): port-forward
     to the pod's 80 must reach it there, as the kube-proxy and the probes' listeners do."""
-    from c7n_upgrade.sandbox.node.streams import dial
+    from c7n_sandbox.node.streams import dial
     low = next(p for p in range(1, 1024) if _bindable(p + 8000))
     world = SimpleNamespace(bind_port=lambda p: p if p >= 1024 else p + 8000)
     worker = SimpleNamespace(ip="127.0.0.1", name="front", namespace="ns", uid="u", node=SimpleNamespace(world=world))

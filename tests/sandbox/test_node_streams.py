@@ -26,7 +26,7 @@ SERVE = 'exec python3 -m http.server --bind "$POD_IP" 8080'
 
 @pytest.fixture(scope="module")
 def node(control_plane, tmp_path_factory):
-    from c7n_upgrade.sandbox.node import Node
+    from c7n_sandbox.node import Node
     # its own name and addresses: test_node.py's node may be going away as this one starts (a Node of
     # the same name would be deleted under it)
     node = Node(control_plane.kubeconfig, tmp_path_factory.mktemp("node"), name="sandbox-node-streams",
@@ -137,7 +137,7 @@ def test_a_v4_websocket_exec_reaches_the_nodes_websocket(control_plane, shell):
 
 def test_exec_in_a_choerodon_image_runs_with_its_environment(node, core):
     """A Choerodon image has no filesystem: exec runs on this machine, with the container's env."""
-    from c7n_upgrade.sandbox.chart_templates import DBTOOL_IMAGE
+    from c7n_sandbox.chart_templates import DBTOOL_IMAGE
     name = _running(core, _name("svc"), _container("svc", None, image=DBTOOL_IMAGE,
                                                    env=[{"name": "SPRING_PROFILE", "value": "sandbox"}]))
     out = stream(core.connect_get_namespaced_pod_exec, name, NS, command=["sh", "-c", 'echo "$SPRING_PROFILE"; pwd'],

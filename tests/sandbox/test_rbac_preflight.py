@@ -17,7 +17,7 @@ from kubernetes import config as kube_config
 
 from c7n_upgrade.kube import KubeClient, KubeForbidden, rights
 from c7n_upgrade.kube.rights import MissingRights, Need
-from c7n_upgrade.sandbox.controlplane import NAMESPACE
+from c7n_sandbox.controlplane import NAMESPACE
 from tests.e2e.harness import run_suite
 
 pytestmark = pytest.mark.sandbox

@@ -11,9 +11,9 @@ import urllib.request
 import pytest
 
 from c7n_upgrade.plan import load_plan
-from c7n_upgrade.sandbox import charts
-from c7n_upgrade.sandbox.chartrepo import ChartRepoServer
-from c7n_upgrade.sandbox.helmwrap import write_wrapper
+from c7n_sandbox import charts
+from c7n_sandbox.chartrepo import ChartRepoServer
+from c7n_sandbox.helmwrap import write_wrapper
 from tests.real_tools import real_tool
 
 pytestmark = pytest.mark.sandbox

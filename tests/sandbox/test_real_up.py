@@ -1,4 +1,4 @@
-"""`python -m c7n_upgrade.sandbox up`: ready with the 0.8 installation on the real control
+"""`python -m c7n_sandbox up`: ready with the 0.8 installation on the real control
 plane, and stopped by SIGTERM when running or SIGINT while starting, leaving no process behind; with the
 real Helm 3, and with the real Helm 2 (`--helm 2`), whose Tiller goes with it."""
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from c7n_upgrade.plan import load_plan
-from c7n_upgrade.sandbox.process import SandboxProcess
+from c7n_sandbox.process import SandboxProcess
 
 pytestmark = pytest.mark.sandbox
 PLAN = load_plan("0.8-to-0.9")
@@ -87,7 +87,7 @@ def test_sigint_while_installing_stops_what_was_started(tmp_path, helm):
     directory.mkdir()
     log = directory / "up.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "c7n_upgrade.sandbox", "up", "--dir", str(directory),
+        proc = subprocess.Popen([sys.executable, "-m", "c7n_sandbox", "up", "--dir", str(directory),
                                  "--helm", helm], stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                                 cwd=Path(__file__).resolve().parents[2],
                                 env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})

@@ -1,4 +1,4 @@
-"""The sandbox alone (contract): `python -m c7n_upgrade.sandbox up --dir D` in a subprocess.
+"""The sandbox alone (contract): `python -m c7n_sandbox up --dir D` in a subprocess.
 
 It must write D/env.yaml only once every 0.8 service is up; the guide's own verification commands
 must work verbatim against it (real kubectl, curl and jq); SIGTERM must stop everything.
@@ -42,7 +42,7 @@ def sandbox(tmp_path_factory):
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     out = open(d / "stdout.log", "wb")
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "c7n_upgrade.sandbox", "up", "--dir", str(d)],
+    proc = subprocess.Popen([sys.executable, "-m", "c7n_sandbox", "up", "--dir", str(d)],
                             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(ROOT),
                             env=env, start_new_session=True)
     out.close()
@@ -190,7 +190,7 @@ def test_mysql_serves_the_08_state_through_the_env_address(sandbox):
 def test_fault_command_changes_a_running_sandbox(sandbox):
     d = sandbox["dir"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    run = lambda *a: subprocess.run([sys.executable, "-m", "c7n_upgrade.sandbox", "fault", "--dir", str(d), *a],
+    run = lambda *a: subprocess.run([sys.executable, "-m", "c7n_sandbox", "fault", "--dir", str(d), *a],
                                     env=env, capture_output=True, text=True, timeout=30)
     res = run("iam-service=slow-start:2")
     assert res.returncode == 0, res.stderr

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from c7n_upgrade.sandbox.controlplane.components import ControlPlaneError
-from c7n_upgrade.sandbox.controlplane.helm2 import Tiller
+from c7n_sandbox.controlplane.components import ControlPlaneError
+from c7n_sandbox.controlplane.helm2 import Tiller
 
 pytestmark = pytest.mark.sandbox
 

@@ -7,7 +7,7 @@ import zipfile
 import pytest
 import testinfra
 
-from c7n_upgrade.sandbox.xwiki import (
+from c7n_sandbox.xwiki import (
     EXTENSIONS_08,
     UPDATE_EXTENSIONS,
     apply_manual_steps,

@@ -8,8 +8,8 @@ import json
 import urllib.parse
 
 from c7n_upgrade.plan import load_plan
-from c7n_upgrade.sandbox import behaviours, xwiki
-from c7n_upgrade.sandbox.node.world import PodView
+from c7n_sandbox import behaviours, xwiki
+from c7n_sandbox.node.world import PodView
 from tests.unit.test_node_world import _pod, world  # noqa: F401 - the fixture
 
 PLAN = load_plan("0.8-to-0.9")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from c7n_upgrade.sandbox.controlplane.helm2 import Tiller
-from c7n_upgrade.sandbox.process import without_secrets
+from c7n_sandbox.controlplane.helm2 import Tiller
+from c7n_sandbox.process import without_secrets
 
 HOSTILE = "p'a\"ss w0rd=$x"
 

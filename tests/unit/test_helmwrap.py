@@ -9,10 +9,10 @@ from urllib.parse import quote
 import yaml
 
 from c7n_upgrade.config import dotenv_line
-from c7n_upgrade.sandbox import faults
-from c7n_upgrade.sandbox.helmwrap_calllog import log_call, masked_argv
-from c7n_upgrade.sandbox.helmwrap import chart_name, fault_args, fault_of, parse_deploy
-from c7n_upgrade.sandbox.helmwrap_render import render
+from c7n_sandbox import faults
+from c7n_sandbox.helmwrap_calllog import log_call, masked_argv
+from c7n_sandbox.helmwrap import chart_name, fault_args, fault_of, parse_deploy
+from c7n_sandbox.helmwrap_render import render
 
 
 def test_parse_deploy_finds_release_and_chart_past_valued_flags():
@@ -56,7 +56,7 @@ def test_fault_of_matches_release_chart_or_plan_name_and_skips_dry_runs(tmp_path
 
 def test_fault_args():
     render = ["--post-renderer", sys.executable, "--post-renderer-args", "-m", "--post-renderer-args",
-              "c7n_upgrade.sandbox.helmwrap_render"]
+              "c7n_sandbox.helmwrap_render"]
     assert fault_args(faults.validate("helm-fail", None)) == [*render, "--post-renderer-args", "requests.memory=-1Gi"]
     assert fault_args(faults.validate("unschedulable", None)) == [
         *render, "--post-renderer-args", "requests.memory=1Ti", "--post-renderer-args", "limits.memory=1Ti"]

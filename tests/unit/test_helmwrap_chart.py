@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from c7n_upgrade.sandbox import faults
-from c7n_upgrade.sandbox.helmwrap import _VALUED, fault_args, fault_settings, write_wrapper
-from c7n_upgrade.sandbox.helmwrap_chart import RenderError, _chart_index, _namespace, _values_flags
+from c7n_sandbox import faults
+from c7n_sandbox.helmwrap import _VALUED, fault_args, fault_settings, write_wrapper
+from c7n_sandbox.helmwrap_chart import RenderError, _chart_index, _namespace, _values_flags
 
 
 def test_the_chart_argument_is_found_past_flag_values_equal_to_it():

@@ -4,9 +4,9 @@ import pytest
 import yaml
 
 from c7n_upgrade.plan import PLANS_DIR
-from c7n_upgrade.sandbox.node import images
-from c7n_upgrade.sandbox.node.container import duration
-from c7n_upgrade.sandbox.node.process import expand
+from c7n_sandbox.node import images
+from c7n_sandbox.node.container import duration
+from c7n_sandbox.node.process import expand
 
 
 @pytest.mark.parametrize("reference, name", [
@@ -70,7 +70,7 @@ def test_dollar_paren_references_expand_as_the_kubelet_does():
 
 
 def test_cri_log_records_render_as_the_kubelet_serves_them():
-    from c7n_upgrade.sandbox.node.server import LogView
+    from c7n_sandbox.node.server import LogView
     raw = (b"2026-12-05T11:00:00.000001Z stdout F one\n"
            b"2026-12-05T11:00:01.5Z stderr F two\n"
            b"2026-12-05T11:00:02.123456789Z stdout P thr\n")

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from c7n_upgrade.sandbox.node import proxy as proxy_module
-from c7n_upgrade.sandbox.node.proxy import ServiceProxies
+from c7n_sandbox.node import proxy as proxy_module
+from c7n_sandbox.node.proxy import ServiceProxies
 
 
 class _Listener:
@@ -58,7 +58,7 @@ def test_a_service_seen_while_the_node_stops_leaves_no_listener(proxies):
 def test_a_pod_worker_stopped_before_its_thread_started_stops(tmp_path):
     """Node.stop() can reach a worker _sync registered but has not started yet: no RuntimeError
     (which cut Node.stop() short, leaving the kube-proxy and the kubelet API listening)."""
-    from c7n_upgrade.sandbox.node.pod import PodWorker
+    from c7n_sandbox.node.pod import PodWorker
     pod = {"metadata": {"name": "p", "namespace": "ns", "uid": "u"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
     worker = PodWorker(SimpleNamespace(dir=tmp_path), pod, "127.77.0.9")
     worker.stop()
@@ -70,7 +70,7 @@ def test_a_pod_worker_stopped_before_its_thread_started_stops(tmp_path):
 @pytest.mark.parametrize("where", [{"address": "0.0.0.0"}, {"address": "10.0.0.5"}, {"pod_cidr": "10.244.0.0/16"},
                                    {"pod_cidr": "0.0.0.0/0"}])
 def test_the_node_listens_only_on_loopback(tmp_path, where):
-    from c7n_upgrade.sandbox.node.kubelet import Node, NodeError
+    from c7n_sandbox.node.kubelet import Node, NodeError
     with pytest.raises(NodeError, match="must be loopback"):
         Node(tmp_path / "kubeconfig", tmp_path, choerodon={"privileged_ports": False}, **where)
     Node(tmp_path / "kubeconfig", tmp_path, choerodon={"privileged_ports": False})   # the defaults are

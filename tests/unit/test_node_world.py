@@ -8,9 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from c7n_upgrade.sandbox import faults
-from c7n_upgrade.sandbox.behaviours.register import eureka_apps
-from c7n_upgrade.sandbox.node.world import ChoerodonConfig, NodeWorld, PodView
+from c7n_sandbox import faults
+from c7n_sandbox.behaviours.register import eureka_apps
+from c7n_sandbox.node.world import ChoerodonConfig, NodeWorld, PodView
 
 NS = "choerodon-devops-prod"
 REGISTRY = "registry.cn-hangzhou.aliyuncs.com/choerodon"

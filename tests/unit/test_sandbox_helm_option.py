@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import pytest
 
 from c7n_upgrade.config.model import SandboxOptions
-from c7n_upgrade.sandbox.__main__ import build_parser
-from c7n_upgrade.sandbox.base import SandboxError
-from c7n_upgrade.sandbox.realcluster import RealCluster
+from c7n_sandbox.__main__ import build_parser
+from c7n_sandbox.base import SandboxError
+from c7n_sandbox.realcluster import RealCluster
 from fixtures.plugin import _sandbox_helm_args
 
 
@@ -51,7 +51,7 @@ def test_the_cluster_choice_is_gone_from_the_env_file_and_up():
 def test_a_sandbox_interrupted_while_it_starts_is_stopped(tmp_path, monkeypatch):
     """`with SandboxProcess(...)`: Ctrl-C during start() reaches no __exit__, so __enter__ stops `up` itself
     (it runs in a session of its own: nothing else would)."""
-    from c7n_upgrade.sandbox.process import SandboxProcess
+    from c7n_sandbox.process import SandboxProcess
 
     stopped = []
 

@@ -5,8 +5,8 @@ from email.message import Message
 
 import pytest
 
-from c7n_upgrade.sandbox.streaming import portforward, remotecommand
-from c7n_upgrade.sandbox.streaming.websocket import Refused, negotiate
+from c7n_sandbox.streaming import portforward, remotecommand
+from c7n_sandbox.streaming.websocket import Refused, negotiate
 
 
 def _headers(**values) -> Message:

@@ -1,4 +1,4 @@
-"""A sandbox in a child process: `python -m c7n_upgrade.sandbox up --dir D ARGS…`.
+"""A sandbox in a child process: `python -m c7n_sandbox up --dir D ARGS…`.
 
 Used by the pytest plugin (`--env sandbox`), the project's end-to-end tests and the benchmarks.
 `start()` returns once `D/env.yaml` exists (every 0.8 service is up); `stop()` sends SIGTERM.
@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class SandboxStartError(Exception):
@@ -77,7 +77,7 @@ class SandboxProcess:
         started = time.perf_counter()
         with open(self.dir / "up.log", "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "c7n_upgrade.sandbox", "up", "--dir", str(self.dir), *self.args],
+                [sys.executable, "-m", "c7n_sandbox", "up", "--dir", str(self.dir), *self.args],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(ROOT), env=env,
                 start_new_session=True)
         self.log(f"sandbox: starting a Choerodon 0.8 installation on the real control plane in {self.dir}")

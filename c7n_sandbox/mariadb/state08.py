@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .server import MariaDB
+from c7n_upgrade.throwaway_mariadb.server import MariaDB
 
 
 #: The databases of a Choerodon 0.8 installation: the services whose charts have an init-db hook

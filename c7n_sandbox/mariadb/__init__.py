@@ -1,4 +1,5 @@
-"""A throwaway MariaDB server for the sandbox, the Choerodon 0.8 database state, and a TCP proxy.
+"""The sandbox's MariaDB: the throwaway server (c7n_upgrade/throwaway_mariadb/, which the restore check
+uses too), the Choerodon 0.8 database state, and a TCP proxy.
 
 The server is initialised with ``mariadb-install-db`` and started as ``mariadbd`` on a free
 loopback port (the approach of pytest-mysql). It listens on 127.0.0.1 only, runs with
@@ -14,11 +15,11 @@ Caveat: Linux sends that signal when the *thread* that started the server exits,
 ``TcpProxy`` forwards a loopback port to the server. The sandbox gives clients the proxy's address
 so the ``db-down`` fault can make MySQL refuse connections (``proxy.refuse(True)``).
 
-server.py holds the server, proxy.py the proxy, state08.py the Choerodon 0.8 databases.
+proxy.py holds the proxy, state08.py the Choerodon 0.8 databases.
 """
 
 from .proxy import TcpProxy
-from .server import (MISSING_MESSAGE, MariaDB, MariaDBError, MariaDBMissing, ensure_binaries, find_binaries,
+from c7n_upgrade.throwaway_mariadb.server import (MISSING_MESSAGE, MariaDB, MariaDBError, MariaDBMissing, ensure_binaries, find_binaries,
                      free_port)
 from .state08 import DATABASES_08, seed_08_state
 

@@ -3,7 +3,7 @@
 One call installs it (the launcher's API)::
 
     write_wrapper(sandbox_dir, real_helm_path)   # -> D/bin/helm, a sh script that execs
-                                                  #    `python -S -m c7n_upgrade.sandbox.helmwrap "$@"`
+                                                  #    `python -S -m c7n_sandbox.helmwrap "$@"`
 
 For a real helm binary: Helm 3, or Helm 2 with Tiller (controlplane/helm2.py; the caller gives
 HELM_HOST and HELM_HOME: write_wrapper's env). The Helm 2 simulation logs its calls and injects faults itself.
@@ -77,14 +77,14 @@ def write_wrapper(sandbox_dir, real_helm, python: str = sys.executable, env: Opt
     """Write D/bin/helm (0755) running `real_helm` through this wrapper; returns its path. `env`: variables
     set for every call whatever the caller's (Helm 2's HELM_HOST and HELM_HOME: the sandbox's Tiller)."""
     directory = Path(sandbox_dir).resolve()
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]
     bindir = directory / "bin"
     bindir.mkdir(parents=True, exist_ok=True)
     fixed = "".join(f"{k}={shlex.quote(str(v))} " for k, v in {**(env or {}), DIALECT_VAR: dialect}.items())
     script = ("#!/bin/sh\n"
               f"{fixed}{DIR_VAR}={shlex.quote(str(directory))} {HELM_VAR}={shlex.quote(str(Path(real_helm).resolve()))} "
               f"PYTHONPATH={shlex.quote(str(root))}${{PYTHONPATH:+:$PYTHONPATH}} "
-              f"exec {shlex.quote(python)} -S -m c7n_upgrade.sandbox.helmwrap \"$@\"\n")
+              f"exec {shlex.quote(python)} -S -m c7n_sandbox.helmwrap \"$@\"\n")
     path = bindir / "helm"
     tmp = bindir / ".helm.tmp"
     tmp.write_text(script)
@@ -193,7 +193,7 @@ def fault_args(fault: Optional["Fault"]) -> list[str]:
 def _post_render(*settings: str) -> list[str]:
     """Flags running helmwrap_render.py as helm's post-renderer: the resources change the manifest only,
     not the release's values."""
-    args = ["-m", "c7n_upgrade.sandbox.helmwrap_render", *settings]
+    args = ["-m", "c7n_sandbox.helmwrap_render", *settings]
     return ["--post-renderer", sys.executable, *(a for arg in args for a in ("--post-renderer-args", arg))]
 
 

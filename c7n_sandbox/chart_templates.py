@@ -1,6 +1,6 @@
 """The Go templates inside each sandbox chart archive: what a real helm renders from the repo.
 
-They render what :func:`c7n_upgrade.sandbox.charts.render` (the chart layout in Python) describes for
+They render what :func:`c7n_sandbox.charts.render` (the chart layout in Python) describes for
 the same chart and values: the Deployment with the ``choerodon.io/*`` labels (version from
 ``.Chart.Version``, metrics port from ``.Values.deployment.managementPort``), the Service, and one
 hook Job per hook of the chart. A chart's ports and hooks come from the plan and are written into

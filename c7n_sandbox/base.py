@@ -21,9 +21,9 @@ from c7n_upgrade.plan import load_plan
 from . import faults as faults_mod, xwiki
 from .process import real_helm_environment
 
-log = logging.getLogger("c7n_upgrade.sandbox")
+log = logging.getLogger("c7n_sandbox")
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TILLER_NAMESPACE = "kube-system"
 APP_USER = "choerodon"
 SECRET_VARIABLES = ("C7N_MYSQL_ROOT_PASSWORD", "C7N_MYSQL_PASSWORD", "C7N_ADMIN_PASSWORD", "C7N_OAUTH_CLIENT_SECRET",
@@ -318,7 +318,7 @@ class SandboxBase:
             "timeouts": {"step": 120, "http": 5, "settle": 1},
             "secrets_file": "secrets.env",
         }
-        header = ("# Written by `python -m c7n_upgrade.sandbox up` once every 0.8 service was up.\n"
+        header = ("# Written by `python -m c7n_sandbox up` once every 0.8 service was up.\n"
                   "# Secrets are in secrets.env (mode 0600), referenced as ${NAME}.\n")
         return header + yaml.safe_dump(env, default_flow_style=False, sort_keys=False)
 

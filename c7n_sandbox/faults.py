@@ -382,10 +382,10 @@ class FaultWatch:
         try:
             new = load_faults(self.sandbox_dir)
         except Exception as exc:
-            logging.getLogger("c7n_upgrade.sandbox").warning("cannot read faults: %s", exc)
+            logging.getLogger("c7n_sandbox").warning("cannot read faults: %s", exc)
             return
         if new != self.faults:
-            logging.getLogger("c7n_upgrade.sandbox").info("faults now %s", {k: str(v) for k, v in new.items()})
+            logging.getLogger("c7n_sandbox").info("faults now %s", {k: str(v) for k, v in new.items()})
         self.faults = new
 
     def fault_for(self, *names: str) -> Optional[Fault]:

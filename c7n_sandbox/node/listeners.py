@@ -1,5 +1,5 @@
 """What a Choerodon container serves on its pod's loopback IP: an HTTP listener per containerPort that
-answers through :mod:`c7n_upgrade.sandbox.behaviours`, and the rules for its ports (ports below 1024
+answers through :mod:`c7n_sandbox.behaviours`, and the rules for its ports (ports below 1024
 move 8000 higher without root)."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .. import behaviours
 
-log = logging.getLogger("c7n_upgrade.sandbox.node")
+log = logging.getLogger("c7n_sandbox.node")
 
 UNPRIVILEGED_OFFSET = 8000  # not root: port 80 is served on 8080
 

@@ -35,7 +35,7 @@ from .gitlab import ssh_banner_on_free_loopback
 from .node.listeners import can_bind_privileged
 from .process import real_helm_environment, without_secrets
 
-log = logging.getLogger("c7n_upgrade.sandbox")
+log = logging.getLogger("c7n_sandbox")
 
 HELM_INSTALLER = PROJECT_ROOT / "scripts" / "install-test-tool.sh"
 INSTALL_WORKERS = 4      # helm installs at once (each is a short-lived Go process)

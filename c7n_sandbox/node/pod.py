@@ -14,7 +14,7 @@ from .container import Container, now_iso
 from .process import HOST_PATH, expand
 
 TICK_S = 0.2
-pods_log = logging.getLogger("c7n_upgrade.sandbox.node")   # sandbox.log's pod lines: bench/common.py reads them
+pods_log = logging.getLogger("c7n_sandbox.node")   # sandbox.log's pod lines: bench/common.py reads them
 MAX_GRACE_S = 30.0
 
 

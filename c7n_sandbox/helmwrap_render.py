@@ -2,7 +2,7 @@
 Deployment's containers in the rendered manifest, so the fault never enters the release's values (a
 `--set` would: the next `helm get values` would carry it into the resumed run after the fault is cleared).
 
-    python -m c7n_upgrade.sandbox.helmwrap_render requests.memory=-1Gi [limits.memory=1Ti]  < in > out
+    python -m c7n_sandbox.helmwrap_render requests.memory=-1Gi [limits.memory=1Ti]  < in > out
 """
 from __future__ import annotations
 

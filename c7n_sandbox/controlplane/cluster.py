@@ -29,7 +29,7 @@ import yaml
 
 from .components import Component, ControlPlaneError, free_port, http_ok
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 RBAC_DIR = ROOT / "deploy" / "rbac"
 NAMESPACE = "choerodon-devops-prod"  # the namespace deploy/rbac/*.yaml name (the guide's)
 SERVICE_CIDR = "127.96.0.0/16"  # loopback: the node listens on clusterIPs as kube-proxy (docs/decisions.md)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pymysql
 
+from c7n_upgrade.errors import C7nError
 from c7n_upgrade.helm.runner import die_with_parent
 
 
@@ -25,14 +26,14 @@ _FALLBACK_DIRS = ("/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin")
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
 
 
-class MariaDBMissing(RuntimeError):
+class MariaDBMissing(C7nError, RuntimeError):
     """The MariaDB server binaries are not installed."""
 
     def __init__(self, message: str = MISSING_MESSAGE):
         super().__init__(message + " (or run scripts/ensure-mariadb.sh as root)")
 
 
-class MariaDBError(RuntimeError):
+class MariaDBError(C7nError, RuntimeError):
     """The server could not be initialised, started or configured."""
 
 

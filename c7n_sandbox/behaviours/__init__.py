@@ -3,8 +3,8 @@ the api-gateway's platform API and the front-end page.
 
 One module per application: health.py (every Spring Boot service), register.py, gateway.py,
 front.py; common.py holds what they share. Everything here is a pure function of a ``world`` (the
-node's :class:`~c7n_upgrade.sandbox.node.world.NodeWorld`) and a ``pod`` (its
-:class:`~c7n_upgrade.sandbox.node.world.PodView`). The node's listeners (node/listeners.py) call
+node's :class:`~c7n_sandbox.node.world.NodeWorld`) and a ``pod`` (its
+:class:`~c7n_sandbox.node.world.PodView`). The node's listeners (node/listeners.py) call
 :func:`serve` (below); a readiness probe reaches :func:`health` over HTTP.
 
 The world provides::

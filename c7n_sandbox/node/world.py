@@ -239,7 +239,7 @@ class NodeWorld:
 
     def names_of(self, release: str, chart: str = "") -> list[str]:
         if self._defaults is None:
-            from ...plan import load_plan
+            from c7n_upgrade.plan import load_plan
             self._defaults = {s.chart: s.release for s in load_plan(self.config.plan).steps}
         return release_aliases(release, chart, self.config.release_names, self._defaults)
 

@@ -1,4 +1,4 @@
-"""`python -m c7n_upgrade.sandbox up|fault|xwiki-manual` (the sandbox-alone contract).
+"""`python -m c7n_sandbox up|fault|xwiki-manual` (the sandbox-alone contract).
 
   up --dir D [--helm 2|3] [--helm-binary PATH] [--fault RELEASE=KIND[:ARG]]... [--release-name DEFAULT=ACTUAL]...
      [--no-xwiki-operator] [--plan NAME|PATH] [--preinstall-target GLOB]...
@@ -51,7 +51,7 @@ def _kinds_help() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m c7n_upgrade.sandbox",
+    parser = argparse.ArgumentParser(prog="python -m c7n_sandbox",
                                      description="A Choerodon 0.8 installation on a real Kubernetes control plane on loopback.")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the sandbox and run until SIGINT/SIGTERM")
@@ -84,7 +84,7 @@ class _Interrupted(BaseException):
 
 def cmd_up(args) -> int:
     from .base import SandboxError
-    from .mariadb.install import ensure_mariadb
+    from c7n_upgrade.throwaway_mariadb.install import ensure_mariadb
     from .realcluster import RealCluster
 
     try:  # as a pytest run does: installed (apt-get, as root) when missing, or what to install is said

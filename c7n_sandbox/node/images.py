@@ -57,7 +57,7 @@ def parse(reference: str) -> Image:
 
 @lru_cache(maxsize=8)
 def _choerodon_images(plan_ref: str = "0.8-to-0.9") -> frozenset[str]:
-    from ...plan import load_plan
+    from c7n_upgrade.plan import load_plan
     plan = load_plan(plan_ref)
     names = {DBTOOL_IMAGE}
     for step in plan.steps:

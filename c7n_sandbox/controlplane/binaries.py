@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .components import ControlPlaneError
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "scripts" / "build-control-plane.sh"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 HELM2_COMPONENTS = ("helm", "tiller")
