@@ -179,8 +179,8 @@ class BackupConfig(_Strict):
 class SandboxOptions(_Strict):
     """Defaults for a fresh sandbox (only meaningful when ``sandbox: true``)."""
 
-    # auto: real for Helm 3, emulator for Helm 2 (sandbox/process.py DEFAULT_CLUSTER); real: Helm 3, or the
-    # real Helm 2 and Tiller with helm: 2
+    # auto: the real control plane in this helm dialect (sandbox/process.py DEFAULT_CLUSTER); real: Helm 3,
+    # or the real Helm 2 and Tiller with helm: 2
     cluster: Literal["auto", "emulator", "real"] = "auto"
     helm: Literal[2, 3] = 2
     faults: list[str] = Field(default_factory=list)  # RELEASE=KIND[:ARG]

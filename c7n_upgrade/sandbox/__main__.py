@@ -5,8 +5,8 @@
       start a simulated Choerodon 0.8 cluster; D/env.yaml appears once every 0.8 service is up;
       runs until SIGINT/SIGTERM, then stops everything it started.
       --cluster: real (the real control plane, the node and the real Helm 3, or with --helm 2 the real
-      Helm 2 and a Tiller) or emulator; default real for Helm 3 (--helm 3 or --helm-binary), emulator
-      for Helm 2 (the default dialect);
+      Helm 2 and a Tiller) or emulator; default real, in the dialect asked for (--helm, else 3 with
+      --helm-binary, else 2); --cluster real named alone runs Helm 3;
       --helm-binary names the real helm to wrap (default: scripts/install-test-tool.sh helm).
       --helm-binary: env.yaml names this real Helm 3 as helm.binary (releases stored for helm 3).
       --plan: a plan name in plans/ or a plan YAML path; env.yaml names the same plan (a path as
@@ -117,7 +117,8 @@ def cmd_up(args) -> int:
         dialect = args.helm or (3 if args.helm_binary else 2)
         if (args.cluster or default_cluster(dialect)) == "real":
             from .realcluster import RealCluster
-            sandbox = RealCluster(args.dir, helm_dialect=args.helm or 3, **common)
+            # the dialect asked for; `--cluster real` named alone keeps its Helm 3
+            sandbox = RealCluster(args.dir, helm_dialect=args.helm or (3 if args.cluster else dialect), **common)
         else:
             sandbox = SimulatedCluster(args.dir, helm_dialect=dialect, kube_minor=args.kube_minor, **common)
     except SandboxError as exc:

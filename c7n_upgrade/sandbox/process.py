@@ -22,8 +22,8 @@ class SandboxStartError(Exception):
 
 
 #: What plays Kubernetes when neither `--cluster` nor the env file says (the one place of this rule): the
-#: real control plane for Helm 3; the emulator for Helm 2 (the real Helm 2 and Tiller run there when named).
-DEFAULT_CLUSTER = {2: "emulator", 3: "real"}
+#: real control plane for both dialects (Helm 2: the real Helm 2 and Tiller; Helm 3: the real Helm 3).
+DEFAULT_CLUSTER = {2: "real", 3: "real"}
 
 
 def default_cluster(helm_dialect) -> str:

@@ -19,23 +19,24 @@ def _opt(cluster=None, helm=None, binary=None):
                            sandbox_kube_minor="15")
 
 
-def test_without_a_stated_cluster_helm_3_runs_on_the_real_control_plane_and_helm_2_on_the_emulator():
+def test_without_a_stated_cluster_both_dialects_run_on_the_real_control_plane_in_their_dialect():
     assert SandboxOptions().cluster == "auto"
-    assert _sandbox_cluster_args(_opt(), SandboxOptions()) == \
-        ["--cluster", "emulator", "--kube-minor", "15", "--helm", "2"]
+    assert _sandbox_cluster_args(_opt(), SandboxOptions()) == ["--cluster", "real", "--helm", "2"]
     assert _sandbox_cluster_args(_opt(), SandboxOptions(helm=3)) == ["--cluster", "real", "--helm", "3"]
-    assert _sandbox_cluster_args(_opt(helm="3"), SandboxOptions(helm=2))[:2] == ["--cluster", "real"]
-    assert _sandbox_cluster_args(_opt(helm="2"), SandboxOptions(helm=3))[:2] == ["--cluster", "emulator"]
+    assert _sandbox_cluster_args(_opt(helm="3"), SandboxOptions(helm=2)) == ["--cluster", "real", "--helm", "3"]
+    assert _sandbox_cluster_args(_opt(helm="2"), SandboxOptions(helm=3)) == ["--cluster", "real", "--helm", "2"]
     # a stated cluster wins over the dialect's default
     assert _sandbox_cluster_args(_opt(helm="3"), SandboxOptions(cluster="emulator")) == \
         ["--cluster", "emulator", "--kube-minor", "15", "--helm", "3"]
+    assert _sandbox_cluster_args(_opt("emulator"), SandboxOptions()) == \
+        ["--cluster", "emulator", "--kube-minor", "15", "--helm", "2"]
 
 
 def test_up_picks_its_cluster_by_the_same_rule():
-    assert up_cluster([]) == "emulator" and up_cluster(["--helm", "2"]) == "emulator"
+    assert up_cluster([]) == "real" and up_cluster(["--helm", "2"]) == "real"
     assert up_cluster(["--helm", "3"]) == "real" and up_cluster(["--helm-binary", "/x/helm"]) == "real"
     assert up_cluster(["--helm", "3", "--cluster", "emulator"]) == "emulator"
-    assert up_cluster(["--cluster", "real"]) == "real"
+    assert up_cluster(["--cluster", "emulator"]) == "emulator"
 
 
 def test_real_from_the_option_runs_helm_3_unless_helm_2_is_asked_for():
