@@ -36,6 +36,12 @@ SERVICE_ACCOUNTS = {  # context -> (ServiceAccount, the file that defines and bi
     "c7n-upgrade": ("c7n-upgrade", "upgrade.yaml"),
     "c7n-upgrade-check": ("c7n-upgrade-check", "readonly.yaml"),
 }
+#: the API server's audit log (D/controlplane/logs/audit.log): ConfigMap writes only (the suite's lock,
+#: Tiller's releases), so a test can see what a run did after the run stopped its sandbox
+AUDIT_POLICY = {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"], "rules": [
+    {"level": "Metadata", "resources": [{"group": "", "resources": ["configmaps"]}],
+     "verbs": ["create", "update", "patch", "delete"]},
+    {"level": "None"}]}
 TOKEN_DURATION = "8760h"  # a year: a sandbox never outlives it
 ADMIN_USER = "c7n-sandbox-admin"
 PORT_ATTEMPTS = 3
@@ -132,6 +138,8 @@ class ControlPlane:
         port = free_port()
         self.url = f"https://127.0.0.1:{port}"
         self.cert_dir = self.dir / "pki" / "apiserver"
+        policy = self.dir / "audit-policy.yaml"
+        policy.write_text(yaml.safe_dump(AUDIT_POLICY))
         api = self._component("kube-apiserver", [
             f"--etcd-servers={self.etcd_url}",
             "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={port}",
@@ -141,7 +149,8 @@ class ControlPlane:
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={self.sa_pub}", f"--service-account-signing-key-file={self.sa_key}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--allow-privileged=true", "--profiling=false"])
+            "--allow-privileged=true", "--profiling=false",
+            f"--audit-policy-file={policy}", f"--audit-log-path={self.dir / 'logs' / 'audit.log'}"])
         self.ca_file = self.cert_dir / "apiserver.crt"
         admin = self._tokens["admin"]
         waited = api.wait_ready(lambda: self.ca_file.exists() and http_ok(f"{self.url}/readyz", admin, self.ca_file),
