@@ -204,7 +204,7 @@ def test_access_proxy_stops_before_the_first_test_naming_the_refused_address(upg
     assert len(errors) == 1 and "'address not allowed'" in errors[0] and "access: proxy cannot" in errors[0], \
         run.output[-3000:]
     assert f"Next: set access: direct in {env}" in run.flat_output()
-    assert "Traceback" not in run.output and "passed" not in run.by_test("suites/post_upgrade/").values()
+    assert "Traceback" not in run.output and not run.junit.exists()  # stopped before collecting: no test ran
 
 
 def test_the_read_only_proof_needs_no_mysql_root_password_and_no_front_client_secret(upgraded):
