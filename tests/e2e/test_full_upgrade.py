@@ -1,6 +1,10 @@
-"""A whole upgrade of a sandbox, as an operator runs it; then a re-run that changes nothing."""
+"""A whole upgrade of the default sandbox (the real control plane, the real Helm 2 and its Tiller on
+loopback, running as the ServiceAccount kube-system/tiller with deploy/rbac/helm2-tiller.yaml's rights and
+storing releases as ConfigMaps in kube-system), as an operator runs it; then a re-run that changes nothing."""
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import os
 import re
@@ -12,7 +16,7 @@ import pytest
 import yaml
 
 from c7n_upgrade.plan import load_plan
-from tests.e2e.harness import ROOT, ObservedSandbox, attachment_names, run_suite
+from tests.e2e.harness import ROOT, ObservedSandbox, attachment_names, released, run_suite
 from tests.real_tools import real_tool
 
 pytestmark = pytest.mark.slow
@@ -24,9 +28,62 @@ def upgraded(tmp_path_factory):
     """A Helm 2 sandbox upgraded once by the suite; the run and the sandbox are kept for the tests."""
     base = tmp_path_factory.mktemp("full")
     with ObservedSandbox(base / "sandbox") as sb:
+        sb.tiller_before, sb.listed_before = _tiller_records(sb), _helm_list(sb)  # the 0.8 state
+        before = len(sb.helm_calls())  # that `helm list` is logged too
         run = run_suite(base, "suites/", "--env", str(sb.env_file), "--allow-upgrade-in-ci")
-        run.helm_calls = sb.helm_calls()  # this run's, before later tests run more on the sandbox
+        run.helm_calls = sb.helm_calls()[before:]  # this run's, before later tests run more on the sandbox
         yield sb, run, base
+
+
+def _helm(sb, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(sb.dir / "bin" / "helm"), *args], capture_output=True, text=True, timeout=60)
+
+
+def _helm_list(sb) -> dict[str, tuple[str, str]]:
+    """`helm list`: release -> (chart-version, namespace)."""
+    listed = json.loads(_helm(sb, "list", "--output", "json").stdout)["Releases"]
+    return {r["Name"]: (r["Chart"], r["Namespace"]) for r in listed}
+
+
+def _tiller_records(sb) -> dict[str, list[tuple[int, str]]]:
+    """Tiller's release ConfigMaps in kube-system: release -> [(revision, STATUS)], by revision."""
+    _, found = sb.api("/api/v1/namespaces/kube-system/configmaps?labelSelector=OWNER%3DTILLER")
+    records: dict[str, list[tuple[int, str]]] = {}
+    for item in found["items"]:
+        labels = item["metadata"]["labels"]
+        records.setdefault(labels["NAME"], []).append((int(labels["VERSION"]), labels["STATUS"]))
+    return {name: sorted(revisions) for name, revisions in records.items()}
+
+
+def test_the_sandbox_runs_the_real_helm_2_and_its_tiller_as_the_tiller_service_account(upgraded):
+    sb, _run, _ = upgraded
+    env = sb.env_data()
+    assert env["helm"]["dialect"] == 2 and env["helm"]["binary"] == str(sb.dir / "bin" / "helm")
+    version = _helm(sb, "version", "--short")
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.split() == ["Client:", "v2.17.0+ga690bad", "Server:", "v2.17.0+ga690bad"]
+    assert json.loads((sb.dir / "sandbox.json").read_text())["tiller_host"].startswith("127.0.0.1:")
+    tiller_config = yaml.safe_load((sb.dir / "tiller" / "kubeconfig").read_text())
+    assert tiller_config["current-context"] == "tiller"
+    # Tiller's kubeconfig holds its own token, none of the sandbox's other identities (cluster-admin)
+    for config in (tiller_config, yaml.safe_load((sb.dir / "tiller" / "source.kubeconfig").read_text())):
+        assert [u["name"] for u in config["users"]] == ["tiller"]
+    # before the run, every 0.8 release was a Helm 2 release Tiller stored: revision 1, DEPLOYED, its 0.8 chart
+    steps = [s for s in PLAN.steps if s.from_version]
+    assert sb.tiller_before == {s.release: [(1, "DEPLOYED")] for s in steps}
+    assert sb.listed_before == {s.release: (f"{s.chart}-{s.from_version}", PLAN.namespace) for s in steps}
+
+
+def test_tillers_identity_is_refused_outside_its_rbac_file(upgraded):
+    """Tiller acts with the ServiceAccount's token: what helm2-tiller.yaml does not grant is refused."""
+    sb, _run, _ = upgraded
+    for verb, resource, namespace, allowed in (("create", "deployments.apps", PLAN.namespace, "yes"),
+                                               ("create", "configmaps", "kube-system", "yes"),
+                                               ("create", "deployments.apps", "default", "no"),
+                                               ("list", "secrets", "kube-system", "no")):
+        can = subprocess.run(["kubectl", "--kubeconfig", str(sb.dir / "tiller" / "kubeconfig"), "auth", "can-i",
+                              verb, resource, "-n", namespace], capture_output=True, text=True, timeout=30)
+        assert can.stdout.strip() == allowed, (verb, resource, namespace, can.stdout, can.stderr)
 
 
 def test_the_whole_suite_passes(upgraded):
@@ -65,6 +122,25 @@ def test_helm_writes_follow_the_guide_order(upgraded):
         assert "--version" in argv
         release = argv[1] if argv[0] == "upgrade" else argv[argv.index("--name") + 1]
         assert argv[argv.index("--version") + 1] == PLAN.step(release).version
+
+
+def test_helm_2s_forms_and_tillers_records(upgraded):
+    """Helm 2's install form and Tiller namespace flag; each release's last revision DEPLOYED, those before
+    SUPERSEDED; the stored Release (base64 of gzip of its protobuf) names the target chart."""
+    sb, run, _ = upgraded
+    writes = [c["argv"] for c in run.helm_calls if c["argv"][:1] in (["upgrade"], ["install"])]
+    installs = [argv for argv in writes if argv[0] == "install"]
+    assert installs and all("--name" in argv and "--tiller-namespace" in argv for argv in installs)
+    assert all("-n" not in argv for argv in writes) and [released(a) for a in writes] == [s.release for s in PLAN.steps]
+    records = _tiller_records(sb)
+    for step in PLAN.steps:
+        statuses = [status for _, status in records[step.release]]
+        assert statuses[-1] == "DEPLOYED" and set(statuses[:-1]) <= {"SUPERSEDED"}, (step.release, statuses)
+    assert _helm_list(sb) == {s.release: (f"{s.chart}-{s.version}", PLAN.namespace) for s in PLAN.steps}
+    step = PLAN.steps[1]
+    _, item = sb.api(f"/api/v1/namespaces/kube-system/configmaps/{step.release}.v{max(records[step.release])[0]}")
+    payload = gzip.decompress(base64.b64decode(item["data"]["release"]))
+    assert step.chart.encode() in payload and step.version.encode() in payload
 
 
 def test_the_run_lists_the_namespace_once_and_each_step_only_its_release(upgraded):
