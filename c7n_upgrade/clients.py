@@ -114,9 +114,9 @@ def helm_tls_environment(env: Env) -> dict:
     return out
 
 
-def _kube_client(env: Env) -> KubeClient:
+def _kube_client(env: Env, temp_dir=None) -> KubeClient:
     return KubeClient(kubeconfig=env.kube.kubeconfig, context=env.kube.context, namespace=env.namespace,
-                      request_timeout=env.timeouts.kube)
+                      request_timeout=env.timeouts.kube, temp_dir=temp_dir)
 
 
 def _secret(value) -> str:
@@ -208,8 +208,9 @@ class Clients:
         return self._lazy["dump_tool"]()
 
 
-def build(env: Env) -> Clients:
-    """The one way in: the env's settings and every client, each built once."""
+def build(env: Env, temp_dir=None) -> Clients:
+    """The one way in: the env's settings and every client, each built once. `temp_dir`: the run's private
+    directory, where the kube client's files from the kubeconfig (certificates, keys) go."""
     s = settings(env)
     redactor = Redactor(env.secrets())
     children = child_environ(env)  # once, before the plugin drops the secrets' variables
@@ -220,7 +221,7 @@ def build(env: Env) -> Clients:
         settings=s, redactor=redactor, helm=helm, mysql_app=_mysql_app(env),
         platform=PlatformSession(s.platform, redactor, timeout=s.http.timeout) if s.platform else None,
         releases=Releases(helm, s.release_pins, redactor), child_environ=children, secrets=secrets,
-        _lazy={"kube": lambda: _kube_client(env), "mysql_admin": lambda: _mysql_admin(env),
+        _lazy={"kube": lambda: _kube_client(env, temp_dir), "mysql_admin": lambda: _mysql_admin(env),
                "dump_tool": lambda: _dump_tool(env, children)})
 
 

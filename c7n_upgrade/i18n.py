@@ -223,6 +223,8 @@ SUMMARY = {
         "c_not_upgraded": ("no release of the plan {plan} is at its target chart version, so the upgrade has not "
                            "run on this cluster; helm lists: {found}"),
         "n_helm_dialect": "make helm.dialect in {source} the helm you run (or remove it); then re-run. Nothing was changed.",
+        "n_access": ("set access: direct in {source} (the suite then reaches pod IPs and clusterIPs itself); then "
+                     "re-run. Nothing was changed."),
         "n_not_upgraded": ("the read-only proof is for after the upgrade: rehearse it with `pytest suites/ --env {env} "
                            "--dry-run`, then run `pytest suites/ --env {env}`. Nothing was changed."),
         "ci_notice": ("CI=true: the upgrade phase will not run (its tests are skipped, and the post-upgrade proof "
@@ -336,6 +338,7 @@ SUMMARY = {
         "c_unreachable_mid": "集群变得无法访问：{message}",
         "c_not_upgraded": "升级计划 {plan} 中没有任何 release 处于目标 chart 版本，本集群尚未执行升级；helm 列出：{found}",
         "n_helm_dialect": "将 {source} 中的 helm.dialect 改为实际使用的 helm（或删除该键）；然后重新运行。未做任何更改。",
+        "n_access": "将 {source} 中的 access 改为 direct（套件直接访问 pod IP 与 clusterIP）；然后重新运行。未做任何更改。",
         "n_not_upgraded": ("升级后验证用于升级之后：先用 `pytest suites/ --env {env} --dry-run` 演练，再运行 "
                            "`pytest suites/ --env {env}`。未做任何更改。"),
         "ci_notice": "CI=true：升级阶段不会运行（其测试及升级后验证将被跳过）；要在 CI 中升级，请加 --allow-upgrade-in-ci。",

@@ -3,7 +3,8 @@
 Known: busybox in its usual spellings (`busybox`, `busybox:1.36`, `library/busybox`,
 `docker.io/library/busybox:latest`, …) and the Choerodon images of the sandbox's plan
 (`registry.cn-hangzhou.aliyuncs.com/choerodon/<chart>:<from_version|version>`, and the hook Jobs'
-dbtool). Any other image fails to pull with the error a containerd kubelet reports for it.
+dbtool), and a copy of one in a loopback registry that holds it (a mirror: asked as a pull asks). Any other
+image fails to pull with the error a containerd kubelet reports for it.
 """
 from __future__ import annotations
 
@@ -34,9 +35,18 @@ class Image:
         return f"{self.domain}/{self.path}@sha256:{hashlib.sha256(self.name.encode()).hexdigest()}"
 
     @property
+    def choerodon_name(self) -> str:
+        """Its name in the Choerodon registry: itself, or for a mirror's copy (another registry, the same
+        `choerodon/<chart>:<tag>`) the original's."""
+        project = IMAGE_REGISTRY.split("/", 1)[1] + "/"
+        if not self.name.startswith(IMAGE_REGISTRY + "/") and self.path.startswith(project):
+            return f"{IMAGE_REGISTRY}/{self.path[len(project):]}:{self.tag}"
+        return self.name
+
+    @property
     def generic(self) -> bool:
-        """busybox and the like run the container's command; a Choerodon image is a service."""
-        return not self.name.startswith(IMAGE_REGISTRY + "/")
+        """busybox and the like run the container's command; a Choerodon image (or a mirror's copy) is a service."""
+        return not self.choerodon_name.startswith(IMAGE_REGISTRY + "/")
 
 
 def parse(reference: str) -> Image:
@@ -71,7 +81,19 @@ def known(image: Image, plan_ref: str = "0.8-to-0.9") -> bool:
     """busybox, or a Choerodon image of the sandbox's plan (a name in plans/ or a plan file's path)."""
     if image.domain == DOCKER_HUB and image.path == "library/busybox":
         return bool(BUSYBOX_TAG.match(image.tag))
-    return f"{image.domain}/{image.path}:{image.tag}" in _choerodon_images(plan_ref)
+    if image.name in _choerodon_images(plan_ref):
+        return True
+    return image.choerodon_name in _choerodon_images(plan_ref) and _mirror_holds(image)
+
+
+def _mirror_holds(image: Image) -> bool:
+    """A loopback registry (an operator's mirror in a test) holds this copy: asked as a pull asks it."""
+    host = image.domain.rsplit(":", 1)[0]
+    if not (host == "localhost" or host.startswith("127.")):
+        return False  # the sandbox reaches no other registry
+    from c7n_upgrade.registry import ImageRef, ask
+
+    return ask(ImageRef.parse(image.name), timeout=5.0).status == "present"
 
 
 def pull_error(reference: str, image: Image) -> str:

@@ -10,7 +10,7 @@ URL, `KubeForbidden` the verb, resource and namespace.
 from .cluster import Cluster
 from .crds import Crds
 from .errors import (ClusterUnreachable, JobStillActive, KubeApiError, KubeError, KubeForbidden, KubeNotFound,
-                     KubeTimeout)
+                     KubeTimeout, ProxyRefused)
 from .jobs import JobInfo, Jobs
 from .lock import DEFAULT_LOCK, Lock, LockHeld, LockInfo, LockLease, LockLost, lock_text
 from .pods import RELEASE_LABEL, SERVICE_LABEL, VERSION_LABEL, ContainerState, PodInfo, Pods, ServiceInfo
@@ -25,5 +25,5 @@ __all__ = [
     "DEFAULT_LOCK", "RELEASE_LABEL", "SERVICE_LABEL", "VERSION_LABEL",
     "ClusterUnreachable", "ContainerState", "JobInfo", "JobStillActive", "KubeApiError", "KubeClient", "KubeError",
     "KubeForbidden", "KubeNotFound", "KubeTimeout", "LockHeld", "LockInfo", "LockLease", "LockLost", "PodInfo",
-    "ServiceInfo", "lock_text",
+    "ProxyRefused", "ServiceInfo", "lock_text",
 ]

@@ -11,6 +11,10 @@ class ClusterUnreachable(KubeError):
     """The API server could not be reached (connection refused, DNS, TLS, ...)."""
 
 
+class ProxyRefused(KubeError):
+    """The API server will not proxy to that address (`access: proxy` cannot reach the pods)."""
+
+
 class KubeTimeout(KubeError):
     """The API server (or a proxied pod) did not answer in time."""
 

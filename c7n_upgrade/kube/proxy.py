@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from .transport import Transport
+from .errors import KubeError, ProxyRefused
+from .transport import Transport, status_message
 
 
 class Proxy(Transport):
@@ -20,6 +21,10 @@ class Proxy(Transport):
         # a pod that does not answer through the proxy is the pod's silence, not the API server's
         resp = self._request("GET", url_path, verb="get", resource=f"{kind}/proxy", namespace=self.namespace,
                              accept="*/*", timeout=timeout, raise_for_status=False, name=name, trips_breaker=False)
+        if resp.status == 400 and "address not allowed" in status_message(resp.data):
+            raise ProxyRefused(f"the API server refuses to proxy to {kind[:-1]} {name} ('address not allowed': it "
+                               "never proxies to loopback or link-local addresses), so access: proxy cannot reach "
+                               "the pods of this cluster")
         if resp.status == 403:
             try:
                 data = resp.json()
@@ -39,3 +44,20 @@ class Proxy(Transport):
     def proxy_service_get(self, service: str, port: int | str, path: str, timeout: float = 10.0) -> tuple[int, dict, bytes]:
         """GET through the API server's service proxy."""
         return self._proxy("services", service, port, path, timeout)
+
+    def check_proxy(self, timeout: float = 10.0) -> None:
+        """One GET through the pod proxy to a running pod of the namespace (its first container port):
+        `ProxyRefused` when the API server will not proxy to its address; any other answer is fine."""
+        resp = self._request("GET", self._ns_path() + "/pods", verb="list", resource="pods", namespace=self.namespace,
+                             query={"fieldSelector": "status.phase=Running", "limit": "20"})
+        for pod in (resp.json() or {}).get("items") or []:
+            if (pod.get("status") or {}).get("podIP"):
+                ports = [p.get("containerPort") for c in (pod.get("spec") or {}).get("containers") or []
+                         for p in c.get("ports") or []]
+                try:
+                    self.proxy_get(pod["metadata"]["name"], next((p for p in ports if p), 80), "/", timeout)
+                except ProxyRefused:
+                    raise
+                except KubeError:  # the pod's silence: health checks judge that, not this
+                    pass
+                return

@@ -71,6 +71,7 @@ class Transport:
         *,
         api_client: ApiClient | None = None,
         request_timeout: float = 30.0,
+        temp_dir: str | os.PathLike | None = None,
     ):
         self.kubeconfig = os.fspath(kubeconfig) if kubeconfig is not None else None
         self.context = context
@@ -80,7 +81,7 @@ class Transport:
         self.before_write: Callable[[str], None] | None = None
         self.calls: list[tuple[str, str]] = []
         if api_client is None:
-            api_client = self._build_client(self.kubeconfig, context)
+            api_client = self._build_client(self.kubeconfig, context, temp_dir)
         self.api_client = api_client
         self.namespace = namespace or self._context_namespace() or "default"
 
@@ -94,12 +95,15 @@ class Transport:
         return cfg
 
     @classmethod
-    def _build_client(cls, kubeconfig: str | None, context: str | None) -> ApiClient:
+    def _build_client(cls, kubeconfig: str | None, context: str | None, temp_dir=None) -> ApiClient:
+        """`temp_dir`: where the kubernetes client writes the kubeconfig's certificate and key data as files
+        (default: the system's temp dir, removed only at a clean exit): a run gives its private directory."""
         cfg = cls._configuration()
         try:
-            return kube_config.new_client_from_config(
-                config_file=kubeconfig, context=context, persist_config=False, client_configuration=cfg
-            )
+            kube_config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg,
+                                         persist_config=False,
+                                         temp_file_path=os.fspath(temp_dir) if temp_dir is not None else None)
+            return ApiClient(configuration=cfg)
         except (ConfigException, OSError) as exc:
             if kubeconfig is None and context is None:
                 try:

@@ -144,6 +144,14 @@ class ObservedSandbox(SandboxProcess):
         return [c["argv"] for c in self.helm_calls() if c["argv"][:1] in (["upgrade"], ["install"])]
 
 
+def audited_writes(sandbox_dir: Path) -> list[tuple[str, str, str]]:
+    """(verb, namespace, name) of each ConfigMap write the real API server audited in sandbox D
+    (D/controlplane/logs/audit.log): readable after the sandbox stopped."""
+    path = Path(sandbox_dir) / "controlplane" / "logs" / "audit.log"
+    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [(e["verb"], e["objectRef"].get("namespace", ""), e["objectRef"].get("name", "")) for e in events]
+
+
 @contextlib.contextmanager
 def module_sandbox(tmp_path_factory, name: str, *args: str):
     """(For a module fixture) a sandbox of its own in a fresh base dir: yields (sandbox, base)."""

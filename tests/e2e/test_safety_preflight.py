@@ -154,6 +154,7 @@ def test_a_helm_that_hangs_stops_the_run_within_its_limit_naming_it(sandbox08, t
 
     def hanging(data):
         data["helm"]["binary"] = str(wrapper)
+        data["helm"].pop("dialect", None)  # unstated, as an operator's env: the suite asks helm `version` first
         data["timeouts"].update(helm=3)
 
     path = env_copy(sb, "env-hang", hanging)
@@ -181,6 +182,7 @@ def test_a_helm_write_that_hangs_is_stopped_with_progress_shown(sandbox08):
 
 def test_an_api_server_that_never_answers_stops_the_run_naming_it(sandbox08, tmp_path):
     sb, base = sandbox08
+    writes = len(sb.writes())  # the wrapper logs a call as it starts: the hung write above is there
     server = Unanswering()
     try:
         kubeconfig = yaml.safe_load((sb.dir / "kubeconfig").read_text())
@@ -201,7 +203,7 @@ def test_an_api_server_that_never_answers_stops_the_run_naming_it(sandbox08, tmp
     assert run.exit_code == 4  # stopped before the first test, one cause
     assert f"the Kubernetes API server at http://127.0.0.1:{server.port} did not answer" in run.output
     assert len(server.accepted) <= 12, f"{len(server.accepted)} requests to an API server that had stopped answering"
-    assert sb.writes() == []
+    assert len(sb.writes()) == writes
 
 
 def test_a_registry_without_the_target_image_stops_pre_flight_naming_it(sandbox08):
@@ -209,11 +211,12 @@ def test_a_registry_without_the_target_image_stops_pre_flight_naming_it(sandbox0
     holds its 0.8.0 image but not 0.9.0: pre-flight fails naming the image, before any helm write; the
     registries that do not answer from here (the public ones, no network) are noted, not failed."""
     sb, base = sandbox08
+    before = len(sb.writes())
     with standin_registry(tags=[("choerodon/iam-service", "0.8.0")]) as (address, _handler):
         sb.set_image("iam-service", "0.8.0", repository=f"{address}/choerodon/iam-service")
         run = run_suite(base, "suites/pre_upgrade/test_12_images.py", STEP_1, "--env", str(sb.env_file),
                         "--allow-upgrade-in-ci")
-    writes = [w for w in sb.writes() if "--no-hooks" not in w]  # the test's own re-deploy aside
+    writes = [w for w in sb.writes()[before:] if "--no-hooks" not in w]  # the test's own re-deploy aside
     assert run.exit_code == 1, run.output[-3000:]
     flat = run.flat_output()
     assert (f"the upgrade would stop at these steps with ErrImagePull: {address}/choerodon/iam-service:0.9.0 is "

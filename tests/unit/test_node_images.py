@@ -81,3 +81,21 @@ def test_cri_log_records_render_as_the_kubelet_serves_them():
     assert LogView({"sinceTime": "2026-12-05T11:00:01Z"}).render(raw) == b"two\nthr"
     view = LogView({"limitBytes": "5"})
     assert view.limit(view.render(raw)) == b"one\nt" and view.exhausted and view.limit(b"more") == b""
+
+
+def test_a_mirrors_copy_of_a_choerodon_image_is_pulled_when_that_loopback_registry_holds_it(monkeypatch):
+    """An operator's mirror (`127.0.0.1:PORT/choerodon/iam-service:0.8.0`) is asked as a pull asks; held, it
+    runs as the service; not held, or a registry the sandbox cannot reach, it fails to pull."""
+    from c7n_upgrade import registry
+
+    asked = []
+    holds = {"127.0.0.1:5000/choerodon/iam-service:0.8.0"}
+    monkeypatch.setattr(registry, "ask", lambda ref, timeout: asked.append(ref) or registry.Answer(
+        ref, "present" if f"{ref.registry}/{ref.name}:{ref.tag}" in holds else "missing"))
+    copy = images.parse("127.0.0.1:5000/choerodon/iam-service:0.8.0")
+    assert copy.choerodon_name == "registry.cn-hangzhou.aliyuncs.com/choerodon/iam-service:0.8.0"
+    assert not copy.generic and images.known(copy) and len(asked) == 1
+    assert not images.known(images.parse("127.0.0.1:5000/choerodon/iam-service:0.9.0"))  # not held there
+    assert not images.known(images.parse("127.0.0.1:5000/choerodon/nope:0.8.0")) and len(asked) == 2  # not asked
+    assert not images.known(images.parse("mirror.example:5000/choerodon/iam-service:0.8.0")) and len(asked) == 2
+    assert images.parse("127.0.0.1:5000/other/thing:1").generic
