@@ -39,8 +39,8 @@ class FaultError(ValueError):
 
 @dataclass(frozen=True)
 class PodFailure:
-    """How a pod fails to run (runtime/broken.py): `image` (its pulls fail), `crash` (the container
-    logs `output` and exits `exit_code` at each start), `unschedulable` (no node fits it: `message`)."""
+    """How a pod fails to run on the node (node/choerodon.py): `image` (its pulls fail), `crash` (the
+    container logs `output` and exits `exit_code` at each start)."""
     how: str
     output: tuple = ()
     exit_code: int = 1
@@ -215,7 +215,6 @@ DBTOOL_FAILURE = (
     "ERROR [main] liquibase: Migration failed for change set script/db/init.groovy::1::choerodon",
     "java.sql.SQLSyntaxErrorException: Access denied for user 'choerodon'@'%' to database (sandbox fault hook-fail)",
 )
-NO_MEMORY = "0/1 nodes are available: 1 Insufficient memory."
 
 
 @register
@@ -250,12 +249,9 @@ class HookFail(Fault):
 
 @register
 class Unschedulable(Fault):
-    """New pods of the release stay Pending: PodScheduled=False, Unschedulable, no node has the memory."""
+    """New pods of the release stay Pending: the helm wrapper asks for more memory than the node has
+    (helmwrap.py), so the real scheduler never binds them (PodScheduled=False, Unschedulable)."""
     kind = "unschedulable"
-
-    def on_pod_create(self, start):
-        if start.service_pod:
-            start.failure = PodFailure("unschedulable", message=NO_MEMORY)
 
 
 def validate(kind_name: str, arg: Optional[str]) -> Fault:

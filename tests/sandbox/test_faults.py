@@ -89,14 +89,14 @@ def test_failure_kinds_fail_the_service_pods_or_only_the_hook_jobs_pods():
     def start(owner_kind):
         return faults.PodStart(version_label="0.9.0", previous_version="0.8.0", start_delay=0.4, owner_kind=owner_kind)
 
-    for fault, how in ((faults.ImageMissing(), "image"), (faults.CrashLoop(), "crash"),
-                       (faults.Unschedulable(), "unschedulable")):
+    for fault, how in ((faults.ImageMissing(), "image"), (faults.CrashLoop(), "crash")):
         service, hook = start("ReplicaSet"), start("Job")
         fault.on_pod_create(service)
         fault.on_pod_create(hook)
         assert service.failure.how == how and hook.failure is None, fault
     assert "Application run failed" in "".join(faults.SPRING_FAILURE)
-    assert faults.Unschedulable().on_pod_create(s := start("ReplicaSet")) is None and s.failure.message == faults.NO_MEMORY
+    faults.Unschedulable().on_pod_create(s := start("ReplicaSet"))  # the scheduler's part, not the node's
+    assert s.failure is None
     service, hook = start("ReplicaSet"), start("Job")
     faults.HookFail().on_pod_create(service)
     faults.HookFail().on_pod_create(hook)
