@@ -5,6 +5,29 @@ import yaml
 
 from ..plan import CrdSpec
 from ..report import StepLog
+from ..waiters import WaitTimeout, poll
+
+#: how long a CRD may take to be Established (the API server installs its names and REST paths first)
+ESTABLISH_TIMEOUT_S = 30.0
+
+
+def _condition(crd: dict, kind: str):
+    return next((str(c.get("status")) for c in ((crd.get("status") or {}).get("conditions") or [])
+                 if c.get("type") == kind), None)
+
+
+def _settled(crd) -> bool:
+    """Established, or refused for good (its names conflict: waiting cannot heal that)."""
+    return crd is not None and (_condition(crd, "Established") == "True" or _condition(crd, "NamesAccepted") == "False")
+
+
+def _established(kube, name: str, log: StepLog) -> dict:
+    """The CRD once the API server has established it; on timeout the last one read (its condition says why)."""
+    try:
+        return poll(lambda: kube.get_crd(name), timeout=ESTABLISH_TIMEOUT_S, until=_settled)
+    except WaitTimeout as exc:
+        log.note(f"CRD {name} not Established within {ESTABLISH_TIMEOUT_S:.0f}s")
+        return exc.last or {}
 
 
 def _yaml(data) -> str:
@@ -20,12 +43,15 @@ def ensure_crd(kube, spec: CrdSpec, log: StepLog, *, dry_run: bool) -> dict:
             if dry_run:
                 log.attach("CRD (dry run, not created)", _yaml(body), "yaml")
                 return {}
-            crd = kube.create_crd(body)
+            kube.create_crd(body)
             log.note(f"created CRD {spec.name}")
         else:
             log.note(f"CRD {spec.name} exists: verifying")
+        crd = _established(kube, spec.name, log)
         log.attach(f"CRD {spec.name}", _yaml(crd), "yaml")
         problems = kube.crd_matches(crd, body)
+        if not problems and _condition(crd, "Established") != "True":
+            problems.append(f"it is not Established after {ESTABLISH_TIMEOUT_S:.0f}s (no condition says why)")
         if problems:
             raise log.failed(f"CRD {spec.name} differs from the guide: {'; '.join(problems)}")
         return crd

@@ -171,8 +171,8 @@ def test_the_crd_on_1_34_is_a_v1_body_that_matches(cluster):
         assert created["apiVersion"] == "apiextensions.k8s.io/v1"
         schema = created["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
         assert schema == {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-        crd = kube.get_crd(spec.name)
-        assert crd is not None and kube.crd_matches(crd, spec) == []
+        # the real API server establishes it a moment later (Established=False, Installing, until then)
+        _wait("the CRD Established", lambda: kube.crd_matches(kube.get_crd(spec.name), spec) == [])
         assert ("create", "customresourcedefinitions.apiextensions.k8s.io") in kube.calls
     finally:
         ext.delete_custom_resource_definition(spec.name)

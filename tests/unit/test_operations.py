@@ -181,15 +181,25 @@ def test_verify_database_names_what_is_wrong(admin, login, why):
     assert app.used == ([] if login is True else ["notify_service"])  # the login is the last check
 
 
+ESTABLISHED = {"conditions": [{"type": "NamesAccepted", "status": "True"}, {"type": "Established", "status": "True"}]}
+INSTALLING = {"conditions": [{"type": "NamesAccepted", "status": "True"},
+                             {"type": "Established", "status": "False", "reason": "Installing",
+                              "message": "the initial names have been accepted"}]}
+
+
 class FakeCrds:
-    """get_crd/create_crd over a dict; crd_matches is the real comparison."""
+    """get_crd/create_crd over a dict; crd_matches is the real comparison. The CRD reads as
+    `statuses` says, one per read (the last one stays): a real API server establishes it a moment later."""
 
     crd_matches = staticmethod(KubeClient.crd_matches)
 
-    def __init__(self, crd=None):
-        self.crd, self.created = crd, []
+    def __init__(self, crd=None, statuses=(ESTABLISHED,)):
+        self.crd, self.created, self.statuses, self.reads = crd, [], list(statuses), 0
 
     def get_crd(self, name):
+        if self.crd is not None:
+            self.crd["status"] = self.statuses[min(self.reads, len(self.statuses) - 1)]
+            self.reads += 1
         return self.crd
 
     def create_crd(self, body):
@@ -205,6 +215,25 @@ def test_the_crd_is_created_when_missing_and_verified_when_present():
     assert kube.created == [CRD.name]
     operations.ensure_crd(kube, CRD, log, dry_run=False)
     assert kube.created == [CRD.name] and f"CRD {CRD.name} exists: verifying" in reporter.lines
+
+
+def test_a_created_crd_is_verified_once_the_api_server_established_it():
+    log, _ = log_and_reporter()
+    kube = FakeCrds(statuses=(INSTALLING, INSTALLING, ESTABLISHED))
+    assert operations.ensure_crd(kube, CRD, log, dry_run=False)["status"] == ESTABLISHED and kube.reads == 3
+
+
+def test_a_crd_whose_names_are_refused_fails_at_once_and_one_never_established_fails_at_the_bound(monkeypatch):
+    log, _ = log_and_reporter()
+    refused = {"conditions": [{"type": "NamesAccepted", "status": "False", "reason": "NameConflict",
+                               "message": "c7nhelmreleases is already in use"}]}
+    with pytest.raises(StepFailed, match="condition NamesAccepted=False: NameConflict c7nhelmreleases is already"):
+        operations.ensure_crd(FakeCrds(statuses=(refused,)), CRD, log, dry_run=False)
+    monkeypatch.setattr("c7n_upgrade.operations.crd.ESTABLISH_TIMEOUT_S", 0.5)
+    with pytest.raises(StepFailed, match="condition Established=False: Installing the initial names"):
+        operations.ensure_crd(FakeCrds(statuses=(INSTALLING,)), CRD, log, dry_run=False)
+    with pytest.raises(StepFailed, match=r"it is not Established after 0s \(no condition says why\)"):
+        operations.ensure_crd(FakeCrds(statuses=({},)), CRD, log, dry_run=False)
 
 
 def test_a_crd_that_differs_from_the_guide_fails_and_a_dry_run_creates_none():
