@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from c7n_upgrade.kube import KubeClient, LockHeld, rights
+from c7n_upgrade.kube import KubeClient, LockHeld, ProxyRefused, rights
 from c7n_upgrade.kube.rights import Need
 from c7n_upgrade.plan import load_plan
 from c7n_sandbox import charts
@@ -208,9 +208,13 @@ def recorded(control_plane, tmp_path_factory):
         k.renew_lock(owner="second")
         k.record_helm(owner="second", pid=os.getpid(), command="helm upgrade iam-service c7n/iam-service")
         assert k.release_lock(owner="second") is True
-        # the real API server refuses to proxy to a loopback pod IP: the calls are made, and answered so
-        assert "address not allowed" in k.proxy_get("iam-1", 8030, "/health", timeout=5)[2].decode(errors="replace")
-        assert k.proxy_service_get("iam-service", 8030, "/health", timeout=5)[0] != 200
+        # the real API server refuses to proxy to a loopback pod IP: the calls are made, and refused so
+        for call in (lambda: k.proxy_get("iam-1", 8030, "/health", timeout=5), lambda: k.check_proxy(timeout=5)):
+            with pytest.raises(ProxyRefused, match="'address not allowed'"):
+                call()
+        status, _, body = k.proxy_service_get("iam-service", 8030, "/health", timeout=5)
+        # no Endpoints to proxy to: the API server refuses loopback addresses there too
+        assert status == 503 and b"no endpoints available" in body, body
         assert k.delete_job("iam-service-init-db") is not None
         kube2.close()
         yield kube, k

@@ -95,7 +95,7 @@ def test_a_read_of_xwikis_host_that_hangs_fails_the_step_at_its_bound(tmp_path):
 
 
 def test_mariadb_is_installed_only_when_missing_and_its_script_speaks_for_itself(tmp_path, monkeypatch):
-    from c7n_sandbox.mariadb import install as mariadb
+    from c7n_upgrade.throwaway_mariadb import install as mariadb
 
     script = tmp_path / "ensure.sh"
     script.write_text("echo ran > '%s'\necho 'Install them as root:  apt-get install -y mariadb-server' >&2\nexit 1\n"
@@ -115,7 +115,7 @@ def test_sandbox_up_installs_mariadb_as_a_pytest_run_does_or_says_what_to_run(tm
     """`python -m c7n_sandbox up` on a machine without MariaDB runs the same install script as a
     pytest run; when it cannot install, up stops before starting anything and says what to run."""
     from c7n_sandbox import __main__ as sandbox_cli
-    from c7n_sandbox.mariadb import install
+    from c7n_upgrade.throwaway_mariadb import install
 
     script = tmp_path / "ensure.sh"
     script.write_text("echo ran > '%s'\necho 'Install them as root:  apt-get install -y mariadb-server' >&2\nexit 1\n"
