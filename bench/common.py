@@ -24,6 +24,7 @@ from typing import Optional
 
 import yaml
 
+from c7n_sandbox.node.pod import pods_log
 from c7n_sandbox.process import SandboxProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -217,7 +218,8 @@ def synthetic_plan(n: int, directory: Path) -> Path:
 
 
 # ---------------------------------------------------------------------------------- clocks
-_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) \w+ c7n_upgrade\.sandbox\.node: pod "
+# the node's pod lines, by the logger that writes them (a literal name here outlived a rename once)
+_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) \w+ " + re.escape(pods_log.name) + r": pod "
                        r"(?P<ns>[^/\s]+)/(?P<pod>\S+) (?P<what>created|Ready|deleted)(?P<rest>.*)$")
 _CREATED = re.compile(r"version label (?P<version>\S+?), start in (?P<delay>[\d.]+)s")
 

@@ -17,7 +17,6 @@ import re
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import yaml
@@ -85,26 +84,33 @@ def absent_reason(kind: str) -> str | None:
 
 
 class Watcher:
-    """Lists the namespace's pods and Jobs every 0.1 s; keeps the first time a listing showed the state."""
+    """Lists the namespace's pods and Jobs every 0.1 s through the sandbox's kubeconfig (its admin
+    context: the real API server wants its CA and a token); keeps the first time a listing showed the
+    state, how many listings it made and the last error, so a watcher that never saw the API says so."""
 
     def __init__(self, sandbox, namespace: str, kind: str, release: str):
-        server = yaml.safe_load((sandbox.dir / "kubeconfig").read_text())["clusters"][0]["cluster"]["server"]
-        self.urls = (f"{server}/api/v1/namespaces/{namespace}/pods",
-                     f"{server}/apis/batch/v1/namespaces/{namespace}/jobs")
-        self.kind, self.release, self.seen = kind, release, None
+        from kubernetes import client as kube_client, config as kube_config
+
+        api = kube_config.new_client_from_config(config_file=str(sandbox.dir / "kubeconfig"), context="sandbox")
+        self.core, self.batch = kube_client.CoreV1Api(api), kube_client.BatchV1Api(api)
+        self.namespace, self.kind, self.release = namespace, kind, release
+        self.seen, self.listings, self.error = None, 0, None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _list(self, url: str) -> list:
-        with urllib.request.urlopen(url, timeout=5) as resp:  # the sandbox's API server, loopback
-            return json.loads(resp.read()).get("items") or []
+    def _items(self, call) -> list:
+        resp = call(self.namespace, _preload_content=False, _request_timeout=5)
+        return json.loads(resp.data).get("items") or []
 
     def _run(self) -> None:
         while self.seen is None and not self._stop.wait(0.1):
             try:
-                pods, jobs = (self._list(u) for u in self.urls)
-            except OSError:
+                pods = self._items(self.core.list_namespaced_pod)
+                jobs = self._items(self.batch.list_namespaced_job)
+            except Exception as exc:  # noqa: BLE001 - kept for the reason, the next listing retries
+                self.error = f"{type(exc).__name__}: {str(exc)[:200]}"
                 continue
+            self.listings += 1
             if shows(self.kind, self.release, pods, jobs):
                 self.seen = time.time()
 
@@ -141,8 +147,11 @@ def measure_state(work: Path, kind: str) -> dict:
         figures = {"release": step.release, "step": step.number, "step_timeout_s": timeout, "aim_s": AIM_S}
         if grace is not None:
             figures["grace_s"] = grace
+        if watch.seen is None and watch.listings == 0:
+            return dict(figures, measured=False, reason=f"the watcher could not list the namespace ({watch.error})")
         if watch.seen is None:
-            return dict(figures, measured=False, reason=f"no pod or Job of {step.release} showed {kind}'s state")
+            return dict(figures, measured=False, reason=f"no pod or Job of {step.release} showed {kind}'s state "
+                                                        f"in {watch.listings} listings")
         verdict = first_verdict_after(run.lines, watch.seen, step.number)
         if verdict is None:
             return dict(figures, measured=False, reason=f"no FAILED line for step {step.number} after the state "

@@ -79,6 +79,8 @@ def upgrade_round(work: Path, *, seed: int, quick: bool, poll_max: float | None 
 def measure(run, log_file: Path, steps, *, settle: float) -> dict:
     releases = [s.release for s in steps]
     pods = common.pod_events(log_file, releases)
+    if not pods:
+        raise RuntimeError(f"no pod lines of the node in {log_file}: nothing to measure the upgrade against")
     started = run.started
     # the start delays of every pod the run created (new versions of the upgraded releases)
     new_pods = [p for p in pods.values() if p.created is not None and p.created >= started]

@@ -22,6 +22,9 @@ from . import faults as faults_mod, xwiki
 from .process import real_helm_environment
 
 log = logging.getLogger("c7n_sandbox")
+# sandbox.log gets both: the sandbox's own lines (the node's pod lines the bench reads) and the
+# product modules it uses (e.g. the throwaway MariaDB); c7n_sandbox is no child of c7n_upgrade
+LOGGERS = ("c7n_sandbox", "c7n_upgrade")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TILLER_NAMESPACE = "kube-system"
@@ -147,15 +150,17 @@ class SandboxBase:
         (self.dir / "logs").mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(self.dir / "logs" / "sandbox.log", encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root = logging.getLogger("c7n_upgrade")
-        root.addHandler(handler)
-        if root.level == logging.NOTSET or root.level > logging.INFO:
-            root.setLevel(logging.INFO)
+        for name in LOGGERS:
+            root = logging.getLogger(name)
+            root.addHandler(handler)
+            if root.level == logging.NOTSET or root.level > logging.INFO:
+                root.setLevel(logging.INFO)
         self._log_handler = handler
 
     def _close_logging(self) -> None:
         if self._log_handler is not None:
-            logging.getLogger("c7n_upgrade").removeHandler(self._log_handler)
+            for name in LOGGERS:
+                logging.getLogger(name).removeHandler(self._log_handler)
             self._log_handler.close()
             self._log_handler = None
 
