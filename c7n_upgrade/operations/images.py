@@ -8,19 +8,21 @@ from ..registry import Answer, ImageRef, ask
 
 
 def target_images(steps, views: dict, pods_by_release: dict) -> tuple[list[ImageRef], list[str]]:
-    """Each upgraded release's image repository (what its pods run now) at the target tag (the charts tag
-    their image with the chart version); and why a step has none to check."""
+    """Each upgraded release's image repository (what its newest pod runs: mid-rollout, the Deployment's
+    current template, not a terminating or outgoing one) at the target tag (the charts tag their image with
+    the chart version); and why a step has none to check."""
     images, unchecked = [], []
     for step in steps:
         view = views[step.release]
         if not view.exists:
             unchecked.append(f"{step.release} (installed by the plan: its chart's default image)")
             continue
-        running = [p.images[0] for p in pods_by_release.get(view.name, []) if p.images]
+        running = [p for p in pods_by_release.get(view.name, []) if p.images]
         if not running:
             unchecked.append(f"{view.name} (no pod to read its image from)")
             continue
-        images.append(ImageRef.parse(running[0], tag=step.version))
+        newest = max(running, key=lambda p: (not p.deleting, p.created or ""))
+        images.append(ImageRef.parse(newest.images[0], tag=step.version))
     return images, unchecked
 
 

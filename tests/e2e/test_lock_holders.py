@@ -6,9 +6,11 @@ the lock busy, never stale, and `--break-lock` refuses it too.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import subprocess
 
 import pytest
 
@@ -105,8 +107,10 @@ def _killed_while_helm_upgrades(sb, base, env_file, release: str) -> tuple[int, 
             "manager-service": "suites/upgrade/test_03_manager_service.py"}[release]
     running = start_suite(base, step, "--env", str(env_file), "--allow-upgrade-in-ci", "--break-lock")
     try:
-        wait_for(lambda: (lock(sb) or {}).get("c7n-upgrade/helm-pid") or running.proc.poll() is not None, 90,
-                 "the lock naming the run's helm child")
+        def named() -> bool:  # this run's lock (an earlier test's may be left), naming its helm
+            held = lock(sb) or {}
+            return held.get("c7n-upgrade/pid") == str(running.proc.pid) and bool(held.get("c7n-upgrade/helm-pid"))
+        wait_for(lambda: named() or running.proc.poll() is not None, 90, "the lock naming the run's helm child")
     finally:
         ended = running.proc.poll() is not None
         running.kill()  # SIGKILL: the run's own cleanup cannot happen (helm has its own session anyway)
@@ -116,6 +120,7 @@ def _killed_while_helm_upgrades(sb, base, env_file, release: str) -> tuple[int, 
 
 def test_a_run_killed_while_helm_upgrades_takes_its_helm_along_and_leaves_a_stale_lock(sandbox08):
     sb, base = sandbox08
+    revisions = _history(sb, "manager-service")
     try:
         pid, held = _killed_while_helm_upgrades(sb, base, sb.env_file, "manager-service")
         helm = int(held["c7n-upgrade/helm-pid"])
@@ -128,7 +133,11 @@ def test_a_run_killed_while_helm_upgrades_takes_its_helm_along_and_leaves_a_stal
     assert gone and run.exit_code == 4, run.output[-3000:]
     assert f"(pid {pid}) is no longer running on this host. Break it on purpose" in errors(run)[0]
     assert "busy" not in run.output
-    assert not [w for w in sb.writes() if w[:2] == ["upgrade", "manager-service"]], "the killed run's helm deployed"
+    # D/bin/helm logs a call as it ends: the killed run's ended by SIGTERM in its hang, before helm ran (or
+    # during the wrapper's start-up, unlogged); a helm that deployed would log 0 and add a revision
+    killed = [c["exit"] for c in sb.helm_calls() if c["argv"][:2] == ["upgrade", "manager-service"]]
+    assert killed in ([], [128 + signal.SIGTERM]), killed
+    assert _history(sb, "manager-service") == revisions, "the killed run's helm deployed"
     _api(sb, LOCK, "DELETE")
 
 
@@ -167,6 +176,13 @@ def test_a_helm_that_outlives_its_run_keeps_the_lock_busy(sandbox08):
     after = run_suite(base, STEP_15, "--env", str(sb.env_file), "--allow-upgrade-in-ci")
     assert f"(pid {pid}) is no longer running on this host. Break it on purpose" in after.output
     _api(sb, LOCK, "DELETE")
+
+
+def _history(sb, release: str) -> list[tuple]:
+    """`helm history RELEASE` (the sandbox's Helm 2, the default): (revision, status, chart) per revision."""
+    out = subprocess.run([str(sb.dir / "bin" / "helm"), "history", release, "--output", "json"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    return [(h["revision"], h["status"], h["chart"]) for h in json.loads(out)]
 
 
 def _pgid(pid: int) -> int:

@@ -19,9 +19,11 @@ import yaml
 from tests.e2e.harness import ROOT, ObservedSandbox, run_suite
 from tests.hanging import Unanswering
 from tests.registry_standin import standin_registry
+from tests.sandbox.kubectl_output import wait_for
 
 pytestmark = pytest.mark.slow
 STEP_1 = "suites/upgrade/test_01_register_server.py"
+NS = "choerodon-devops-prod"
 
 
 @pytest.fixture(scope="module")
@@ -214,6 +216,8 @@ def test_a_registry_without_the_target_image_stops_pre_flight_naming_it(sandbox0
     before = len(sb.writes())
     with standin_registry(tags=[("choerodon/iam-service", "0.8.0")]) as (address, _handler):
         sb.set_image("iam-service", "0.8.0", repository=f"{address}/choerodon/iam-service")
+        wait_for(lambda: _ready_with(sb, "iam-service", f"{address}/choerodon/iam-service:0.8.0"), 60,
+                 "iam-service's pod from the mirror Ready")  # the old pod may still be there
         run = run_suite(base, "suites/pre_upgrade/test_12_images.py", STEP_1, "--env", str(sb.env_file),
                         "--allow-upgrade-in-ci")
     writes = [w for w in sb.writes()[before:] if "--no-hooks" not in w]  # the test's own re-deploy aside
@@ -226,6 +230,13 @@ def test_a_registry_without_the_target_image_stops_pre_flight_naming_it(sandbox0
     assert writes == []
     notes = " ".join(json.dumps(r) for r in run.allure_results())
     assert "registry.cn-hangzhou.aliyuncs.com/choerodon/manager-service:0.9.0: unanswered" in notes
+
+
+def _ready_with(sb, release: str, image: str) -> bool:
+    _, pods = sb.api(f"/api/v1/namespaces/{NS}/pods?labelSelector=choerodon.io%2Frelease%3D{release}")
+    return any(p["spec"]["containers"][0]["image"] == image and any(
+        c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))
+        for p in pods["items"])
 
 
 def test_an_image_pinned_by_the_values_is_shown_by_the_dry_run_and_refused_by_the_step(sandbox08):

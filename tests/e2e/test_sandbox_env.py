@@ -2,6 +2,7 @@
 Chinese titles), upgraded end to end, then stopped."""
 from __future__ import annotations
 
+import json
 import re
 import socket
 from pathlib import Path
@@ -25,15 +26,14 @@ def helm3_run(tmp_path_factory):
 
 
 def _calls(sbdir):
-    import json
-
     return [json.loads(line)["argv"] for line in (sbdir / "helm-calls.jsonl").read_text().splitlines()]
 
 
 def test_helm3_sandbox_with_renamed_releases_upgrades_end_to_end(helm3_run):
     run, sbdir = helm3_run
     assert run.exit_code == 0, run.output[-3000:]
-    assert "(on the real control plane)" in run.output  # Helm 3's default cluster
+    assert f"sandbox: starting a Choerodon 0.8 installation on the real control plane in {sbdir}" in run.output
+    assert json.loads((sbdir / "sandbox.json").read_text())["helm_dialect"] == 3, "not the Helm 3 asked for"
     writes = [a for a in _calls(sbdir) if a[0] in ("upgrade", "install")]
     assert ["upgrade", "iam", "c7n/iam-service"] == writes[3][:3]
     assert ["upgrade", "c7n-wiki", "c7n/wiki-service"] in [a[:3] for a in writes]
@@ -105,7 +105,7 @@ def test_a_default_sandbox_leaves_nothing_behind(tmp_path):
     """Without --sandbox-dir the sandbox lives in a temp dir of its own, removed when the run ends (its
     MariaDB data is about 100 MB); here the read-only proof on the fresh 0.8 sandbox, which stops at once."""
     run = run_suite(tmp_path, "suites/post_upgrade", "--env", "sandbox")
-    started = re.search(r"sandbox: starting a simulated Choerodon 0.8 cluster in (\S+)", run.output)
+    started = re.search(r"sandbox: starting a Choerodon 0.8 installation on the real control plane in (\S+)", run.output)
     assert started, run.output[-2000:]
     assert run.exit_code == 1 and run.outcome()["outcome"] == "stopped", run.output[-2000:]
     assert not Path(started.group(1)).exists()

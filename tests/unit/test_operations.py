@@ -246,3 +246,27 @@ def test_a_crd_that_differs_from_the_guide_fails_and_a_dry_run_creates_none():
     assert "CRD (dry run, not created)" in reporter.attachments
 
 
+
+
+def _pod(name, image, created, deleting=False):
+    from c7n_upgrade.kube.pods import PodInfo
+    return PodInfo(name=name, ip=None, phase="Running", ready=True, version="0.8.0", service=None,
+                   release="iam-service", deleting=deleting, created=created, images=[image])
+
+
+@pytest.mark.parametrize("pods", [
+    # mid-rollout (pods come oldest first): the new template's pod, not the outgoing one
+    [("old", "registry.cn-hangzhou.aliyuncs.com/choerodon/iam-service:0.8.0", "2026-12-05T20:38:24Z", False),
+     ("new", "mirror.local:5000/choerodon/iam-service:0.8.0", "2026-12-05T20:38:35Z", False)],
+    # a terminating pod, even the newer one, is not what runs
+    [("kept", "mirror.local:5000/choerodon/iam-service:0.8.0", "2026-12-05T20:38:24Z", False),
+     ("going", "registry.cn-hangzhou.aliyuncs.com/choerodon/iam-service:0.8.0", "2026-12-05T20:38:35Z", True)],
+])
+def test_the_target_image_is_the_repository_of_the_newest_running_pod(pods):
+    from types import SimpleNamespace
+
+    step = SimpleNamespace(release="iam-service", version="0.9.0")
+    view = SimpleNamespace(exists=True, name="iam-service")
+    running = {"iam-service": [_pod(*p) for p in pods]}
+    images, unchecked = operations.target_images([step], {"iam-service": view}, running)
+    assert [str(i) for i in images] == ["mirror.local:5000/choerodon/iam-service:0.9.0"] and unchecked == []
