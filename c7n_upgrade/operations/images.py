@@ -17,7 +17,9 @@ def target_images(steps, views: dict, pods_by_release: dict) -> tuple[list[Image
         if not view.exists:
             unchecked.append(f"{step.release} (installed by the plan: its chart's default image)")
             continue
-        running = [p for p in pods_by_release.get(view.name, []) if p.images]
+        # the service's own pods: not a hook Job's (its image is the dbtool's), not one that ended
+        running = [p for p in pods_by_release.get(view.name, [])
+                   if p.images and p.phase in ("Pending", "Running") and "job-name" not in p.labels]
         if not running:
             unchecked.append(f"{view.name} (no pod to read its image from)")
             continue

@@ -246,12 +246,10 @@ def test_a_crd_that_differs_from_the_guide_fails_and_a_dry_run_creates_none():
     assert "CRD (dry run, not created)" in reporter.attachments
 
 
-
-
-def _pod(name, image, created, deleting=False):
+def _pod(name, image, created, deleting=False, phase="Running", labels=None):
     from c7n_upgrade.kube.pods import PodInfo
-    return PodInfo(name=name, ip=None, phase="Running", ready=True, version="0.8.0", service=None,
-                   release="iam-service", deleting=deleting, created=created, images=[image])
+    return PodInfo(name=name, ip=None, phase=phase, ready=True, version="0.8.0", service=None,
+                   release="iam-service", deleting=deleting, created=created, images=[image], labels=labels or {})
 
 
 @pytest.mark.parametrize("pods", [
@@ -261,6 +259,12 @@ def _pod(name, image, created, deleting=False):
     # a terminating pod, even the newer one, is not what runs
     [("kept", "mirror.local:5000/choerodon/iam-service:0.8.0", "2026-12-05T20:38:24Z", False),
      ("going", "registry.cn-hangzhou.aliyuncs.com/choerodon/iam-service:0.8.0", "2026-12-05T20:38:35Z", True)],
+    # a newer hook Job's pod, still running (the dbtool's image), and a newer pod that ended are not the service's
+    [("svc", "mirror.local:5000/choerodon/iam-service:0.8.0", "2026-12-05T20:38:24Z", False),
+     ("init-db", "registry.cn-hangzhou.aliyuncs.com/choerodon/dbtool:0.6.4", "2026-12-05T20:38:35Z", False,
+      "Running", {"job-name": "iam-service-init-db"}),
+     ("evicted", "registry.cn-hangzhou.aliyuncs.com/choerodon/iam-service:0.8.0", "2026-12-05T20:38:36Z", False,
+      "Failed")],
 ])
 def test_the_target_image_is_the_repository_of_the_newest_running_pod(pods):
     from types import SimpleNamespace
