@@ -108,7 +108,7 @@ class RealCluster(SandboxBase):
         self.chart_repo_url = self.repo.url
         self._say(f"chart repo {self.chart_repo_url}")
         atomic_write(self.dir / "sandbox.json", json.dumps({
-            "cluster": "real", "api_url": self.control_plane.url, "namespace": self.namespace,
+            "api_url": self.control_plane.url, "namespace": self.namespace,
             "helm_dialect": self.helm_dialect, "tiller_host": self.tiller.host if self.tiller else None,
             "chart_repo_url": self.chart_repo_url, "plan": self.plan_ref, "tiller_namespace": TILLER_NAMESPACE,
             "python": sys.executable, "project_root": str(PROJECT_ROOT), "release_names": self.release_names,

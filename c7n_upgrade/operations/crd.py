@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import yaml
 
+from ..kube.errors import KubeTimeout
 from ..plan import CrdSpec
 from ..report import StepLog
 from ..waiters import WaitTimeout, poll
@@ -24,10 +25,13 @@ def _settled(crd) -> bool:
 def _established(kube, name: str, log: StepLog) -> dict:
     """The CRD once the API server has established it; on timeout the last one read (its condition says why)."""
     try:
-        return poll(lambda: kube.get_crd(name), timeout=ESTABLISH_TIMEOUT_S, until=_settled)
+        return poll(lambda: kube.get_crd(name), timeout=ESTABLISH_TIMEOUT_S, until=_settled,
+                    retry_on=(KubeTimeout,))  # one slow answer is not the CRD's verdict
     except WaitTimeout as exc:
+        if exc.last is None:  # never read: the API server's own error is the cause
+            raise log.failed(f"CRD {name}: {exc.last_error or 'not found after it was created'}") from None
         log.note(f"CRD {name} not Established within {ESTABLISH_TIMEOUT_S:.0f}s")
-        return exc.last or {}
+        return exc.last
 
 
 def _yaml(data) -> str:

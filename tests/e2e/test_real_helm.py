@@ -91,7 +91,7 @@ def test_real_helm_upgrade_wait_rolls_the_pods_and_rollback_restores_them(tmp_pa
             out = helm("upgrade", "iam-service", "c7n/iam-service", "--version", "0.9.0", "-n", NS, "-f", str(values),
                        "--wait", "--timeout", "120s")
             after = release_pods(sb, "iam-service")
-        assert json.loads((sb.dir / "sandbox.json").read_text())["cluster"] == "real"  # Helm 3's default
+        assert json.loads((sb.dir / "sandbox.json").read_text())["helm_dialect"] == 3  # --helm-binary: Helm 3
         assert 'Release "iam-service" has been upgraded. Happy Helming!' in out
         # --wait returned once the new pod was Ready, and the old one had gone
         assert after and all(is_ready(p) and p["metadata"]["labels"]["choerodon.io/version"] == "0.9.0" for p in after)
