@@ -285,11 +285,6 @@ class SandboxBase:
         return [f"zookeeper-{i}.zookeeper-headless.{self.namespace}:2181" for i in range(3)]
 
     @staticmethod
-    def _service_url(service: dict) -> str:
-        """http://clusterIP[:port] of a Service given as JSON (its first port; 80 is left out)."""
-        return SandboxBase._url(service["spec"]["clusterIP"], service["spec"]["ports"][0]["port"])
-
-    @staticmethod
     def _url(ip: str, port: int) -> str:
         return f"http://{ip}" + ("" if port == 80 else f":{port}")
 

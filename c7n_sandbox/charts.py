@@ -188,17 +188,6 @@ def read_chart_tgz(data: bytes) -> tuple[dict, dict]:
     return chart_yaml, values or {}
 
 
-def read_chart_templates(data: bytes) -> dict[str, str]:
-    """{"templates/...": text} of a chart archive, in archive order (as helm stores them in a release)."""
-    found = {}
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        for member in tar.getmembers():
-            parts = member.name.split("/", 1)
-            if len(parts) == 2 and parts[1].startswith("templates/") and member.isfile():
-                found[parts[1]] = tar.extractfile(member).read().decode()
-    return found
-
-
 def index_yaml(charts: Sequence[Chart], base_url: str) -> str:
     """A helm repository index (apiVersion v1), entries newest first."""
     base = base_url if base_url.endswith("/") else base_url + "/"
@@ -212,7 +201,7 @@ def index_yaml(charts: Sequence[Chart], base_url: str) -> str:
 
 
 def repo_handler(charts: Sequence[Chart], base_url: Optional[str] = None):
-    """An ApiServer.mount() handler serving index.yaml and the .tgz archives.
+    """The chart repository's handler (ChartRepoServer) serving index.yaml and the .tgz archives.
 
     Without `base_url`, chart URLs are built from the Host header and the request path.
     """

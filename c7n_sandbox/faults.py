@@ -49,7 +49,7 @@ class PodFailure:
 
 @dataclass
 class PodStart:
-    """What a fault may change about a pod the runtime is about to create."""
+    """What a fault may change about a pod the node is about to start."""
     version_label: str                 # the choerodon.io/version label the pod will carry
     previous_version: Optional[str]    # the Deployment's version before its last template change
     start_delay: float                 # seconds until the pod listens

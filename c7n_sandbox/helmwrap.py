@@ -6,7 +6,7 @@ One call installs it (the launcher's API)::
                                                   #    `python -S -m c7n_sandbox.helmwrap "$@"`
 
 For a real helm binary: Helm 3, or Helm 2 with Tiller (controlplane/helm2.py; the caller gives
-HELM_HOST and HELM_HOME: write_wrapper's env). The Helm 2 simulation logs its calls and injects faults itself.
+HELM_HOST and HELM_HOME: write_wrapper's env).
 
 Each invocation of D/bin/helm:
 - runs the real helm with the caller's argv (plus the fault's extra flags, below); stdin, stdout and

@@ -19,7 +19,6 @@ from .websocket import Closed, Refused, WebSocket
 
 PROTOCOLS = ("v4.channel.k8s.io", "")
 SPDY_PROTOCOL = "portforward.k8s.io"
-TUNNEL = "SPDY/3.1+portforward.k8s.io"
 CHUNK = 32 * 1024
 MAX_PORTS = 16
 CLOSE_GRACE = 2.0          # seconds a client has to close its end once we are done

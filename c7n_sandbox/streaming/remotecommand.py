@@ -21,7 +21,6 @@ from . import spdy
 from .portforward import CLOSE_GRACE, close_gracefully, end_later
 from .websocket import Closed, Refused, WebSocket
 
-WEBSOCKET_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 SPDY_PROTOCOLS = ("v4.channel.k8s.io",)
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE_SIGNAL = 0, 1, 2, 3, 4, 255
 CHUNK = 32 * 1024

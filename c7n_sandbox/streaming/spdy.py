@@ -16,7 +16,6 @@ from typing import Callable, Optional
 SYN_STREAM, SYN_REPLY, RST_STREAM, SETTINGS, PING, GOAWAY, HEADERS, WINDOW_UPDATE = 1, 2, 3, 4, 6, 7, 8, 9
 FLAG_FIN = 0x01
 RST_REFUSED, RST_CANCEL = 3, 5
-MAX_FRAME = 1 << 24
 
 _WORDS = ("options head post put delete trace accept accept-charset accept-encoding accept-language "
           "accept-ranges age allow authorization cache-control connection content-base content-encoding "
@@ -148,13 +147,6 @@ class Session:
     def send_data(self, stream_id: int, data: bytes, fin: bool = False) -> None:
         self._send(struct.pack(">II", stream_id & 0x7FFFFFFF, ((FLAG_FIN if fin else 0) << 24) | len(data)) + data)
 
-    def go_away(self) -> None:
-        try:
-            self._control_frame(GOAWAY, 0, struct.pack(">II", max(self.streams, default=0), 0))
-        except (Closed, OSError):
-            pass
-        self.closed = True
-
     def _control_frame(self, kind: int, flags: int, payload: bytes) -> None:
         self._send(struct.pack(">HHI", 0x8000 | 3, kind, (flags << 24) | len(payload)) + payload)
 
@@ -185,24 +177,6 @@ def socket_reader(rfile) -> Callable[[int], bytes]:
         data = rfile.read(n)
         if data is None or len(data) < n:
             raise Closed()
-        return data
-    return read_exact
-
-
-def websocket_reader(ws) -> Callable[[int], bytes]:
-    """Bytes of consecutive binary websocket messages (the tunnel's byte stream)."""
-    buffer = bytearray()
-
-    def read_exact(n: int) -> bytes:
-        from .websocket import Closed as WsClosed
-        while len(buffer) < n:
-            try:
-                _, message = ws.recv()
-            except WsClosed:
-                raise Closed() from None
-            buffer.extend(message)
-        data = bytes(buffer[:n])
-        del buffer[:n]
         return data
     return read_exact
 

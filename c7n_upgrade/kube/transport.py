@@ -1,12 +1,12 @@
 """The transport every Kubernetes call goes through: one ApiClient, plain JSON dicts, errors mapped.
 
-- The client is built with `kubernetes.config.new_client_from_config(..., persist_config=False)`
-  into a private `Configuration`: no global configuration is touched, so two clients (two
+- The client is built with `kubernetes.config.load_kube_config(..., client_configuration=cfg)` into a
+  private `Configuration` (its certificate files in the run's private directory): no global configuration is touched, so two clients (two
   clusters, or a sandbox and a real one) can live in one process.
 - Requests go through that `ApiClient` (its auth, TLS, proxy settings and urllib3 pool) but bodies
   are handled as plain JSON dicts rather than the generated models: the suite targets 1.15-era
   clusters (apiextensions v1beta1, which client 37 has no models for), and dicts keep working
-  whatever fields an old or emulated API server omits.
+  whatever fields an old API server omits.
 - Every call is recorded in `self.calls` as `(verb, resource)` so that the RBAC the suite needs can
   be compared with what a manifest grants (`rbac_needs()`).
 - `get_or_none` is the one "GET; None when absent; any other failure raises".

@@ -144,12 +144,17 @@ class ObservedSandbox(SandboxProcess):
         return [c["argv"] for c in self.helm_calls() if c["argv"][:1] in (["upgrade"], ["install"])]
 
 
-def audited_writes(sandbox_dir: Path) -> list[tuple[str, str, str]]:
-    """(verb, namespace, name) of each ConfigMap write the real API server audited in sandbox D
-    (D/controlplane/logs/audit.log): readable after the sandbox stopped."""
+def audit_events(sandbox_dir: Path) -> list[dict]:
+    """The real API server's audit events so far in sandbox D (D/controlplane/logs/audit.log; writes only,
+    controlplane/cluster.py's policy): readable after the sandbox stopped."""
     path = Path(sandbox_dir) / "controlplane" / "logs" / "audit.log"
-    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [(e["verb"], e["objectRef"].get("namespace", ""), e["objectRef"].get("name", "")) for e in events]
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def audited_writes(sandbox_dir: Path) -> list[tuple[str, str, str]]:
+    """(verb, namespace, name) of each ConfigMap write the API server audited in sandbox D."""
+    return [(e["verb"], e["objectRef"].get("namespace", ""), e["objectRef"].get("name", ""))
+            for e in audit_events(sandbox_dir) if e["objectRef"].get("resource") == "configmaps"]
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from kubernetes import config as kube_config
 from kubernetes.client.rest import ApiException
 
 from c7n_upgrade.plan import load_plan
-from tests.e2e.harness import assert_upgraded, module_sandbox, run_suite
+from tests.e2e.harness import assert_upgraded, audit_events, module_sandbox, run_suite
 
 pytestmark = pytest.mark.slow
 PLAN = load_plan("0.8-to-0.9")
@@ -38,9 +38,7 @@ def rbac(request, tmp_path_factory):
 
 
 def audit(sb) -> list[dict]:
-    """The API server's audit events so far (writes only: controlplane/cluster.py's policy)."""
-    path = sb.dir / "controlplane" / "logs" / "audit.log"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return audit_events(sb.dir)
 
 
 def by(events: list[dict], user: str) -> list[tuple[str, str, str]]:

@@ -1,4 +1,4 @@
-"""The suite on the real control plane (`up --cluster real`, issue 16): the sandbox's Kubernetes is the
+"""The suite on the real control plane with the real Helm 3 (`up --helm 3`, issue 16): the sandbox's Kubernetes is the
 real API server, controller manager and scheduler, its pods run on the node, and its helm is the real
 Helm 3 behind D/bin/helm. One sandbox, in file order: a dry run and the CI guard change nothing, the whole
 upgrade passes, a re-run changes nothing. The fault chains (never-up and resume among them) run on the

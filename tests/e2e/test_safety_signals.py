@@ -100,7 +100,7 @@ def test_a_killed_runs_values_are_removed_and_its_lock_reported_stale(sandbox08,
         left = wait_for(lambda: values_files(tmpdir), 90, "the values files of the helm upgrade")
     finally:
         running.kill()  # SIGKILL: nothing of the run's own cleanup can happen
-        for pid in processes_mentioning("c7n_sandbox.helm"):  # the helm it started, left hanging
+        for pid in processes_mentioning("c7n_sandbox.helmwrap"):  # the helm it started, left hanging
             if str(sb.dir) in Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace"):
                 os.kill(pid, signal.SIGTERM)
         sb.fault("--clear", "register-server")

@@ -101,7 +101,7 @@ def test_helm_fail_leaves_a_failed_revision_and_the_old_deployment(world):
     assert helm(world, "install", "config-server", chart(world, "config-server", "0.8.0")).returncode == 0
     faults.set_fault(world.dir, "config-server", "helm-fail")
     dry = helm(world, "upgrade", "config-server", chart(world, "config-server", "0.9.0"), "--dry-run")
-    assert dry.returncode == 0, dry.stderr  # as the emulator's: a dry run is not faulted
+    assert dry.returncode == 0, dry.stderr  # a dry run is not faulted
     failed = helm(world, "upgrade", "config-server", chart(world, "config-server", "0.9.0"))
     assert failed.returncode == 1
     assert failed.stderr.startswith('Error: UPGRADE FAILED: cannot patch "config-server" with kind Deployment: ')

@@ -1,5 +1,5 @@
 """One exception root: every exception class the library defines derives from `C7nError` (the
-sandbox, a simulated cluster, is outside the rule), so the plugin tells a clean failure from a bug
+sandbox, its own package c7n_sandbox, is outside the rule), so the plugin tells a clean failure from a bug
 with one `except`."""
 from __future__ import annotations
 

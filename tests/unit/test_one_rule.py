@@ -1,6 +1,6 @@
 """Each rule once (issue 17): "at target" is `ReleaseView.why_not_at_target`, the settle loop is
 `rollout.Streak.add`, the settle default is `rollout.SETTLE_SECONDS`. The checks below read the code
-(the sandbox, a simulated cluster, is outside them) and fail on a second definition."""
+(the sandbox, its own package c7n_sandbox, is outside them) and fail on a second definition."""
 from __future__ import annotations
 
 import ast
