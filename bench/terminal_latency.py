@@ -91,8 +91,8 @@ class Watcher:
     def __init__(self, sandbox, namespace: str, kind: str, release: str):
         from kubernetes import client as kube_client, config as kube_config
 
-        api = kube_config.new_client_from_config(config_file=str(sandbox.dir / "kubeconfig"), context="sandbox")
-        self.core, self.batch = kube_client.CoreV1Api(api), kube_client.BatchV1Api(api)
+        self.api = kube_config.new_client_from_config(config_file=str(sandbox.dir / "kubeconfig"), context="sandbox")
+        self.core, self.batch = kube_client.CoreV1Api(self.api), kube_client.BatchV1Api(self.api)
         self.namespace, self.kind, self.release = namespace, kind, release
         self.seen, self.listings, self.error = None, 0, None
         self._stop = threading.Event()
@@ -121,6 +121,7 @@ class Watcher:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join(5)
+        self.api.close()  # its connection pool
 
 
 def measure_state(work: Path, kind: str) -> dict:
